@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Create (or update) the project's virtual environment in .venv and install
+# stablesweep with the given extras.
+#
+#   bash scripts/bootstrap.sh            # runtime only
+#   bash scripts/bootstrap.sh test       # + test tools (pytest, cvxpy, ruff, ...)
+#   bash scripts/bootstrap.sh test,bench # + benchmark references (pylops, pyproximal)
+#
+# PyTorch is installed explicitly first (pinned CPU build), so that resolving
+# the project never pulls a multi-GB CUDA build. A venv that already has a
+# torch (e.g. a CUDA build the user installed) keeps it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+venv="${STABLESWEEP_VENV:-.venv}"
+torch_pin="${STABLESWEEP_TORCH:-torch==2.13.0}"
+
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+py="$venv/bin/python"
+"$py" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+if ! "$py" -c "import torch" >/dev/null 2>&1; then
+    "$py" -m pip install --quiet --disable-pip-version-check "$torch_pin"
+fi
+stamp="$venv/.stablesweep-installed-${extras:-base}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    if [ -n "$extras" ]; then
+        "$py" -m pip install --quiet --disable-pip-version-check -e ".[${extras}]"
+    else
+        "$py" -m pip install --quiet --disable-pip-version-check -e .
+    fi
+    touch "$stamp"
+fi
