@@ -200,7 +200,8 @@ def ellipse_phantom(
     Returns
     -------
     torch.Tensor, float64, shape ``(n,)`` or ``(n, n)``
-        Values in :math:`[0, 1]`, 0 outside the background ellipse, maximum 1.
+        Values in :math:`[0, 1]`, 0 outside the background ellipse, maximum 1
+        (without details; details may lower or clip a few pixels).
 
     Notes
     -----
@@ -209,10 +210,11 @@ def ellipse_phantom(
     :math:`\mathcal U(0.3, 0.6)`), then inner ellipses centred inside it with
     semi-axes :math:`\mathcal U(0.05, 0.35)` (times the background's), any
     rotation, and additive values :math:`\mathcal U(-0.3, 0.5)`; the sum is
-    clipped at 0 and divided by its maximum. Details have semi-axes
-    :math:`\mathcal U(0.015, 0.05)` and values :math:`\pm\,\mathcal U(0.03, 0.1)`
-    before that scaling. The details are drawn after everything else, so the
-    same seed gives the same phantom with and without them, up to the details.
+    clipped at 0 and divided by its maximum. Details, added after that scaling,
+    have semi-axes :math:`\mathcal U(0.015, 0.05)` and values
+    :math:`\pm\,\mathcal U(0.03, 0.1)`, and the result is clipped to
+    :math:`[0, 1]`. They are drawn after everything else, so the same seed gives
+    the same phantom with and without them except on the details.
     """
     rng = as_generator(rng)
     n = check_resolution(resolution)
@@ -237,6 +239,10 @@ def ellipse_phantom(
         centre = bg_centre + rotate(_inside(rng, bg_axes, d, 0.75))
         angle = rng.uniform(0, np.pi)
         img = img + rng.uniform(-0.3, 0.5) * _ellipse(grid, centre, axes, angle)
+    img = np.clip(img, 0.0, None)
+    peak = img.max()
+    if peak > 0:
+        img = img / peak
     if details:
         for _ in range(int(rng.integers(3, 7))):
             axes = rng.uniform(0.015, 0.05, d)
@@ -244,9 +250,8 @@ def ellipse_phantom(
             angle = rng.uniform(0, np.pi)
             value = rng.choice([-1.0, 1.0]) * rng.uniform(0.03, 0.1)
             img = img + value * _ellipse(grid, centre, axes, angle)
-    img = np.clip(img, 0.0, None)
-    peak = img.max()
-    return torch.from_numpy(img / peak if peak > 0 else img)
+        img = np.clip(img, 0.0, 1.0)
+    return torch.from_numpy(img)
 
 
 def ellipse_phantoms(count: int, resolution: int, rng: RngLike, **kw: object) -> torch.Tensor:
@@ -296,7 +301,9 @@ def _read(path: Path) -> np.ndarray:
         return np.asarray(im)
 
 
-def load_images(paths: str | os.PathLike | Sequence[str | os.PathLike], resolution: int) -> torch.Tensor:
+def load_images(
+    paths: str | os.PathLike | Sequence[str | os.PathLike], resolution: int
+) -> torch.Tensor:
     """Load images from files as a grey-scale stack.
 
     Parameters

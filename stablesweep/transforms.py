@@ -281,6 +281,8 @@ def dwt(
 
 
 def _dwt_rec(x: torch.Tensor, wavelet: str, J: int, axes: list[int]) -> torch.Tensor:
+    if wavelet == "haar" and len(axes) == 2:
+        return _haar2_rec(x, J)
     for ax in axes:
         x = _analysis(x, ax, wavelet)
     if J == 1:
@@ -296,6 +298,43 @@ def _dwt_rec(x: torch.Tensor, wavelet: str, J: int, axes: list[int]) -> torch.Te
     return torch.cat((top, x.narrow(r_ax, half, half)), dim=r_ax)
 
 
+def _haar2_rec(x: torch.Tensor, J: int) -> torch.Tensor:
+    """2-D Haar analysis, both axes fused: one pass over the 2×2 polyphase blocks.
+
+    With ``a, b, c, d = x[2i, 2j], x[2i, 2j+1], x[2i+1, 2j], x[2i+1, 2j+1]`` the four
+    sub-bands are ``(a+b+c+d)/2`` (approximation), ``(a-b+c-d)/2`` (vertical detail,
+    top right), ``(a+b-c-d)/2`` (horizontal detail, bottom left), ``(a-b-c+d)/2``.
+    """
+    n = x.shape[-1]
+    h = n // 2
+    xb = x.unflatten(-1, (h, 2)).unflatten(-3, (h, 2))  # (..., h, 2, h, 2)
+    a, b = xb[..., 0, :, 0], xb[..., 0, :, 1]
+    c, d = xb[..., 1, :, 0], xb[..., 1, :, 1]
+    s_top, d_top = a + b, a - b
+    s_bot, d_bot = c + d, c - d
+    ll = (s_top + s_bot) * 0.5
+    if J > 1:
+        ll = _haar2_rec(ll, J - 1)
+    top = torch.cat((ll, (d_top + d_bot) * 0.5), dim=-1)
+    bottom = torch.cat(((s_top - s_bot) * 0.5, (d_top - d_bot) * 0.5), dim=-1)
+    return torch.cat((top, bottom), dim=-2)
+
+
+def _ihaar2_rec(z: torch.Tensor, J: int) -> torch.Tensor:
+    """Inverse (= adjoint) of :func:`_haar2_rec`."""
+    n = z.shape[-1]
+    h = n // 2
+    ll, ad = z[..., :h, :h], z[..., :h, h:]
+    da, dd = z[..., h:, :h], z[..., h:, h:]
+    if J > 1:
+        ll = _ihaar2_rec(ll, J - 1)
+    p, q = ll + ad, ll - ad
+    u, v = da + dd, da - dd
+    top = torch.stack(((p + u) * 0.5, (q + v) * 0.5), dim=-1)
+    bottom = torch.stack(((p - u) * 0.5, (q - v) * 0.5), dim=-1)
+    return torch.stack((top, bottom), dim=-3).reshape(*z.shape)
+
+
 def idwt(
     z: torch.Tensor, wavelet: str = "haar", levels: int | None = None, d: int = 2
 ) -> torch.Tensor:
@@ -309,6 +348,8 @@ def idwt(
 
 
 def _idwt_rec(z: torch.Tensor, wavelet: str, J: int, axes: list[int]) -> torch.Tensor:
+    if wavelet == "haar" and len(axes) == 2:
+        return _ihaar2_rec(z, J)
     if J > 1:
         half = z.shape[axes[0]] // 2
         if len(axes) == 1:

@@ -1,0 +1,21 @@
+# stablesweep: accuracy and stability sweeps of reconstruction networks.
+# Stages (one rule file each): sweep -> analyse -> figures -> report.
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/analyse.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

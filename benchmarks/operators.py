@@ -1,0 +1,86 @@
+"""Operator cost, measured side by side in one run (one thread, complex128).
+
+Prints, for 256² and 512²:
+
+* ``A+A*`` time ÷ (one FFT + one inverse FFT + one DWT + one inverse DWT) — the
+  price of composing the pieces (restriction, zero filling, dispatch); target ≤ 1.3;
+* our full Haar DWT ÷ ``pywt.wavedec2`` + ``pywt.coeffs_to_array`` on the same data;
+  target ≤ 1.0.
+
+Run: ``.venv/bin/python benchmarks/operators.py [--repeat R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pywt
+import torch
+
+from stablesweep import transforms as T
+from stablesweep.operators import SamplingOperator
+from stablesweep.sampling import budgets, multilevel_mask
+
+
+def side_by_side(fns, repeat: int, number: int) -> list[float]:
+    """Best-of-``repeat`` mean time per call of each function, timed interleaved.
+
+    The functions alternate within every repeat, so a burst of load on the machine
+    hits both sides of a ratio alike.
+    """
+    for fn in fns:
+        fn()
+    best = [np.inf] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t0) / number)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--wavelet", default="haar")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    print(f"{'size':>6} {'A+A* [ms]':>10} {'pieces [ms]':>12} {'ratio':>6} (≤1.3) "
+          f"{'our DWT [ms]':>13} {'pywt [ms]':>10} {'ratio':>6} (≤1.0)")
+    for n in (256, 512):
+        shape = (n, n)
+        m = int(0.25 * n * n)
+        mask = multilevel_mask(shape, "fourier", budgets(shape, "fourier", m, "uniform"), rng)
+        A = SamplingOperator("fourier", mask, args.wavelet)
+        z = torch.randn(shape, dtype=torch.complex128)
+        y = A(z)
+        number = 20 if n == 256 else 5
+
+        def apply_both():
+            A.adjoint(A(z))
+
+        def pieces():
+            T.idft(T.dft(T.idwt(T.dwt(z, args.wavelet), args.wavelet), 2), 2)
+
+        xz = z.numpy()
+
+        def ours_dwt():
+            T.dwt(z, args.wavelet)
+
+        def pywt_dwt():
+            pywt.coeffs_to_array(pywt.wavedec2(xz, args.wavelet, mode="periodization"))
+
+        t_a, t_p, t_o, t_w = side_by_side(
+            [apply_both, pieces, ours_dwt, pywt_dwt], args.repeat, number
+        )
+        assert y.shape[-1] == m
+        print(f"{n:>5}² {1e3 * t_a:>10.2f} {1e3 * t_p:>12.2f} {t_a / t_p:>6.2f}        "
+              f"{1e3 * t_o:>13.2f} {1e3 * t_w:>10.2f} {t_o / t_w:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()

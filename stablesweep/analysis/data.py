@@ -1,0 +1,172 @@
+"""Reading the sweep dataset: dimension names, status masks, depth selection, provenance.
+
+The sweep store (see docs/api.md and DESIGN.md §4) is an xarray Dataset whose swept
+problem axes are dimension coordinates. Only a few dimensions have a special role in
+the analysis; every other dimension is a "cell" dimension that is grouped over
+generically, so the functions here work on whatever subset of axes a sweep has.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import xarray as xr
+
+# Special dimensions.
+NETWORK = "network"
+TRIAL = "trial"
+DEPTH = "depth"
+NOISE = "noise"
+RATE = "rate"
+SPARSITY = "sparsity"
+SCHEME = "scheme"
+ATTACK_STEP = "attack_step"
+ATTACK_DEPTH = "attack_depth"
+EXAMPLE = "example"
+ATTACK_RECORD = "attack_record"
+IMAGE_DIMS = ("row", "col")
+
+#: Provenance attributes copied from the sweep store into every analysis product.
+PROVENANCE_ATTRS = ("config", "config_hash", "stablesweep_version", "git_commit", "created")
+
+#: Status value of a successful cell (string form; integer form: flag value of "ok", else 0).
+STATUS_OK = "ok"
+
+
+def cell_dims(da: xr.DataArray, exclude: Iterable[str] = (TRIAL, DEPTH)) -> list[str]:
+    """Dimensions of `da` other than `exclude`, in `da`'s order."""
+    exclude = set(exclude)
+    return [d for d in da.dims if d not in exclude]
+
+
+def _ok_code(status: xr.DataArray) -> object:
+    """The value of `status` that means "ok" (strings: "ok"; integers: CF flag or 0)."""
+    if status.dtype.kind in "USO":
+        return STATUS_OK
+    meanings = str(status.attrs.get("flag_meanings", "")).split()
+    values = np.atleast_1d(status.attrs.get("flag_values", []))
+    if STATUS_OK in meanings and len(values) == len(meanings):
+        return values[meanings.index(STATUS_OK)].item()
+    return 0
+
+
+def ok_mask(ds: xr.Dataset) -> xr.DataArray | None:
+    """Boolean mask of cells whose `status` is ok, or None when there is no `status`."""
+    if "status" not in ds:
+        return None
+    status = ds["status"]
+    return status == _ok_code(status)
+
+
+def valid(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """Variable `name` with non-ok cells set to NaN (non-index coordinates dropped)."""
+    da = ds[name].reset_coords(drop=True)
+    mask = ok_mask(ds)
+    if mask is not None:
+        mask = mask.reset_coords(drop=True)
+        # Broadcast only over dimensions that `da` has: status must not add axes to it.
+        extra = [d for d in mask.dims if d not in da.dims]
+        if extra:
+            mask = mask.all(extra)
+        da = da.where(mask)
+    return da
+
+
+def at_depth(
+    da: xr.DataArray, depth: float | None = None, across: Iterable[str] = (TRIAL,)
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Values of `da` at the largest recorded depth (at most `depth`).
+
+    Networks record at different depths (FIRENET only at the end of each restart), so
+    "the largest depth" is chosen per cell: the last depth ≤ `depth` (any depth when
+    None) at which some entry along the `across` dimensions is finite. Choosing it
+    jointly over `across` keeps, for example, all trials of a cell at the same depth.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        With a ``depth`` dimension.
+    depth : float, optional
+        Upper limit of the depth; None for the largest available.
+    across : iterable of str
+        Dimensions over which the choice of depth is shared.
+
+    Returns
+    -------
+    values : xarray.DataArray
+        `da` without the depth dimension (NaN where nothing is recorded).
+    chosen : xarray.DataArray
+        Depth used for each cell (NaN where nothing is recorded).
+    """
+    recorded = da.notnull()
+    shared = [d for d in across if d in da.dims]
+    if shared:
+        recorded = recorded.any(shared)
+    if depth is not None:
+        recorded = recorded & (da[DEPTH] <= depth)
+    position = xr.DataArray(np.arange(da.sizes[DEPTH]), dims=DEPTH)
+    last = position.where(recorded).max(DEPTH)
+    found = last.notnull()
+    index = last.fillna(0).astype(int)
+    values = da.isel({DEPTH: index}).where(found).drop_vars(DEPTH, errors="ignore")
+    chosen = da[DEPTH].isel({DEPTH: index}).where(found).drop_vars(DEPTH, errors="ignore")
+    chosen.attrs = dict(da[DEPTH].attrs)
+    return values, chosen
+
+
+def clean_noise_level(da: xr.DataArray) -> float | None:
+    """Noise level used as "no noise": 0 when swept, else the smallest (None: no noise axis)."""
+    if NOISE not in da.dims:
+        return None
+    levels = np.asarray(da[NOISE].values, dtype=float)
+    return 0.0 if np.any(levels == 0) else float(levels.min())
+
+
+def labels(da: xr.DataArray | xr.Dataset, dims: Iterable[str], index: tuple[int, ...]) -> dict:
+    """Coordinate labels ``{dim: value}`` of the cell at positional `index` over `dims`."""
+    return {d: da[d].values[i].item() for d, i in zip(dims, index, strict=True)}
+
+
+def attr_value(value: object) -> str | int | float:
+    """A netCDF-storable attribute value (str, int or float)."""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if isinstance(value, int | float | str | np.integer | np.floating):
+        return value
+    return "" if value is None else str(value)
+
+
+def provenance(ds: xr.Dataset, **params: object) -> dict[str, str | int | float]:
+    """Provenance attributes of an analysis product.
+
+    The sweep's provenance (`PROVENANCE_ATTRS`, the sweep's ``created`` renamed
+    ``sweep_created``) plus the analysis parameters as ``analysis_<name>`` and the
+    analysis time as ``created``.
+    """
+    attrs: dict[str, str | int | float] = {}
+    for key in PROVENANCE_ATTRS:
+        if key in ds.attrs:
+            name = "sweep_created" if key == "created" else key
+            attrs[name] = attr_value(ds.attrs[key])
+    for key, value in params.items():
+        attrs[f"analysis_{key}"] = "none" if value is None else attr_value(value)
+    attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    return attrs
+
+
+def variable(
+    dims: Iterable[str],
+    values: np.ndarray,
+    long_name: str,
+    units: str = "1",
+    **attrs: object,
+) -> tuple[tuple[str, ...], np.ndarray, dict]:
+    """An (dims, values, attrs) triple with ``long_name`` and ``units`` set."""
+    return tuple(dims), values, {"long_name": long_name, "units": units, **attrs}
+
+
+def coords_of(da: xr.DataArray | xr.Dataset, dims: Iterable[str]) -> Mapping[str, xr.DataArray]:
+    """Dimension coordinates of `dims` (those that have one) with their attributes."""
+    return {d: da[d].reset_coords(drop=True) for d in dims if d in da.coords}

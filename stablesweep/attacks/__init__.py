@@ -1,0 +1,29 @@
+"""Adversarial stability tests of reconstruction networks (DESIGN.md §3).
+
+- :func:`momentum_attack` — momentum gradient ascent on
+  ``Q(r) = ½‖φ(y + A r) − ref‖² − (λ/2)‖r‖²`` over image-domain perturbations r;
+  returns an :class:`AttackResult`.
+- :func:`worst_case_noise` — projected gradient ascent on ``‖φ(y + e) − x‖`` over
+  measurement noise ``‖e‖ ≤ level·‖y‖`` with random restarts; returns a
+  :class:`WorstCaseResult`.
+- :func:`attack_objective` — the objective Q itself; :func:`attack_mode` — the context
+  in which networks are attacked (checkpointing on, parameters frozen).
+
+The only interface to a network is ``net(y) -> image``, differentiable and batched, so
+every registered network (classical or trained) and any torch module can be attacked.
+"""
+
+from ._common import attack_mode
+from .momentum import attack_objective, momentum_attack
+from .result import RECORDED_METRICS, AttackResult, WorstCaseResult
+from .worst_case import worst_case_noise
+
+__all__ = [
+    "RECORDED_METRICS",
+    "AttackResult",
+    "WorstCaseResult",
+    "attack_mode",
+    "attack_objective",
+    "momentum_attack",
+    "worst_case_noise",
+]

@@ -1,0 +1,181 @@
+"""Result containers of the attacks, with conversion to numpy for the sweep engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._common import to_numpy
+
+__all__ = ["AttackResult", "WorstCaseResult", "RECORDED_METRICS"]
+
+#: Names of the per-record metrics of :class:`AttackResult`, each of shape
+#: ``(n_records, *batch)``, with their units and meaning.
+RECORDED_METRICS: dict[str, str] = {
+    "r_norm": "‖r‖, norm of the image-domain perturbation",
+    "Ar_norm": "‖A r‖, norm of the perturbation in measurement space (A r = P_Ω U r)",
+    "output_change": "‖φ(y + A r) − φ(y)‖",
+    "error": "‖φ(y + A r) − x‖",
+    "amplification": "‖φ(y + A r) − φ(y)‖ / ‖A r‖ (nan where A r = 0)",
+    "objective": "Q(r) = ½‖φ(y + A r) − ref‖² − (λ/2)‖r‖²",
+}
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    r"""Outcome of :func:`~stablesweep.attacks.momentum_attack`.
+
+    ``batch`` below is the leading batch shape of ``x`` (``()`` for a single image),
+    ``shape`` the operator's image shape.
+
+    Attributes
+    ----------
+    record_steps : numpy.ndarray of int, shape (n_records,)
+        Step indices j of the records (row i of every metric describes the iterate
+        after ``record_steps[i]`` ascent steps; step 0 is the random start r_0).
+    r_norm, Ar_norm, output_change, error, amplification, objective : numpy.ndarray
+        Shape ``(n_records, *batch)``, float64; see :data:`RECORDED_METRICS`. Row i
+        holds the values of the image's *kept* iterate at step ``record_steps[i]``:
+        once an image has stopped (see ``stopped_at``) its rows repeat the values of
+        its final iterate.
+    r : torch.Tensor, shape (*batch, *shape)
+        Final perturbation of each image, ``r_{stopped_at}``.
+    kept_steps : numpy.ndarray of int, shape (n_kept,)
+        Recorded steps at which perturbations and reconstructions were kept.
+    perturbations : torch.Tensor, shape (n_kept, *batch, *shape)
+        ``r_j`` at the kept steps (the r_1, r_2, r_3, … of a stability figure).
+    reconstructions : torch.Tensor, shape (n_kept, *batch, *shape)
+        ``φ(y + A r_j)`` at the kept steps.
+    clean_reconstruction : torch.Tensor, shape (*batch, *shape)
+        ``φ(y)``.
+    clean_error : numpy.ndarray, shape batch
+        ``‖φ(y) − x‖``.
+    stopped_at : numpy.ndarray of int, shape batch
+        Index j of each image's final iterate: ``steps`` when no bound was hit;
+        otherwise the last iterate within the bounds (the first iterate beyond a bound
+        is discarded), or 0 when the random start r_0 itself exceeds a bound.
+    hit_bound : numpy.ndarray of bool, shape batch
+        Whether the image stopped because it reached ``max_pert_norm`` or
+        ``max_output_change``.
+    params : dict
+        The attack's settings (lam, eta, gamma, tau, steps, ref, bounds, …).
+    """
+
+    record_steps: np.ndarray
+    r_norm: np.ndarray
+    Ar_norm: np.ndarray
+    output_change: np.ndarray
+    error: np.ndarray
+    amplification: np.ndarray
+    objective: np.ndarray
+    r: torch.Tensor
+    kept_steps: np.ndarray
+    perturbations: torch.Tensor
+    reconstructions: torch.Tensor
+    clean_reconstruction: torch.Tensor
+    clean_error: np.ndarray
+    stopped_at: np.ndarray
+    hit_bound: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_records(self) -> int:
+        """Number of recorded steps."""
+        return int(self.record_steps.shape[0])
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """The per-record metrics, ``{name: array (n_records, *batch)}``."""
+        return {name: getattr(self, name) for name in RECORDED_METRICS}
+
+    def final(self) -> dict[str, np.ndarray]:
+        """Metrics of each image's final iterate, ``{name: array batch}`` (last record row).
+
+        The last record is always ``steps``, so this is the state at ``stopped_at``.
+        """
+        return {name: values[-1] for name, values in self.metrics().items()}
+
+    def to_dict(self, *, tensors: bool = True) -> dict[str, Any]:
+        """Everything as numpy arrays (complex arrays where the perturbation is complex).
+
+        Parameters
+        ----------
+        tensors : bool, default True
+            Include the image-sized arrays ``r``, ``perturbations``, ``reconstructions``
+            and ``clean_reconstruction``; ``False`` keeps only the small ones
+            (metrics, steps, stopping information), which is what a sweep stores per cell.
+
+        Returns
+        -------
+        dict
+            Keys are the attribute names; ``params`` maps to a plain dict.
+        """
+        out: dict[str, Any] = {
+            "record_steps": self.record_steps,
+            **self.metrics(),
+            "kept_steps": self.kept_steps,
+            "clean_error": self.clean_error,
+            "stopped_at": self.stopped_at,
+            "hit_bound": self.hit_bound,
+            "params": dict(self.params),
+        }
+        if tensors:
+            for name in ("r", "perturbations", "reconstructions", "clean_reconstruction"):
+                out[name] = to_numpy(getattr(self, name))
+        return out
+
+
+@dataclass(frozen=True)
+class WorstCaseResult:
+    r"""Outcome of :func:`~stablesweep.attacks.worst_case_noise`.
+
+    Attributes
+    ----------
+    error : numpy.ndarray, shape batch
+        Worst error found, ``max ‖φ(y + e) − x‖`` over all restarts and iterates.
+    e : torch.Tensor, shape (*batch, m)
+        The measurement-space noise attaining ``error``; ``‖e‖ ≤ level·‖y‖``.
+    reconstruction : torch.Tensor, shape (*batch, *shape)
+        ``φ(y + e)`` for that ``e``.
+    restart_errors : numpy.ndarray, shape (restarts, *batch)
+        Worst error found by each restart.
+    random_errors : numpy.ndarray, shape (restarts, *batch)
+        Error ``‖φ(y + e_0) − x‖`` at each restart's random start e_0 (uniformly
+        distributed on the sphere ``‖e‖ = level·‖y‖``): random noise of the same norm.
+    random_error : numpy.ndarray, shape batch
+        Mean of ``random_errors`` over the restarts.
+    clean_error : numpy.ndarray, shape batch
+        ``‖φ(y) − x‖``.
+    radius : numpy.ndarray, shape batch
+        ``level·‖y‖``, the radius of the noise ball.
+    params : dict
+        The settings (level, steps, restarts, step_size).
+    """
+
+    error: np.ndarray
+    e: torch.Tensor
+    reconstruction: torch.Tensor
+    restart_errors: np.ndarray
+    random_errors: np.ndarray
+    random_error: np.ndarray
+    clean_error: np.ndarray
+    radius: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, tensors: bool = True) -> dict[str, Any]:
+        """Everything as numpy arrays; ``tensors=False`` drops ``e`` and ``reconstruction``."""
+        out: dict[str, Any] = {
+            "error": self.error,
+            "restart_errors": self.restart_errors,
+            "random_errors": self.random_errors,
+            "random_error": self.random_error,
+            "clean_error": self.clean_error,
+            "radius": self.radius,
+            "params": dict(self.params),
+        }
+        if tensors:
+            out["e"] = to_numpy(self.e)
+            out["reconstruction"] = to_numpy(self.reconstruction)
+        return out

@@ -1,0 +1,861 @@
+"""Experiment configs: loading, validation and the normalised :class:`SweepConfig`.
+
+A config is a YAML mapping with the keys below (the JSON schema, ``config.schema.json``
+beside this module, fixes the structure; :func:`validate` adds the semantic checks)::
+
+    experiment: convergence          # results go to results/<experiment>/ unless --out
+    seed: 0                          # global seed (non-negative integer)
+    trials: 4                        # independent draws (signal, mask, noise) per cell
+    problem:                         # any value may be a list: lists are sweep axes
+      transform: [fourier, walsh]    # fourier | walsh
+      resolution: 64                 # image side, a power of two
+      dim: 2                         # 1 or 2 (default 2)
+      wavelet: haar                  # orthogonal discrete PyWavelets wavelet (default haar)
+      sampling: {scheme: [theory, uniform], rate: [0.15, 0.25]}
+      #   or   {budgets: [[...per band...], ...]}  (flat, r**d entries in band-label order)
+      signal: {kind: sparse-in-levels, sparsity: [[2, 4, 8, 16, 16, 16]]}
+      #   or   {kind: image, name: camera}  |  {kind: ellipses}
+      #   optional: complex: true (complex coefficients for sparse-in-levels)
+      noise: [0.0, 0.001, 0.01]      # relative ||e|| / ||Ax|| (default 0)
+    networks:                        # the network axis, in this order
+      - {name: firenet, depth: 100, params: {lam: 1.0e-3, p: 5, delta: 1.0e-9}}
+      - {name: fista, depth: 500, params: {lam: 1.0e-3}, label: fista-small-lam}
+      - {name: custom, factory: "pkg.mod:fn", depth: 50, params: {...}}
+    attack:                          # optional
+      kind: momentum                 # or worst-case (then `levels: [...]`)
+      depths: [5, 20]                # attack the networks truncated at these depths
+      params: {lam: 0.01, eta: 0.01, steps: 200, record_every: 10}
+    examples:                        # optional: cells whose images are kept for figures
+      - {network: firenet, trial: 0, attack_depth: 20, noise: 0.0}
+
+Sweep axes
+    In ``problem`` every value may be given as a list, which makes it a sweep axis
+    (the grid is the product of all axes). The *list-valued* parameters
+    ``signal.sparsity`` and ``sampling.budgets`` are resolved like this: a flat list of
+    integers is one value; a list whose elements are lists is a sweep axis of such
+    values (so ``sparsity: [2, 4, 8]`` is one pattern, ``sparsity: [[2, 4, 8]]`` is an
+    axis of length one). A value written as a list (even of length one) becomes a
+    dimension of the result store; a scalar becomes a scalar coordinate.
+
+    The axes are named (in this order): ``transform, resolution, dim, wavelet, scheme,
+    rate, budgets, signal, sparsity, image, complex, noise``; ``signal`` is
+    ``signal.kind``, ``image`` is ``signal.name``, ``scheme``/``rate``/``budgets`` are
+    the ``sampling`` keys. Pattern values are labelled by comma-joined strings
+    (``"2,4,8,16,16,16"``).
+
+Networks
+    ``label`` (default: ``name``) names the entry on the ``network`` axis; labels must be
+    unique. ``depth`` always counts iterations (operator applications); firenet's must be
+    a multiple of ``params.p``. ``name: custom`` takes ``factory: "pkg.module:function"``,
+    called as ``function(A, depth=depth, **params)`` and returning a
+    :class:`~stablesweep.networks.ReconstructionNetwork`.
+
+Attack
+    ``kind: momentum`` runs :func:`stablesweep.attacks.momentum_attack` with ``params``
+    (its keyword arguments; ``record_every: k`` records every k-th step, i.e.
+    ``record_at = 0, k, 2k, ..., steps``). ``kind: worst-case`` runs
+    :func:`stablesweep.attacks.worst_case_noise` once per entry of ``levels`` (relative
+    noise levels). Every attack depth must be at most every network's depth.
+
+Examples
+    Each entry selects one grid point (keys are axis names; an axis left out means its
+    first value), one ``network`` (label; default the first), one ``trial`` (default 0)
+    and, with an attack, one ``attack_depth`` (default the first). For these the store
+    keeps the image, the reconstruction and, with a momentum attack, the perturbed
+    images ``x + r_j`` and their reconstructions.
+
+Errors
+    :func:`load_config` raises one :class:`ConfigError` listing every problem found,
+    each naming the key path, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import itertools
+import json
+import math
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+__all__ = [
+    "AXES",
+    "AttackSpec",
+    "ConfigError",
+    "ExampleSpec",
+    "NetworkSpec",
+    "SweepConfig",
+    "load_config",
+    "pattern_label",
+    "validate",
+]
+
+SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
+
+#: Problem axes in store order: (axis name, key path in ``problem``, default).
+#: ``None`` default: absent unless given (and then not a coordinate).
+AXES: tuple[tuple[str, tuple[str, ...], Any], ...] = (
+    ("transform", ("transform",), None),
+    ("resolution", ("resolution",), None),
+    ("dim", ("dim",), 2),
+    ("wavelet", ("wavelet",), "haar"),
+    ("scheme", ("sampling", "scheme"), None),
+    ("rate", ("sampling", "rate"), None),
+    ("budgets", ("sampling", "budgets"), None),
+    ("signal", ("signal", "kind"), None),
+    ("sparsity", ("signal", "sparsity"), None),
+    ("image", ("signal", "name"), None),
+    ("complex", ("signal", "complex"), False),
+    ("noise", ("noise",), 0.0),
+)
+AXIS_NAMES = tuple(name for name, _, _ in AXES)
+PATTERN_AXES = ("budgets", "sparsity")
+_AXIS_PATH = {name: path for name, path, _ in AXES}
+
+ATTACK_KINDS = ("momentum", "worst-case")
+#: Attack parameters that the sweep itself supplies (not settable in ``attack.params``).
+_ATTACK_SUPPLIED = {"net", "A", "x", "y", "generator", "record_at", "level"}
+_INT_PARAMS = {"p", "steps", "record_every", "restarts", "n", "iterations"}
+
+
+class ConfigError(ValueError):
+    """An invalid experiment config; ``problems`` lists every problem found.
+
+    Each problem names the key path (``problem.sampling.rate[1]``), the value and what
+    is allowed.
+    """
+
+    def __init__(self, problems: Sequence[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        where = f" {source}" if source else ""
+        n = len(self.problems)
+        head = f"invalid config{where}: {n} problem{'s' if n != 1 else ''}"
+        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One entry of ``networks``."""
+
+    label: str
+    name: str
+    depth: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+    factory: str | None = None
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """The ``attack`` section."""
+
+    kind: str
+    depths: tuple[int, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    levels: tuple[float, ...] = ()
+
+    @property
+    def steps(self) -> tuple[int, ...]:
+        """Attack steps at which a momentum attack records (the ``attack_step`` axis)."""
+        if self.kind != "momentum":
+            return ()
+        total = int(self.params.get("steps", 0))
+        every = int(self.params.get("record_every", 1))
+        steps = list(range(0, total + 1, every))
+        if steps[-1] != total:
+            steps.append(total)
+        return tuple(steps)
+
+
+@dataclass(frozen=True)
+class ExampleSpec:
+    """One entry of ``examples``: indices into the grid."""
+
+    point: tuple[int, ...]  # index along each swept axis
+    network: int
+    trial: int
+    attack_depth: int | None  # index into attack.depths
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated experiment config.
+
+    Attributes
+    ----------
+    text : str
+        The YAML text (stored verbatim in the result's attrs).
+    data : dict
+        The parsed mapping.
+    axes : dict of str to tuple
+        Swept problem axes in store order, values normalised (patterns as tuples).
+    fixed : dict
+        Problem parameters that are not swept (defaults filled in; absent ones omitted).
+    """
+
+    text: str
+    data: Mapping[str, Any]
+    experiment: str
+    seed: int
+    trials: int
+    axes: Mapping[str, tuple]
+    fixed: Mapping[str, Any]
+    networks: tuple[NetworkSpec, ...]
+    attack: AttackSpec | None
+    examples: tuple[ExampleSpec, ...]
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON of the parsed config (comments, order ignored)."""
+        return config_hash(self.data)
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for v in self.axes.values())
+
+    def point(self, index: Sequence[int]) -> dict[str, Any]:
+        """All problem parameters of the grid point with axis indices ``index``."""
+        params = dict(self.fixed)
+        for (name, values), i in zip(self.axes.items(), index, strict=True):
+            params[name] = values[i]
+        return {name: params[name] for name in AXIS_NAMES if name in params}
+
+    def points(self) -> Iterator[tuple[tuple[int, ...], dict[str, Any]]]:
+        """``(index, parameters)`` of every grid point, in C order."""
+        for index in itertools.product(*(range(len(v)) for v in self.axes.values())):
+            yield index, self.point(index)
+
+
+def config_hash(data: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def pattern_label(value: Sequence[int]) -> str:
+    """Coordinate label of a pattern value: ``[2, 4, 8] -> "2,4,8"``."""
+    return ",".join(str(int(v)) for v in value)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(source: str | Path | Mapping[str, Any]) -> SweepConfig:
+    """Load and validate an experiment config.
+
+    Parameters
+    ----------
+    source : path, YAML text or mapping
+        A path to a YAML file, YAML text (anything containing a newline) or an
+        already parsed mapping.
+
+    Returns
+    -------
+    SweepConfig
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found (schema and semantic checks), or the YAML error.
+    """
+    where = None
+    if isinstance(source, Mapping):
+        data = json.loads(json.dumps(source))  # a plain, detached copy
+        text = yaml.safe_dump(data, sort_keys=False)
+    else:
+        if isinstance(source, Path) or "\n" not in str(source):
+            path = Path(source)
+            if not path.is_file():
+                raise ConfigError([f"config file {str(path)!r} does not exist"])
+            text, where = path.read_text(), str(path)
+        else:
+            text = str(source)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError([f"not valid YAML: {err}"], where) from None
+    problems = validate(data)
+    if problems:
+        raise ConfigError(problems, where)
+    return _build(text, data)
+
+
+def _build(text: str, data: dict) -> SweepConfig:
+    problem = data["problem"]
+    axes: dict[str, tuple] = {}
+    fixed: dict[str, Any] = {}
+    for name, path, default in AXES:
+        present, raw = _lookup(problem, path)
+        if not present:
+            if default is not None:
+                fixed[name] = default
+            continue
+        if _is_axis(name, raw):
+            axes[name] = tuple(_norm(name, v) for v in raw)
+        else:
+            fixed[name] = _norm(name, raw)
+    networks = tuple(
+        NetworkSpec(
+            label=entry.get("label", entry["name"]),
+            name=entry["name"],
+            depth=int(entry["depth"]),
+            params=dict(entry.get("params", {})),
+            factory=entry.get("factory"),
+        )
+        for entry in data["networks"]
+    )
+    attack = None
+    if "attack" in data:
+        a = data["attack"]
+        attack = AttackSpec(
+            kind=a["kind"],
+            depths=tuple(int(d) for d in a["depths"]),
+            params=dict(a.get("params", {})),
+            levels=tuple(float(v) for v in a.get("levels", ())),
+        )
+    cfg = SweepConfig(
+        text=text,
+        data=data,
+        experiment=data["experiment"],
+        seed=int(data["seed"]),
+        trials=int(data["trials"]),
+        axes=axes,
+        fixed=fixed,
+        networks=networks,
+        attack=attack,
+        examples=(),
+    )
+    examples, _ = _examples(cfg, data.get("examples", []))
+    return SweepConfig(**{**cfg.__dict__, "examples": tuple(examples)})
+
+
+def _lookup(problem: Mapping, path: tuple[str, ...]) -> tuple[bool, Any]:
+    node: Any = problem
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+def _is_axis(name: str, raw: Any) -> bool:
+    """Whether a problem value is a sweep axis (see the module docstring)."""
+    if not isinstance(raw, list):
+        return False
+    if name in PATTERN_AXES:
+        return len(raw) > 0 and all(isinstance(v, list) for v in raw)
+    return True
+
+
+def _norm(name: str, value: Any) -> Any:
+    if name in PATTERN_AXES:
+        return tuple(int(v) for v in value)
+    if name in ("rate", "noise"):
+        return float(value)
+    if name in ("resolution", "dim"):
+        return int(value)
+    return value
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@cache
+def schema() -> dict:
+    """The JSON schema of a config (``config.schema.json``)."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def validate(data: Any) -> list[str]:
+    """Every problem with a parsed config: JSON schema first, then semantic checks.
+
+    Returns
+    -------
+    list of str
+        Empty when the config is valid. Each message starts with the key path.
+    """
+    if not isinstance(data, Mapping):
+        return [f"config: {_short(data)} is not a mapping; expected a YAML mapping of keys"]
+    validator = jsonschema.Draft202012Validator(schema())
+    problems = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        problems.extend(_schema_messages(err))
+    # semantic checks run on whatever parts are well-formed
+    problems.extend(_semantic(data))
+    if not problems and data.get("examples"):
+        # examples refer to the grid, so they are checked on an otherwise valid config
+        cfg = _build("", {**data, "examples": []})
+        problems.extend(_examples(cfg, data["examples"])[1])
+    return list(dict.fromkeys(problems))
+
+
+def _path(parts: Sequence[Any]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "config"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _type_name(t: Any) -> str:
+    names = {"integer": "an integer", "number": "a number", "string": "a string",
+             "boolean": "true or false", "array": "a list", "object": "a mapping",
+             "null": "null"}
+    if isinstance(t, list):
+        return " or ".join(names.get(x, x) for x in t)
+    return names.get(t, str(t))
+
+
+def _schema_messages(err: jsonschema.ValidationError) -> list[str]:
+    """Readable messages for one schema error (descending into anyOf branches)."""
+    if err.validator in ("anyOf", "oneOf") and err.context:
+        branch = _best_branch(err)
+        if isinstance(branch, str):
+            return [branch]
+        return [m for sub in branch for m in _schema_messages(sub)]
+    path = _path(err.absolute_path)
+    v, schema_ = err.instance, err.schema
+    kind = err.validator
+    if kind == "enum":
+        allowed = ", ".join(str(x) for x in err.validator_value)
+        return [f"{path}: unknown value {_short(v)}; expected one of: {allowed}"]
+    if kind == "type":
+        return [f"{path}: {_short(v)} is not {_type_name(err.validator_value)}"]
+    if kind in _BOUNDS:
+        bounds = [f"{op} {schema_[k]}" for k, op in _BOUNDS.items() if k in schema_]
+        return [f"{path}: {_short(v)} is out of range; expected {' and '.join(bounds)}"]
+    if kind == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return [f"{path}: missing required key {missing!r}"]
+    if kind == "additionalProperties":
+        allowed = sorted(schema_.get("properties", {}))
+        extra = sorted(set(v) - set(allowed))
+        return [f"{path}: unknown key {k!r}; allowed keys: {', '.join(allowed)}" for k in extra]
+    if kind == "pattern":
+        what = schema_.get("description", f"the pattern {err.validator_value}")
+        return [f"{path}: {_short(v)} is not valid; expected {what}"]
+    if kind == "minItems":
+        return [f"{path}: {_short(v)} has too few entries; expected at least "
+                f"{err.validator_value}"]
+    if kind == "maxItems":
+        return [f"{path}: {len(v)} entries; expected at most {err.validator_value}"]
+    if kind == "uniqueItems":
+        return [f"{path}: {_short(v)} has repeated entries; expected distinct values"]
+    return [f"{path}: {err.message}"]
+
+
+_BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+
+
+def _best_branch(err: jsonschema.ValidationError) -> list | str:
+    """The sub-errors of the anyOf branch that fits the instance's type, or a message
+    saying what is allowed when no branch fits."""
+    branches: dict[int, list] = {}
+    for sub in err.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+
+    def type_mismatch(subs: list) -> bool:
+        return any(s.validator == "type" and not s.relative_path for s in subs)
+
+    fitting = [subs for _, subs in sorted(branches.items()) if not type_mismatch(subs)]
+    if fitting:
+        return min(fitting, key=len)
+    allowed = []
+    for sub_schema in err.validator_value:
+        sub = _resolve(sub_schema)
+        if "enum" in sub:
+            allowed.append("one of: " + ", ".join(map(str, sub["enum"])))
+        elif sub.get("type") == "array":
+            allowed.append("a list of those")
+        elif "type" in sub:
+            allowed.append(_type_name(sub["type"]))
+    return (f"{_path(err.absolute_path)}: {_short(err.instance)} is not valid; expected "
+            + " or ".join(allowed))
+
+
+def _resolve(sub: Mapping) -> Mapping:
+    ref = sub.get("$ref")
+    if ref and ref.startswith("#/$defs/"):
+        return _resolve(schema()["$defs"][ref.split("/")[-1]])
+    return sub
+
+
+# --------------------------------------------------------------------------- semantics
+
+
+def _values(problem: Mapping, name: str) -> list[tuple[str, Any]]:
+    """``(key path, value)`` of each value of a problem parameter (axis or scalar)."""
+    path = _AXIS_PATH[name]
+    present, raw = _lookup(problem, path)
+    base = "problem." + ".".join(path)
+    if not present:
+        default = dict((n, d) for n, _, d in AXES)[name]
+        return [] if default is None else [(f"{base} (default)", default)]
+    if _is_axis(name, raw):
+        return [(f"{base}[{i}]", v) for i, v in enumerate(raw)]
+    return [(base, raw)]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _semantic(data: Mapping) -> list[str]:
+    problems: list[str] = []
+    problem = data.get("problem")
+    if isinstance(problem, Mapping):
+        problems += _check_problem(problem)
+    problems += _check_networks(data)
+    problems += _check_attack(data)
+    return problems
+
+
+def _check_problem(problem: Mapping) -> list[str]:
+    from stablesweep import levels, sampling, transforms
+
+    out: list[str] = []
+    resolutions = [(p, v) for p, v in _values(problem, "resolution") if _is_int(v)]
+    for p, v in resolutions:
+        try:
+            levels.check_resolution(v)
+        except ValueError as err:
+            out.append(f"{p}: {err}")
+    for p, v in _values(problem, "wavelet"):
+        if isinstance(v, str):
+            try:
+                transforms.check_wavelet(v)
+            except (ValueError, TypeError) as err:
+                out.append(f"{p}: {err}")
+    shapes = []
+    for (_, n), (_, d) in itertools.product(resolutions, _values(problem, "dim")):
+        if _is_int(n) and n >= 2 and not n & (n - 1) and d in (1, 2):
+            shapes.append((n,) * d)
+
+    sampling_ = problem.get("sampling")
+    if isinstance(sampling_, Mapping):
+        out += _check_sampling(problem, sampling_, shapes, sampling)
+    signal = problem.get("signal")
+    if isinstance(signal, Mapping):
+        out += _check_signal(problem, signal, shapes, levels)
+    return out
+
+
+def _check_sampling(problem, sampling_, shapes, sampling) -> list[str]:
+    out = []
+    has_rate, has_budgets = "rate" in sampling_, "budgets" in sampling_
+    if has_rate == has_budgets:
+        out.append(
+            f"problem.sampling: keys {sorted(sampling_)}; expected either 'rate' (with "
+            "'scheme') or 'budgets' (samples per band), not both or neither"
+        )
+    if has_budgets and "scheme" in sampling_:
+        out.append("problem.sampling.scheme: not used with 'budgets'; give 'scheme' and "
+                   "'rate', or 'budgets' alone")
+    if has_rate and "scheme" not in sampling_:
+        out.append("problem.sampling: missing required key 'scheme' (with 'rate'); "
+                   f"expected one of: {', '.join(sampling.SCHEMES)}")
+    for p, v in _values(problem, "scheme"):
+        if isinstance(v, str) and v not in sampling.SCHEMES:
+            out.append(f"{p}: unknown scheme {v!r}; expected one of: "
+                       f"{', '.join(sampling.SCHEMES)}")
+    transforms_ = [v for _, v in _values(problem, "transform") if v in sampling.TRANSFORMS]
+    for p, b in _values(problem, "budgets"):
+        if not (isinstance(b, list) and all(_is_int(x) for x in b)):
+            continue
+        for shape, t in itertools.product(shapes, transforms_):
+            try:
+                sampling.budgets(shape, t, None, b)
+            except ValueError as err:
+                out.append(f"{p}: {_short(b)} does not fit resolution {shape[0]}, dim "
+                           f"{len(shape)}, transform {t}: {err}")
+            else:
+                if sum(b) == 0:
+                    out.append(f"{p}: {_short(b)} takes no samples; expected a positive total")
+    # theory budgets need a sparsity pattern of the right length
+    schemes = [v for _, v in _values(problem, "scheme")]
+    signal = problem.get("signal") if isinstance(problem.get("signal"), Mapping) else {}
+    if "theory" in schemes and has_rate and "sparsity" not in signal:
+        out.append("problem.signal.sparsity: missing; scheme 'theory' needs the local "
+                   "sparsities (one non-negative integer per level)")
+    for p, rate in _values(problem, "rate"):
+        if isinstance(rate, numbers.Real) and not isinstance(rate, bool):
+            for shape in shapes:
+                if round(rate * math.prod(shape)) < 1:
+                    out.append(f"{p}: {rate} gives no samples at resolution {shape[0]} "
+                               f"(dim {len(shape)}); expected rate >= {1 / math.prod(shape):.3g}")
+    return out
+
+
+def _check_signal(problem, signal, shapes, levels) -> list[str]:
+    from stablesweep import signals
+
+    out = []
+    kinds = [v for _, v in _values(problem, "signal")]
+    if "sparse-in-levels" in kinds and "sparsity" not in signal:
+        out.append("problem.signal: missing key 'sparsity' (needed by kind "
+                   "'sparse-in-levels'); expected one non-negative integer per level")
+    if "image" in kinds:
+        if "name" not in signal:
+            out.append("problem.signal: missing key 'name' (needed by kind 'image'); "
+                       f"expected one of: {', '.join(signals.TEST_IMAGES)}")
+        if any(len(s) == 1 for s in shapes):
+            out.append("problem.dim: test images are 2-D; kind 'image' needs dim 2")
+    for p, name in _values(problem, "image"):
+        if isinstance(name, str) and name not in signals.TEST_IMAGES:
+            out.append(f"{p}: unknown test image {name!r}; expected one of: "
+                       f"{', '.join(signals.TEST_IMAGES)}")
+    for p, s in _values(problem, "sparsity"):
+        if not (isinstance(s, list) and all(_is_int(x) for x in s)):
+            continue
+        if sum(s) == 0:
+            out.append(f"{p}: {_short(s)} is all zero; expected at least one positive entry")
+            continue
+        for shape in shapes:
+            try:
+                levels.weight_map(shape, s)
+            except ValueError as err:
+                out.append(f"{p}: {_short(s)} does not fit resolution {shape[0]} (dim "
+                           f"{len(shape)}, {len(levels.level_sizes(shape))} levels of sizes "
+                           f"{levels.level_sizes(shape)}): {err}")
+    return out
+
+
+@cache
+def _registry() -> tuple[dict, str | None]:
+    try:
+        from stablesweep.networks import NETWORKS
+    except Exception as err:  # pragma: no cover - depends on the networks package
+        return {}, f"{type(err).__name__}: {err}"
+    return dict(NETWORKS), None
+
+
+def network_signature(name: str) -> inspect.Signature | None:
+    """Signature of a registered network's constructor (None when unknown)."""
+    registry, _ = _registry()
+    target = registry.get(name)
+    if target is None:
+        return None
+    try:
+        return inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+
+
+def _param_default(name: str, param: str) -> Any:
+    sig = network_signature(name)
+    if sig is None or param not in sig.parameters:
+        return None
+    default = sig.parameters[param].default
+    return None if default is inspect.Parameter.empty else default
+
+
+def resolve_factory(spec: str):
+    """Import ``"pkg.module:function"`` and return the callable."""
+    module, _, attr = spec.partition(":")
+    obj = getattr(importlib.import_module(module), attr)
+    if not callable(obj):
+        raise TypeError(f"{spec} is not callable")
+    return obj
+
+
+def _check_networks(data: Mapping) -> list[str]:
+    nets = data.get("networks")
+    if not isinstance(nets, list):
+        return []
+    out = []
+    registry, import_error = _registry()
+    known = sorted(registry) + ["custom"]
+    labels: dict[str, int] = {}
+    for i, net in enumerate(nets):
+        if not isinstance(net, Mapping) or not isinstance(net.get("name"), str):
+            continue
+        path = f"networks[{i}]"
+        name = net["name"]
+        params = net.get("params") if isinstance(net.get("params"), Mapping) else {}
+        label = net.get("label", name)
+        if label in labels:
+            out.append(f"{path}.label: {label!r} is already used by networks[{labels[label]}]; "
+                       "expected a unique label (add `label:` to tell entries apart)")
+        labels.setdefault(label, i)
+        if name == "custom":
+            factory = net.get("factory")
+            if isinstance(factory, str) and ":" in factory:
+                try:
+                    resolve_factory(factory)
+                except Exception as err:
+                    out.append(f"{path}.factory: cannot import {factory!r} "
+                               f"({type(err).__name__}: {err}); expected an importable "
+                               "'package.module:function'")
+        else:
+            if "factory" in net:
+                out.append(f"{path}.factory: only allowed with name 'custom', got name "
+                           f"{name!r}")
+            if import_error is not None:
+                out.append(f"{path}.name: cannot check {name!r}: stablesweep.networks does "
+                           f"not import ({import_error})")
+            elif name not in registry:
+                out.append(f"{path}.name: unknown network {name!r}; expected one of: "
+                           f"{', '.join(known)}")
+            else:
+                out += _check_network_params(path, name, params)
+        out += _check_param_types(f"{path}.params", params)
+        depth = net.get("depth")
+        p = params.get("p", _param_default(name, "p")) if name == "firenet" else None
+        if name == "firenet" and _is_int(depth) and _is_int(p) and p > 0 and depth % p:
+            out.append(f"{path}.depth: {depth} is not a multiple of params.p = {p}; "
+                       "expected a multiple of p (firenet depth = restarts x p)")
+        attack = data.get("attack")
+        if isinstance(attack, Mapping) and isinstance(attack.get("depths"), list):
+            for j, ad in enumerate(attack["depths"]):
+                if not _is_int(ad):
+                    continue
+                if _is_int(depth) and ad > depth:
+                    out.append(f"attack.depths[{j}]: {ad} exceeds the depth {depth} of "
+                               f"{path} ({label}); expected <= {depth}")
+                elif name == "firenet" and _is_int(p) and p > 0 and ad % p:
+                    out.append(f"attack.depths[{j}]: {ad} is not a multiple of p = {p} of "
+                               f"{path} ({label}); expected a multiple of {p}")
+    return out
+
+
+def _check_network_params(path: str, name: str, params: Mapping) -> list[str]:
+    sig = network_signature(name)
+    if sig is None:
+        return []
+    kinds = {p.kind for p in sig.parameters.values()}
+    if inspect.Parameter.VAR_KEYWORD in kinds:
+        return []
+    allowed = [p for p, par in sig.parameters.items()
+               if p not in ("A", "depth", "self") and par.kind in
+               (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    return [f"{path}.params.{k}: unknown parameter of network {name!r}; allowed: "
+            f"{', '.join(allowed)}" for k in params if k not in allowed]
+
+
+def _check_param_types(path: str, params: Mapping) -> list[str]:
+    out = []
+    for k, v in params.items():
+        if k in _INT_PARAMS and not (_is_int(v) and v >= 1):
+            out.append(f"{path}.{k}: {_short(v)} is not valid; expected a positive integer")
+        elif k in ("lam", "eta", "delta", "tau", "sigma", "gamma", "theta") and not (
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            and v >= 0
+        ):
+            out.append(f"{path}.{k}: {_short(v)} is not valid; expected a finite number >= 0")
+    return out
+
+
+def _check_attack(data: Mapping) -> list[str]:
+    attack = data.get("attack")
+    if not isinstance(attack, Mapping) or attack.get("kind") not in ATTACK_KINDS:
+        return []
+    out = []
+    kind = attack["kind"]
+    params = attack.get("params") if isinstance(attack.get("params"), Mapping) else {}
+    if kind == "worst-case" and "levels" not in attack:
+        out.append("attack: missing key 'levels' (needed by kind 'worst-case'); expected a "
+                   "list of relative noise levels > 0")
+    if kind == "momentum" and "levels" in attack:
+        out.append("attack.levels: only used by kind 'worst-case'")
+    if kind == "momentum":
+        for key in ("steps",):
+            if key not in params:
+                out.append(f"attack.params: missing key {key!r} (needed by kind 'momentum'); "
+                           "expected a positive integer")
+        steps, every = params.get("steps"), params.get("record_every", 1)
+        if _is_int(steps) and _is_int(every) and every > steps:
+            out.append(f"attack.params.record_every: {every} exceeds steps = {steps}; "
+                       f"expected 1 <= record_every <= {steps}")
+    out += _check_param_types("attack.params", params)
+    fn = _attack_function(kind)
+    if fn is not None:
+        sig = inspect.signature(fn)
+        allowed = [p for p, par in sig.parameters.items()
+                   if par.kind == inspect.Parameter.KEYWORD_ONLY and p not in _ATTACK_SUPPLIED]
+        if kind == "momentum":
+            allowed.append("record_every")
+        for k in params:
+            if k not in allowed:
+                out.append(f"attack.params.{k}: unknown parameter of the {kind} attack; "
+                           f"allowed: {', '.join(allowed)}")
+        missing = [p for p, par in sig.parameters.items()
+                   if par.kind == inspect.Parameter.KEYWORD_ONLY and p not in _ATTACK_SUPPLIED
+                   and par.default is inspect.Parameter.empty and p not in params]
+        for p in missing:
+            msg = f"attack.params: missing key {p!r} (needed by kind {kind!r})"
+            if msg not in " ".join(out):
+                out.append(msg)
+    return out
+
+
+def _attack_function(kind: str):
+    try:
+        from stablesweep import attacks
+    except Exception:  # pragma: no cover - depends on the attacks module
+        return None
+    name = {"momentum": "momentum_attack", "worst-case": "worst_case_noise"}[kind]
+    return getattr(attacks, name, None)
+
+
+def _examples(cfg: SweepConfig, entries: list) -> tuple[list[ExampleSpec], list[str]]:
+    out: list[ExampleSpec] = []
+    problems: list[str] = []
+    labels = [n.get("label", n.get("name")) for n in cfg.data.get("networks", [])]
+    depths = list(cfg.attack.depths) if cfg.attack else []
+    allowed_keys = [*cfg.axes, "network", "trial"] + (["attack_depth"] if depths else [])
+    for i, entry in enumerate(entries):
+        path = f"examples[{i}]"
+        index = []
+        for name, values in cfg.axes.items():
+            if name not in entry:
+                index.append(0)
+                continue
+            want = _norm(name, entry[name]) if not isinstance(entry[name], str) or \
+                name not in PATTERN_AXES else tuple(int(x) for x in entry[name].split(","))
+            if want in values:
+                index.append(values.index(want))
+            else:
+                shown = [pattern_label(v) if name in PATTERN_AXES else v for v in values]
+                problems.append(f"{path}.{name}: {_short(entry[name])} is not on the axis; "
+                                f"expected one of: {', '.join(map(str, shown))}")
+                index.append(0)
+        for key in entry:
+            if key not in allowed_keys:
+                problems.append(f"{path}: unknown key {key!r}; allowed keys: "
+                                f"{', '.join(allowed_keys)}")
+        net = entry.get("network", labels[0] if labels else None)
+        if net not in labels:
+            problems.append(f"{path}.network: {_short(net)} is not a network label; expected "
+                            f"one of: {', '.join(map(str, labels))}")
+        trial = entry.get("trial", 0)
+        if not (_is_int(trial) and 0 <= trial < cfg.trials):
+            problems.append(f"{path}.trial: {_short(trial)} is out of range; expected an "
+                            f"integer in 0..{cfg.trials - 1}")
+        ad = entry.get("attack_depth", depths[0] if depths else None)
+        if depths and ad not in depths:
+            problems.append(f"{path}.attack_depth: {_short(ad)} is not an attack depth; "
+                            f"expected one of: {', '.join(map(str, depths))}")
+        if not problems:
+            out.append(ExampleSpec(
+                point=tuple(index), network=labels.index(net), trial=int(trial),
+                attack_depth=depths.index(ad) if depths else None,
+            ))
+    return out, problems

@@ -1,0 +1,18 @@
+# Stage 4: an HTML report with the figures, the fit tables and the config.
+
+
+rule report:
+    input:
+        experiment=experiment_config,
+        fits="results/{experiment}/fits.nc",
+        figures=figure_files,
+    output:
+        "results/{experiment}/report.html",
+    params:
+        store="results/{experiment}/sweep.zarr",
+        figdir="results/{experiment}/figures",
+    log:
+        "results/{experiment}/logs/report.log",
+    shell:
+        "stablesweep report {params.store} --fits {input.fits}"
+        " --figures {params.figdir} -o {output} > {log} 2>&1"

@@ -1,0 +1,20 @@
+# Stage 1: run the sweep cells on a Dask cluster and store them in Zarr.
+# The store (results/<experiment>/sweep.zarr) is written cell by cell and is NOT a
+# declared output: Snakemake deletes the outputs of a failed or killed job, and the
+# store must survive a kill so that the next run resumes where it stopped. The
+# declared output is the completion summary written once every cell is stored.
+
+
+rule sweep:
+    input:
+        experiment_config,
+    output:
+        "results/{experiment}/sweep.summary.json",
+    params:
+        store="results/{experiment}/sweep.zarr",
+    log:
+        "results/{experiment}/logs/sweep.log",
+    threads: workflow.cores
+    shell:
+        "(stablesweep run {input} --out {params.store} --workers {threads}"
+        " && stablesweep status {params.store} --json > {output}) > {log} 2>&1"
