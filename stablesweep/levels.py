@@ -172,8 +172,10 @@ def _decomposition_levels(r: int, levels: int | None) -> int:
     """Number of DWT decomposition levels ``L`` (``levels=None`` means ``r``)."""
     if levels is None:
         return r
-    if isinstance(levels, bool) or not isinstance(levels, numbers.Integral) or not (
-        1 <= levels <= r
+    if (
+        isinstance(levels, bool)
+        or not isinstance(levels, numbers.Integral)
+        or not (1 <= levels <= r)
     ):
         raise ValueError(
             f"levels {levels!r} out of range for resolution {2**r}; expected an integer in "
@@ -194,8 +196,7 @@ def _as_sparsity(s: object, n_levels: int | None = None, name: str = "s") -> tup
     for k, v in enumerate(s, start=1):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or v != int(v):
             raise ValueError(
-                f"{name}[{k}] = {v!r} (level {k}) is not an integer; "
-                "expected non-negative integers"
+                f"{name}[{k}] = {v!r} (level {k}) is not an integer; expected non-negative integers"
             )
         if v < 0:
             raise ValueError(
@@ -498,9 +499,7 @@ def best_approx_error(
     else:
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (J,):
-            raise ValueError(
-                f"weights has shape {w.shape}; expected ({J},), one weight per level"
-            )
+            raise ValueError(f"weights has shape {w.shape}; expected ({J},), one weight per level")
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError(f"weights {w.tolist()} must be finite and non-negative")
 

@@ -336,7 +336,7 @@ def _largest_remainder(
         deficit -= give.size
     while deficit < 0:  # pragma: no cover - floors never sum above m
         have = np.flatnonzero(base > 0)
-        take = have[np.argsort(frac[have], kind="stable")][: -deficit]
+        take = have[np.argsort(frac[have], kind="stable")][:-deficit]
         base[take] -= 1
         deficit += take.size
     return base
@@ -376,9 +376,7 @@ def _explicit_budgets(budget: object, caps: np.ndarray, r: int, d: int) -> np.nd
         arr = arr.reshape(-1)
     if arr.shape != (r**d,):
         allowed = f"({r**d},)" + (f" or ({r}, {r})" if d == 2 else "")
-        raise ValueError(
-            f"budgets has shape {arr.shape}; expected {allowed}, one entry per band"
-        )
+        raise ValueError(f"budgets has shape {arr.shape}; expected {allowed}, one entry per band")
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise ValueError(f"budgets {arr.tolist()} must be integers")

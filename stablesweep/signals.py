@@ -148,9 +148,7 @@ def _count(n_ellipses: int | tuple[int, int], rng: np.random.Generator) -> int:
             f"n_ellipses {n_ellipses!r} is not an int or a (min, max) pair of ints"
         ) from None
     if not all(isinstance(v, numbers.Integral) for v in (lo, hi)) or not 0 <= lo <= hi:
-        raise ValueError(
-            f"n_ellipses {n_ellipses!r} is not a (min, max) pair with 0 <= min <= max"
-        )
+        raise ValueError(f"n_ellipses {n_ellipses!r} is not a (min, max) pair with 0 <= min <= max")
     return int(rng.integers(lo, hi + 1))
 
 
@@ -371,8 +369,10 @@ def add_noise(y: torch.Tensor, relative_level: float, rng: RngLike) -> torch.Ten
     if isinstance(relative_level, bool) or not isinstance(relative_level, numbers.Real):
         raise ValueError(f"relative_level {relative_level!r} is not a real number; expected >= 0")
     if not (relative_level >= 0 and np.isfinite(relative_level)):
-        raise ValueError(f"relative_level {relative_level} is negative or not finite; "
-                         "expected a finite number >= 0")
+        raise ValueError(
+            f"relative_level {relative_level} is negative or not finite; "
+            "expected a finite number >= 0"
+        )
     if y.ndim == 0:
         raise ValueError("y is a scalar; expected shape (..., m)")
     if relative_level == 0:

@@ -132,8 +132,7 @@ def test_weight_map_spreads_level_weights(shape, s):
 )
 @pytest.mark.parametrize("complex_", [False, True])
 def test_sample_sparse_in_levels_counts_and_reproducibility(shape, s, levels, complex_):
-    z = sample_sparse_in_levels(shape, s, np.random.default_rng(3), complex=complex_,
-                                levels=levels)
+    z = sample_sparse_in_levels(shape, s, np.random.default_rng(3), complex=complex_, levels=levels)
     assert z.shape == shape
     assert z.dtype == (torch.complex128 if complex_ else torch.float64)
     idx = level_index(shape, levels)
@@ -205,7 +204,8 @@ def test_best_approx_error_matches_brute_force(zshape, s, d, complex_):
     # explicit weights
     w = [0.5, 1.0, 2.0, 3.0][: len(s)]
     np.testing.assert_allclose(
-        best_approx_error(z, s, weights=w, d=d).numpy(), _brute_sigma(z.numpy(), s, idx, w),
+        best_approx_error(z, s, weights=w, d=d).numpy(),
+        _brute_sigma(z.numpy(), s, idx, w),
         rtol=1e-12,
     )
 
@@ -262,8 +262,11 @@ def test_shape_errors(shape, match):
 
 @pytest.mark.parametrize("levels", [0, 5, -1, 2.0])
 def test_levels_out_of_range(levels):
-    with pytest.raises(ValueError, match=rf"levels {levels!r} out of range for resolution 16; "
-                                         r"expected an integer in 1\.\.4"):
+    with pytest.raises(
+        ValueError,
+        match=rf"levels {levels!r} out of range for resolution 16; "
+        r"expected an integer in 1\.\.4",
+    ):
         level_index((16, 16), levels)
 
 

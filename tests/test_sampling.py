@@ -230,21 +230,36 @@ def test_explicit_budgets_flat_and_nested():
     ("args", "kwargs", "match"),
     [
         (((48,), "fourier", 10, "uniform"), {}, "resolution 48 is not a power of two"),
-        (((16,), "fouier", 10, "uniform"), {}, "unknown transform 'fouier'; expected one of: "
-                                               "fourier, walsh"),
+        (
+            ((16,), "fouier", 10, "uniform"),
+            {},
+            "unknown transform 'fouier'; expected one of: fourier, walsh",
+        ),
         (((16,), "fourier", 17, "uniform"), {}, r"m 17 out of range; expected 1 <= m <= N = 16"),
         (((16,), "fourier", 0, "uniform"), {}, "m 0 out of range"),
-        (((16,), "fourier", 10, "random"), {}, "unknown scheme 'random'; expected one of: theory, "
-                                               "uniform"),
+        (
+            ((16,), "fourier", 10, "random"),
+            {},
+            "unknown scheme 'random'; expected one of: theory, uniform",
+        ),
         (((16,), "fourier", 10, "theory"), {}, "scheme 'theory' needs the local sparsities s"),
-        (((16,), "fourier", 10, "theory"), {"s": [1, 2, 3, 4, 5]},
-         "s has 5 entries but there are 4 levels"),
+        (
+            ((16,), "fourier", 10, "theory"),
+            {"s": [1, 2, 3, 4, 5]},
+            "s has 5 entries but there are 4 levels",
+        ),
         (((16,), "walsh", 10, "theory"), {"s": [0, 0, 0, 0]}, "is all zero"),
         (((16,), "fourier", 12, [2, 2, 4, 3]), {}, "budgets sum to 11 but m = 12"),
-        (((16,), "fourier", 11, [3, 2, 3, 3]), {},
-         r"budget 3 for band 1 is larger than the band, which has 2 indices"),
-        (((8, 8), "fourier", 11, [0, 0, 0, 0, 0, 0, 0, 0, 17]), {},
-         r"budget 17 for band \(3, 3\) is larger than the band, which has 16 indices"),
+        (
+            ((16,), "fourier", 11, [3, 2, 3, 3]),
+            {},
+            r"budget 3 for band 1 is larger than the band, which has 2 indices",
+        ),
+        (
+            ((8, 8), "fourier", 11, [0, 0, 0, 0, 0, 0, 0, 0, 17]),
+            {},
+            r"budget 17 for band \(3, 3\) is larger than the band, which has 16 indices",
+        ),
         (((16,), "fourier", 1, [2, -1, 0, 0]), {}, "budget -1 for band 2 is negative"),
         (((16,), "fourier", 4, [2, 2]), {}, r"budgets has shape \(2,\); expected \(4,\)"),
     ],

@@ -329,9 +329,9 @@ def momentum_attack(
         r = tau * draw_uniform(rshape, rdtype, complex_perturbation, generator, device)
         v = torch.zeros_like(r)
         r_keep = r.clone()  # last iterate within the bounds, per image
-        out_keep = torch.empty_like(pred)
+        # allocated at the first evaluation, in the dtype of φ(y + A r) (complex when r is)
+        out_keep = reconstructions = torch.empty(0)
         perturbations = torch.zeros((kept.size, *rshape), dtype=r.dtype, device=device)
-        reconstructions = torch.zeros((kept.size, *rshape), dtype=pred.dtype, device=device)
         active = torch.ones(b, dtype=torch.bool, device=device)
         filled = np.zeros(records.size, dtype=bool)
 
@@ -353,6 +353,9 @@ def momentum_attack(
             with torch.set_grad_enabled(want_grad):
                 Ar, out, half_sq = _evaluate(net, A, yf[idx], ra, reference[idx], d)
             with torch.no_grad():
+                if j == 0:
+                    out_keep = torch.empty_like(out, requires_grad=False)
+                    reconstructions = out.new_zeros((kept.size, *rshape))
                 r_norm = norms(ra, d)
                 change = norms(out - pred[idx], d)
                 exceed = torch.zeros_like(r_norm, dtype=torch.bool)

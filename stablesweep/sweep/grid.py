@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ import numpy as np
 
 from .config import AXIS_NAMES, SweepConfig, canonical_json
 
-__all__ = ["Cell", "cells", "stream_seed", "STREAM_KEYS"]
+__all__ = ["Cell", "STREAM_KEYS", "cells", "stream_seed", "torch_seed"]
 
 #: The problem coordinates each random stream depends on.
 STREAM_KEYS: dict[str, tuple[str, ...]] = {
@@ -144,8 +144,5 @@ def _plain(value: Any) -> Any:
 
 def torch_seed(seq: np.random.SeedSequence) -> int:
     """A 63-bit integer seed for a :class:`torch.Generator` from a seed sequence."""
-    return int(seq.generate_state(2, dtype=np.uint32).astype(np.uint64) @ [1 << 31, 1])
-
-
-def iter_trials(cfg: SweepConfig) -> Iterator[int]:
-    return iter(range(cfg.trials))
+    hi, lo = (int(w) for w in seq.generate_state(2, dtype=np.uint32))
+    return (hi & 0x7FFFFFFF) << 32 | lo

@@ -1,0 +1,566 @@
+"""Tests of stablesweep.attacks with linear and smooth stand-in networks.
+
+Networks here are plain torch modules (the attacks' only interface is ``net(y)``):
+``AdjointNet`` φ(y) = W^{-1} A* y, ``MatrixNet`` φ(y) = B y with a dense B, and
+``SmoothNet`` a smooth non-linear map for finite-difference checks. Registered networks
+are tested in test_attacks_networks.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from stablesweep.attacks import (
+    RECORDED_METRICS,
+    AttackResult,
+    WorstCaseResult,
+    attack_mode,
+    attack_objective,
+    momentum_attack,
+    worst_case_noise,
+)
+from stablesweep.operators import SamplingOperator
+
+torch.set_num_threads(1)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def make_problem(transform="fourier", n=8, d=2, m=24, batch=(2,), seed=0):
+    """Small operator with a random mask, real images x and clean measurements y = P U x."""
+    rng = np.random.default_rng(seed)
+    shape = (n,) * d
+    mask = np.zeros(n**d, dtype=bool)
+    mask[rng.choice(n**d, size=m, replace=False)] = True
+    A = SamplingOperator(transform, mask.reshape(shape))
+    x = torch.from_numpy(rng.standard_normal((*batch, *shape)))
+    y = A.measure(x.to(A.dtype))
+    return A, x, y
+
+
+class AdjointNet(torch.nn.Module):
+    """φ(y) = W^{-1} A* y (the zero-filled reconstruction U* P* y)."""
+
+    def __init__(self, A):
+        super().__init__()
+        self.A = A
+
+    def forward(self, y):
+        return self.A.to_image(self.A.adjoint(y))
+
+
+class MatrixNet(torch.nn.Module):
+    """φ(y) = B y with a dense matrix B of shape (N, m)."""
+
+    def __init__(self, B, shape):
+        super().__init__()
+        self.B = B
+        self.shape = tuple(shape)
+
+    def forward(self, y):
+        return (y.to(self.B.dtype) @ self.B.T).reshape(*y.shape[:-1], *self.shape)
+
+
+class SmoothNet(torch.nn.Module):
+    """Smooth non-linear φ(y) = W^{-1}(z + c z |z|²), z = A* y; c is a parameter."""
+
+    def __init__(self, A, c=0.3):
+        super().__init__()
+        self.A = A
+        self.c = torch.nn.Parameter(torch.tensor(c, dtype=torch.float64))
+        self.checkpointing = False
+        self.seen_checkpointing: list[bool] = []
+        self.calls = 0
+
+    def forward(self, y):
+        self.seen_checkpointing.append(self.checkpointing)
+        self.calls += 1
+        z = self.A.adjoint(y)
+        sq = z.real.square() + z.imag.square() if z.is_complex() else z.square()
+        return self.A.to_image(z + self.c * z * sq)
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def dense_measure(A):
+    """The image-domain measurement matrix M = P_Ω U (m × N) as a dense tensor."""
+    N = math.prod(A.shape)
+    eye = torch.eye(N, dtype=torch.complex128).reshape(N, *A.shape)
+    return A.measure(eye).reshape(N, A.m).T.contiguous()
+
+
+def power_iteration_sigma_max(K, iters=5000, tol=1e-15, seed=0):
+    """Largest singular value of K by power iteration on K* K (independent reference)."""
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(K.shape[1], dtype=K.dtype, generator=g)
+    v = v / torch.linalg.vector_norm(v)
+    est = 0.0
+    for _ in range(iters):
+        w = K.conj().T @ (K @ v)
+        new = float(torch.linalg.vector_norm(w))
+        v = w / new
+        if abs(new - est) <= tol * new:
+            break
+        est = new
+    return math.sqrt(new)
+
+
+ATTACK = dict(lam=0.0, eta=0.5, tau=0.1, steps=5)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"steps": 0}, r"steps must be an integer >= 1; got 0"),
+        ({"steps": 2.5}, r"steps must be an integer >= 1; got 2.5"),
+        ({"eta": 0.0}, r"eta must be a finite number in \(0, inf\]; got 0.0"),
+        ({"eta": -1.0}, r"eta must be .*got -1.0"),
+        ({"eta": float("nan")}, r"eta must be .*got nan"),
+        ({"gamma": 1.0}, r"gamma must be a finite number in \[0, 1\); got 1.0"),
+        ({"gamma": -0.1}, r"gamma must be .*got -0.1"),
+        ({"lam": -1.0}, r"lam must be a finite number in \[0, inf\]; got -1.0"),
+        ({"tau": -1.0}, r"tau must be .*got -1.0"),
+        ({"tau": 0.0}, r"tau must be > 0 when ref='pred'"),
+        ({"ref": "truth"}, r"ref must be one of 'pred', 'true'; got 'truth'"),
+        ({"max_pert_norm": 0.0}, r"max_pert_norm must be .*got 0.0"),
+        ({"max_output_change": -2.0}, r"max_output_change must be .*got -2.0"),
+        ({"record_at": 0}, r"record_at must be an integer >= 1; got 0"),
+        ({"record_at": [0, 9]}, r"record_at must contain integer steps in \[0, steps=5\]"),
+        ({"record_at": []}, r"record_at must .*not be empty"),
+        ({"keep_perturbations_at": [1, 2], "record_at": 2}, r"\[1\], which are not recorded"),
+        ({"keep_perturbations_at": "some"}, r"keep_perturbations_at must be None, 'all'"),
+    ],
+)
+def test_momentum_attack_validation(kwargs, match):
+    A, x, y = make_problem()
+    net = SmoothNet(A)
+    with pytest.raises(ValueError, match=match):
+        momentum_attack(net, A, x, y, **{**ATTACK, **kwargs}, generator=gen())
+    assert net.calls == 0, "validation must happen before any network evaluation"
+
+
+def test_momentum_attack_type_errors():
+    A, x, y = make_problem()
+    net = SmoothNet(A)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator.*got int"):
+        momentum_attack(net, A, x, y, **ATTACK, generator=0)
+    with pytest.raises(TypeError, match="record_at must be an int"):
+        momentum_attack(net, A, x, y, **ATTACK, record_at=1.5, generator=gen())
+    with pytest.raises(TypeError, match="x must be a torch.Tensor; got ndarray"):
+        momentum_attack(net, A, x.numpy(), y, **ATTACK, generator=gen())
+    assert net.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("which", "match"),
+    [
+        ("x_shape", r"x has shape \(2, 4, 4\); expected \(\.\.\., 8, 8\) to match .*A.shape"),
+        ("y_shape", r"y has shape \(2, 23\); expected \(\.\.\., 24\) .*A.m = 24"),
+        ("batch", r"x and y have different batch shapes: .*\(3,\).*\(2,\)"),
+    ],
+)
+def test_shape_mismatch(which, match):
+    A, x, y = make_problem()
+    if which == "x_shape":
+        x = x[..., :4, :4]
+    elif which == "y_shape":
+        y = y[..., :-1]
+    else:
+        x = torch.cat([x, x[:1]])
+    net = SmoothNet(A)
+    with pytest.raises(ValueError, match=match):
+        momentum_attack(net, A, x, y, **ATTACK, generator=gen())
+    with pytest.raises(ValueError, match=match):
+        worst_case_noise(net, A, x, y, level=0.1, steps=2, restarts=1, generator=gen())
+    assert net.calls == 0
+
+
+def test_network_output_shape_is_checked():
+    A, x, y = make_problem()
+    with pytest.raises(ValueError, match=r"net\(y\) returned \(2, 64\); expected .*\(2, 8, 8\)"):
+        momentum_attack(lambda v: v @ torch.ones(24, 64, dtype=v.dtype), A, x, y, **ATTACK,
+                        generator=gen())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"level": -0.1}, r"level must be a finite number in \[0, inf\]; got -0.1"),
+        ({"restarts": 0}, r"restarts must be an integer >= 1; got 0"),
+        ({"steps": 0}, r"steps must be an integer >= 1; got 0"),
+        ({"step_size": 0.0}, r"step_size must be .*got 0.0"),
+    ],
+)
+def test_worst_case_validation(kwargs, match):
+    A, x, y = make_problem()
+    net = SmoothNet(A)
+    settings = {"level": 0.1, "steps": 2, "restarts": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        worst_case_noise(net, A, x, y, **settings, generator=gen())
+    assert net.calls == 0
+
+
+# --------------------------------------------------------------------------- gradient
+
+
+def test_complex_gradient_is_ascent_direction():
+    """Autograd's gradient of real Q at complex r is ∂Q/∂Re r + i ∂Q/∂Im r."""
+    A, x, y = make_problem(batch=(1,))
+    net = SmoothNet(A)
+    g = gen(3)
+    r = 0.3 * torch.randn(1, *A.shape, dtype=torch.complex128, generator=g)
+    with torch.no_grad():
+        reference = net(y)
+    lam = 0.7
+    r_var = r.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(attack_objective(net, A, y, r_var, reference, lam=lam).sum(),
+                                  r_var)
+
+    def Q(rr):
+        with torch.no_grad():
+            return float(attack_objective(net, A, y, rr, reference, lam=lam).sum())
+
+    h = 1e-6
+    for k in [0, 5, 17, 40, 63]:
+        e = torch.zeros_like(r)
+        e.view(-1)[k] = 1.0
+        d_re = (Q(r + h * e) - Q(r - h * e)) / (2 * h)
+        d_im = (Q(r + 1j * h * e) - Q(r - 1j * h * e)) / (2 * h)
+        gk = grad.view(-1)[k]
+        assert d_re == pytest.approx(float(gk.real), rel=1e-6, abs=1e-8)
+        assert d_im == pytest.approx(float(gk.imag), rel=1e-6, abs=1e-8)
+
+
+@pytest.mark.parametrize("transform", ["fourier", "walsh"])
+def test_first_step_is_eta_times_gradient(transform):
+    """End to end: r_1 − r_0 = η ∇Q(r_0), checked against finite differences of Q."""
+    A, x, y = make_problem(transform, batch=(2,))
+    net = SmoothNet(A)
+    eta, lam = 0.37, 0.2
+    res = momentum_attack(net, A, x, y, lam=lam, eta=eta, tau=0.2, steps=1, ref="true",
+                          keep_perturbations_at="all", generator=gen(1))
+    r0, r1 = res.perturbations[0], res.perturbations[1]
+    assert r0.is_complex() == (transform == "fourier")
+    grad = (r1 - r0) / eta
+
+    def Q(rr):
+        with torch.no_grad():
+            return attack_objective(net, A, y, rr, x, lam=lam)
+
+    h = 1e-6
+    g = gen(7)
+    for _ in range(3):
+        direction = torch.randn(r0.shape, dtype=r0.dtype, generator=g)
+        fd = (Q(r0 + h * direction) - Q(r0 - h * direction)) / (2 * h)
+        # d/dt Q(r + t d) = Re <∇Q, d>
+        analytic = (grad.conj() * direction).real.sum(dim=(-2, -1))
+        torch.testing.assert_close(fd, analytic, rtol=1e-6, atol=1e-8)
+
+
+def test_momentum_recursion_matches_reference_implementation():
+    """For φ = B y, ∇Q(r) = (BM)*(BM) r − λ r (ref="pred"); replay the heavy-ball recursion."""
+    A, x, y = make_problem(n=8, d=1, m=5, batch=(2,))
+    g = gen(5)
+    B = torch.randn(8, 5, dtype=torch.complex128, generator=g)
+    net = MatrixNet(B, A.shape)
+    M = dense_measure(A)
+    K = B @ M
+    lam, eta, gamma = 0.3, 0.05, 0.8
+    res = momentum_attack(net, A, x, y, lam=lam, eta=eta, gamma=gamma, tau=0.5, steps=6,
+                          keep_perturbations_at="all", generator=gen(2))
+    r = res.perturbations[0].clone()
+    v = torch.zeros_like(r)
+    for j in range(1, 7):
+        grad = (r @ K.T) @ K.conj() - lam * r
+        v = gamma * v + eta * grad
+        r = r + v
+        torch.testing.assert_close(res.perturbations[j], r, rtol=1e-12, atol=1e-12)
+    q = 0.5 * torch.linalg.vector_norm(r @ K.T, dim=-1) ** 2 - 0.5 * lam * (
+        torch.linalg.vector_norm(r, dim=-1) ** 2)
+    np.testing.assert_allclose(res.objective[-1], q.numpy(), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- linear networks
+
+
+@pytest.mark.parametrize(("transform", "d"), [("fourier", 2), ("walsh", 1), ("walsh", 2)])
+def test_adjoint_network_never_amplifies_beyond_operator_norm(transform, d):
+    """φ = W^{-1} A*: ‖φ(y + Ar) − φ(y)‖ / ‖Ar‖ ≤ ‖A‖ = 1, attained (σ_max(U*P*PU) = 1)."""
+    n = 8 if d == 2 else 16
+    A, x, y = make_problem(transform, n=n, d=d, m=10, batch=(3,))
+    res = momentum_attack(AdjointNet(A), A, x, y, lam=0.1, eta=1.0, tau=1.0, steps=30,
+                          generator=gen())
+    norm_A = A.norm()
+    assert norm_A == pytest.approx(1.0, abs=1e-8)
+    assert np.all(res.amplification <= norm_A + 1e-10)
+    np.testing.assert_allclose(res.amplification[-1], 1.0, rtol=1e-10)
+
+
+@pytest.mark.parametrize("transform", ["fourier", "walsh"])
+def test_amplification_converges_to_largest_singular_value(transform):
+    """φ = B y (dense random B): amplification → σ_max(B M), M = P_Ω U (power iteration)."""
+    A, x, y = make_problem(transform, n=16, d=1, m=6, batch=(2,))
+    g = gen(11)
+    dtype = torch.complex128 if transform == "fourier" else torch.float64
+    B = torch.randn(16, 6, dtype=dtype, generator=g)
+    net = MatrixNet(B, A.shape)
+    sigma = power_iteration_sigma_max(B.to(torch.complex128) @ dense_measure(A))
+    np.testing.assert_allclose(sigma, np.linalg.svd(B.numpy())[1][0], rtol=1e-10)  # M M* = I
+    res = momentum_attack(net, A, x, y, lam=0.0, eta=0.5 / sigma**2, tau=1.0, steps=400,
+                          max_pert_norm=1e60, generator=gen())
+    assert np.all(res.amplification <= sigma * (1 + 1e-12))
+    np.testing.assert_allclose(res.amplification[-1], sigma, rtol=1e-8)
+
+
+# --------------------------------------------------------------------------- early stopping
+
+
+def test_max_pert_norm_keeps_last_iterate_within_bound():
+    A, x, y = make_problem(batch=(3,))
+    net = SmoothNet(A)
+    kw = dict(lam=0.0, eta=0.5, tau=0.05, steps=25, keep_perturbations_at="all")
+    free = momentum_attack(net, A, x, y, **kw, generator=gen(4))
+    bound = float(np.median(free.r_norm[-1])) * 0.6
+    res = momentum_attack(net, A, x, y, **kw, max_pert_norm=bound, generator=gen(4))
+    final_norm = torch.linalg.vector_norm(res.r, dim=(-2, -1)).numpy()
+    assert np.all(final_norm <= bound)
+    assert np.all(res.hit_bound) and np.all(res.stopped_at < 25)
+    for i, j in enumerate(res.stopped_at):
+        # the kept iterate is the unconstrained one at stopped_at, the next one is beyond
+        torch.testing.assert_close(res.r[i], free.perturbations[j, i], rtol=1e-10, atol=1e-12)
+        assert free.r_norm[j + 1, i] > bound >= free.r_norm[j, i]
+        # records after stopping repeat the final values
+        assert np.all(res.r_norm[j:, i] == res.r_norm[j, i])
+        np.testing.assert_allclose(res.r_norm[: j + 1, i], free.r_norm[: j + 1, i], rtol=1e-10)
+        torch.testing.assert_close(res.perturbations[-1, i], res.r[i])
+
+
+def test_max_output_change_and_early_exit():
+    A, x, y = make_problem(batch=(2,))
+    net = SmoothNet(A)
+    res = momentum_attack(net, A, x, y, lam=0.0, eta=0.5, tau=0.05, steps=200,
+                          max_output_change=0.5, generator=gen(4))
+    assert np.all(res.hit_bound)
+    assert np.all(res.output_change <= 0.5)
+    change = torch.linalg.vector_norm(res.reconstructions[-1] - res.clean_reconstruction,
+                                      dim=(-2, -1))
+    assert torch.all(change <= 0.5)
+    # every image stopped early, so the attack ended early: 1 (φ(y)) + stopped_at + 2
+    assert net.calls <= 1 + int(res.stopped_at.max()) + 2 < 200
+    assert res.record_steps.size == 201 and not np.isnan(res.r_norm).any()
+
+
+def test_start_beyond_bound_stops_at_zero():
+    A, x, y = make_problem(batch=(2,))
+    res = momentum_attack(SmoothNet(A), A, x, y, **{**ATTACK, "tau": 1.0}, max_pert_norm=1e-3,
+                          keep_perturbations_at="all", generator=gen())
+    assert np.all(res.stopped_at == 0) and np.all(res.hit_bound)
+    torch.testing.assert_close(res.r, res.perturbations[0])
+
+
+def test_bound_per_image_in_batch():
+    """Images that hit the bound are frozen while the others continue."""
+    A, x, y = make_problem(batch=(2,))
+    y = torch.stack([y[0], 30 * y[1]])  # the second image is much more non-linear
+    x = torch.stack([x[0], 30 * x[1]])
+    res = momentum_attack(SmoothNet(A), A, x, y, lam=0.0, eta=0.2, tau=0.05, steps=40,
+                          max_output_change=5.0, generator=gen())
+    assert res.stopped_at[1] < res.stopped_at[0]
+    assert np.all(res.output_change <= 5.0)
+
+
+# --------------------------------------------------------------------------- ref, seeds, records
+
+
+def test_ref_true_and_pred_differ_as_they_should():
+    A, x, y = make_problem(batch=(2,))
+    net = SmoothNet(A)
+    y_noisy = y + 0.3 * torch.randn(y.shape, dtype=y.dtype, generator=gen(9))
+    kw = dict(lam=0.2, eta=0.3, tau=1e-8, steps=1, keep_perturbations_at="all")
+    pred = momentum_attack(net, A, x, y_noisy, **kw, ref="pred", generator=gen())
+    true = momentum_attack(net, A, x, y_noisy, **kw, ref="true", generator=gen())
+    torch.testing.assert_close(pred.perturbations[0], true.perturbations[0])  # same r_0
+    # step 0: the same iterate; Q measures the change for "pred", the error for "true"
+    np.testing.assert_allclose(pred.error[0], true.error[0])
+    r0_sq = np.linalg.norm(pred.perturbations[0].numpy().reshape(2, -1), axis=1) ** 2
+    np.testing.assert_allclose(pred.objective[0], 0.5 * pred.output_change[0] ** 2 - 0.1 * r0_sq)
+    np.testing.assert_allclose(true.objective[0], 0.5 * true.error[0] ** 2 - 0.1 * r0_sq)
+    np.testing.assert_allclose(true.objective[0], 0.5 * true.clean_error**2, rtol=1e-6)
+    assert np.all(pred.objective[0] < 1e-12)
+    # with r_0 ≈ 0, "pred" sits at a stationary point, "true" climbs the clean error
+    assert np.all(pred.r_norm[1] < 1e-6) and np.all(true.r_norm[1] > 1e-2)
+
+
+def test_same_seed_same_result_other_seed_differs():
+    A, x, y = make_problem(batch=(2,))
+    net = SmoothNet(A)
+    a = momentum_attack(net, A, x, y, **ATTACK, generator=gen(5))
+    b = momentum_attack(net, A, x, y, **ATTACK, generator=gen(5))
+    c = momentum_attack(net, A, x, y, **ATTACK, generator=gen(6))
+    assert torch.equal(a.r, b.r)
+    for name in RECORDED_METRICS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert not torch.equal(a.r, c.r)
+    w1 = worst_case_noise(net, A, x, y, level=0.1, steps=3, restarts=2, generator=gen(5))
+    w2 = worst_case_noise(net, A, x, y, level=0.1, steps=3, restarts=2, generator=gen(5))
+    assert torch.equal(w1.e, w2.e)
+    np.testing.assert_array_equal(w1.restart_errors, w2.restart_errors)
+
+
+def test_record_schedule_and_shapes():
+    A, x, y = make_problem(batch=(2, 3))
+    net = SmoothNet(A)
+    res = momentum_attack(net, A, x, y, **{**ATTACK, "steps": 10}, record_at=4, generator=gen())
+    assert isinstance(res, AttackResult)
+    np.testing.assert_array_equal(res.record_steps, [0, 4, 8, 10])
+    for name in RECORDED_METRICS:
+        assert getattr(res, name).shape == (4, 2, 3)
+    assert res.r.shape == (2, 3, 8, 8) and res.r.dtype == torch.complex128
+    np.testing.assert_array_equal(res.kept_steps, [4, 8, 10])  # default: 3 spread, ending last
+    assert res.perturbations.shape == res.reconstructions.shape == (3, 2, 3, 8, 8)
+    assert res.stopped_at.shape == res.hit_bound.shape == res.clean_error.shape == (2, 3)
+    assert np.all(res.stopped_at == 10) and not res.hit_bound.any()
+    torch.testing.assert_close(res.perturbations[-1], res.r)
+
+    res = momentum_attack(net, A, x, y, **{**ATTACK, "steps": 10}, record_at=[7, 2, 2],
+                          keep_perturbations_at=(), generator=gen())
+    np.testing.assert_array_equal(res.record_steps, [2, 7, 10])
+    assert res.perturbations.shape == (0, 2, 3, 8, 8)
+
+    res = momentum_attack(net, A, x[0, 0], y[0, 0], **ATTACK, generator=gen())  # one image
+    assert res.r_norm.shape == (6,) and res.r.shape == (8, 8) and res.stopped_at.shape == ()
+    np.testing.assert_array_equal(res.kept_steps, [2, 4, 5])
+
+
+def test_recorded_metrics_are_consistent():
+    A, x, y = make_problem(batch=(2,))
+    net = SmoothNet(A)
+    res = momentum_attack(net, A, x, y, **ATTACK, keep_perturbations_at="all", generator=gen())
+    for j in range(res.n_records):
+        r = res.perturbations[j]
+        Ar = A.measure(r)
+        with torch.no_grad():
+            out = net(y + Ar)
+        norm = lambda t, k: torch.linalg.vector_norm(t, dim=tuple(range(-k, 0))).numpy()  # noqa: E731
+        np.testing.assert_allclose(res.r_norm[j], norm(r, 2), rtol=1e-12)
+        np.testing.assert_allclose(res.Ar_norm[j], norm(Ar, 1), rtol=1e-12)
+        np.testing.assert_allclose(res.output_change[j], norm(out - res.clean_reconstruction, 2),
+                                   rtol=1e-10)
+        np.testing.assert_allclose(res.error[j], norm(out - x, 2), rtol=1e-10)
+        torch.testing.assert_close(res.reconstructions[j], out)
+    np.testing.assert_allclose(res.amplification, res.output_change / res.Ar_norm)
+
+
+def test_to_dict_is_numpy():
+    A, x, y = make_problem(batch=(2,))
+    res = momentum_attack(SmoothNet(A), A, x, y, **ATTACK, generator=gen())
+    d = res.to_dict()
+    assert d["params"]["ref"] == "pred" and d["params"]["steps"] == 5
+    for key in ("r", "perturbations", "reconstructions", "clean_reconstruction",
+                *RECORDED_METRICS, "record_steps", "stopped_at", "hit_bound"):
+        assert isinstance(d[key], np.ndarray), key
+    assert np.iscomplexobj(d["r"])
+    small = res.to_dict(tensors=False)
+    assert "r" not in small and "perturbations" not in small and "amplification" in small
+    assert set(res.final()) == set(RECORDED_METRICS)
+
+    w = worst_case_noise(SmoothNet(A), A, x, y, level=0.1, steps=2, restarts=2, generator=gen())
+    assert isinstance(w, WorstCaseResult)
+    d = w.to_dict()
+    assert isinstance(d["e"], np.ndarray) and d["restart_errors"].shape == (2, 2)
+    assert "e" not in w.to_dict(tensors=False)
+
+
+# --------------------------------------------------------------------------- network handling
+
+
+def test_checkpointing_switched_on_and_restored():
+    A, x, y = make_problem(batch=(2,))
+    net = SmoothNet(A)
+    momentum_attack(net, A, x, y, **ATTACK, generator=gen())
+    worst_case_noise(net, A, x, y, level=0.1, steps=2, restarts=1, generator=gen())
+    assert net.seen_checkpointing and all(net.seen_checkpointing)
+    assert net.checkpointing is False and net.c.requires_grad
+
+
+def test_network_state_restored_after_error():
+    A, x, y = make_problem(batch=(2,))
+    net = SmoothNet(A)
+
+    class Boom(RuntimeError):
+        pass
+
+    def failing(v):
+        assert net.checkpointing and not net.c.requires_grad
+        raise Boom
+
+    net.forward = failing
+    with pytest.raises(Boom):
+        momentum_attack(net, A, x, y, **ATTACK, generator=gen())
+    assert net.checkpointing is False and net.c.requires_grad
+    with attack_mode(lambda v: v):  # a plain callable is used as it is
+        pass
+
+
+def test_plain_function_and_module_without_checkpointing():
+    A, x, y = make_problem(transform="walsh", n=16, d=1, m=6, batch=(2,))
+    res = momentum_attack(lambda v: A.measure_adjoint(v), A, x, y, **ATTACK, generator=gen())
+    assert res.r.dtype == torch.float64
+    res = momentum_attack(AdjointNet(A), A, x, y, **ATTACK, complex_perturbation=True,
+                          generator=gen())
+    assert res.r.dtype == torch.complex128
+
+
+# --------------------------------------------------------------------------- worst-case noise
+
+
+@pytest.mark.parametrize("transform", ["fourier", "walsh"])
+def test_worst_case_constraint_and_random_comparison(transform):
+    A, x, y = make_problem(transform, batch=(3,))
+    net = SmoothNet(A)
+    level = 0.2
+    res = worst_case_noise(net, A, x, y, level=level, steps=10, restarts=3, generator=gen())
+    assert res.e.shape == y.shape and res.e.dtype == y.dtype
+    radius = level * torch.linalg.vector_norm(y, dim=-1).numpy()
+    np.testing.assert_allclose(res.radius, radius, rtol=1e-15)
+    assert np.all(torch.linalg.vector_norm(res.e, dim=-1).numpy() <= radius * (1 + 1e-12))
+    assert np.all(res.error >= res.random_errors.max(axis=0))
+    assert np.all(res.error >= res.random_error)
+    assert np.all(res.error > 1.05 * res.random_error)  # the ascent does find worse noise
+    np.testing.assert_allclose(res.error, res.restart_errors.max(axis=0))
+    with torch.no_grad():
+        out = net(y + res.e)
+    np.testing.assert_allclose(res.error, torch.linalg.vector_norm(out - x, dim=(-2, -1)),
+                               rtol=1e-12)
+
+
+def test_worst_case_linear_reaches_largest_singular_value():
+    """φ = B y and x = φ(y): the worst error over ‖e‖ ≤ ρ is ρ σ_max(B)."""
+    A, _, y = make_problem(n=16, d=1, m=6, batch=(2,))
+    B = torch.randn(16, 6, dtype=torch.complex128, generator=gen(3))
+    net = MatrixNet(B, A.shape)
+    with torch.no_grad():
+        x = net(y)
+    sigma = power_iteration_sigma_max(B)
+    res = worst_case_noise(net, A, x, y, level=0.05, steps=50, restarts=2, generator=gen())
+    np.testing.assert_allclose(res.error, res.radius * sigma, rtol=1e-8)
+    assert np.all(res.random_error < res.error)
+
+
+def test_worst_case_zero_level_is_clean_error():
+    A, x, y = make_problem(batch=(2,))
+    res = worst_case_noise(SmoothNet(A), A, x, y, level=0.0, steps=3, restarts=2,
+                           generator=gen())
+    assert torch.all(res.e == 0)
+    np.testing.assert_allclose(res.error, res.clean_error)
+    np.testing.assert_allclose(res.random_error, res.clean_error)
