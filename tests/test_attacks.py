@@ -67,7 +67,10 @@ class MatrixNet(torch.nn.Module):
 
 
 class SmoothNet(torch.nn.Module):
-    """Smooth non-linear φ(y) = W^{-1}(z + c z |z|²), z = A* y; c is a parameter."""
+    """Smooth non-linear φ(y) = W^{-1}(z + c z |z|² / (1 + |z|²)), z = A* y; c a parameter.
+
+    Grows linearly, so gradient ascent does not blow up in finite time.
+    """
 
     def __init__(self, A, c=0.3):
         super().__init__()
@@ -82,7 +85,7 @@ class SmoothNet(torch.nn.Module):
         self.calls += 1
         z = self.A.adjoint(y)
         sq = z.real.square() + z.imag.square() if z.is_complex() else z.square()
-        return self.A.to_image(z + self.c * z * sq)
+        return self.A.to_image(z + self.c * z * sq / (1 + sq))
 
 
 def gen(seed=0):
@@ -368,15 +371,30 @@ def test_start_beyond_bound_stops_at_zero():
     torch.testing.assert_close(res.r, res.perturbations[0])
 
 
+class GainNet(torch.nn.Module):
+    """φ(y) = ‖y‖ W^{-1} A* y: the gain of each image grows with its ‖y‖."""
+
+    def __init__(self, A):
+        super().__init__()
+        self.A = A
+
+    def forward(self, y):
+        scale = torch.linalg.vector_norm(y, dim=-1).reshape(-1, *[1] * len(self.A.shape))
+        return scale * self.A.measure_adjoint(y)
+
+
 def test_bound_per_image_in_batch():
     """Images that hit the bound are frozen while the others continue."""
     A, x, y = make_problem(batch=(2,))
-    y = torch.stack([y[0], 30 * y[1]])  # the second image is much more non-linear
-    x = torch.stack([x[0], 30 * x[1]])
-    res = momentum_attack(SmoothNet(A), A, x, y, lam=0.0, eta=0.2, tau=0.05, steps=40,
+    y = torch.stack([y[0], 5 * y[1]])  # the second image has 5 times the gain
+    x = torch.stack([x[0], 5 * x[1]])
+    res = momentum_attack(GainNet(A), A, x, y, lam=0.0, eta=0.1, tau=0.001, steps=40,
                           max_output_change=5.0, generator=gen())
-    assert res.stopped_at[1] < res.stopped_at[0]
+    assert res.hit_bound.all()
+    assert res.stopped_at[1] < res.stopped_at[0] < 40
     assert np.all(res.output_change <= 5.0)
+    j = res.stopped_at[1]
+    assert res.output_change[j + 1, 0] > res.output_change[j, 0]  # image 0 went on
 
 
 # --------------------------------------------------------------------------- ref, seeds, records
@@ -536,7 +554,7 @@ def test_worst_case_constraint_and_random_comparison(transform):
     assert np.all(torch.linalg.vector_norm(res.e, dim=-1).numpy() <= radius * (1 + 1e-12))
     assert np.all(res.error >= res.random_errors.max(axis=0))
     assert np.all(res.error >= res.random_error)
-    assert np.all(res.error > 1.05 * res.random_error)  # the ascent does find worse noise
+    assert np.all(res.error > res.random_error + 0.1 * radius)  # the ascent finds worse noise
     np.testing.assert_allclose(res.error, res.restart_errors.max(axis=0))
     with torch.no_grad():
         out = net(y + res.e)

@@ -95,7 +95,7 @@ def analyse(
             parts.append(noise_slope(ds, depth=depth))
     if any(ATTACK_STEP in ds[v].dims for v in ("amplification", "output_change") if v in ds):
         parts.append(stability_summary(ds))
-    merged = xr.merge(parts, combine_attrs="drop", join="outer") if parts else xr.Dataset()
+    merged = xr.merge(parts, combine_attrs="override", join="outer") if parts else xr.Dataset()
     merged.attrs = provenance(
         ds, n_boot=n_boot, seed=seed, level=level, threshold=threshold, depth=depth
     )

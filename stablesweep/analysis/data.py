@@ -61,16 +61,16 @@ def ok_mask(ds: xr.Dataset) -> xr.DataArray | None:
 
 
 def valid(ds: xr.Dataset, name: str) -> xr.DataArray:
-    """Variable `name` with non-ok cells set to NaN (non-index coordinates dropped)."""
+    """Variable `name` with non-ok runs set to NaN (non-index coordinates dropped).
+
+    The ``status`` mask applies to variables that have all of its dimensions (the
+    runs it describes); a variable on fewer axes (e.g. attack records without a
+    ``noise`` axis) comes from other runs and is returned unmasked.
+    """
     da = ds[name].reset_coords(drop=True)
     mask = ok_mask(ds)
-    if mask is not None:
-        mask = mask.reset_coords(drop=True)
-        # Broadcast only over dimensions that `da` has: status must not add axes to it.
-        extra = [d for d in mask.dims if d not in da.dims]
-        if extra:
-            mask = mask.all(extra)
-        da = da.where(mask)
+    if mask is not None and set(mask.dims) <= set(da.dims):
+        da = da.where(mask.reset_coords(drop=True))
     return da
 
 

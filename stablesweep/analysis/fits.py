@@ -478,6 +478,8 @@ def bootstrap_fit(
     Each resample draws n_trials rows with replacement, averages them depth by depth
     (NaN-skipping) and refits, warm-started from the point fit. Trials, not depths, are
     the independent units: the errors of one trial at different depths are correlated.
+    With few trials (≲ 10) percentile intervals are too narrow — the resamples see only
+    the spread of the trials at hand — so read them as a lower bound on the uncertainty.
     """
     _check_model(model)
     err_trials = np.asarray(err_trials, dtype=float)

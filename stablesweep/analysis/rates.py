@@ -85,9 +85,8 @@ def fit_rates(
     shape = values.shape[:-2]
     models = list(MODELS)
 
-    out = {
-        key: np.full(shape + (len(models),), np.nan) for key in ("eps", "C", "log_rss", "aic", "bic")
-    }
+    per_model = ("eps", "C", "log_rss", "aic", "bic")
+    out = {key: np.full(shape + (len(models),), np.nan) for key in per_model}
     out.update({f"{k}_ci": np.full(shape + (len(models), 2), np.nan) for k in ("eps", "C")})
     for k in ("gamma", "exp_rate"):
         out[k] = np.full(shape, np.nan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .data import TRIAL, at_depth, ok_mask, provenance, valid
+from .data import DEPTH, TRIAL, at_depth, ok_mask, provenance, valid
 
 __all__ = ["recovery_probability"]
 
@@ -42,10 +42,9 @@ def recovery_probability(
     err, chosen = at_depth(valid(ds, "rel_error"), depth, across=(TRIAL,))
     counted = err.notnull()
     ok = ok_mask(ds)
-    if ok is not None:
+    if ok is not None and set(ok.dims) <= set(err.dims) | {DEPTH}:
         ok = ok.reset_coords(drop=True)
-        extra = [d for d in ok.dims if d not in err.dims]
-        counted = counted | ~(ok.all(extra) if extra else ok)
+        counted = counted | ~(ok.all(DEPTH) if DEPTH in ok.dims else ok)
     recovered = (err < threshold) & counted
     trials = [TRIAL] if TRIAL in counted.dims else []
     n = counted.sum(trials)

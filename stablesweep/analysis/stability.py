@@ -174,7 +174,8 @@ def tradeoff_table(ds: xr.Dataset) -> pd.DataFrame:
         names["tradeoff_clean_error"] = "clean_error"
     table = summary[list(names)].reset_coords(drop=True).to_dataframe().reset_index()
     table = table.rename(columns=names).dropna(subset=["max_amplification"])
-    table = table[[c for c in (NETWORK, ATTACK_DEPTH, *names.values()) if c in table]]
+    columns = (NETWORK, ATTACK_DEPTH, "clean_error", "max_amplification")
+    table = table[[c for c in columns if c in table]]
     by = [ATTACK_DEPTH] if ATTACK_DEPTH in table else []
     groups = table.groupby(by) if by else [(None, table)]
     parts = []

@@ -23,8 +23,9 @@ Every network accepts any operator object with the duck-typed interface
 * attributes ``A.shape`` (image shape), ``A.m``, ``A.dtype``,
 
 optionally ``A.norm()`` (operator norm), ``A.rows_orthonormal`` (``A A^* = I``) and
-``A.levels`` (wavelet levels, for sparsity weights). :class:`~stablesweep.networks.dense.DenseOperator`
-is a small dense-matrix operator with that interface.
+``A.levels`` (wavelet levels, for sparsity weights).
+:class:`~stablesweep.networks.dense.DenseOperator` is a small dense-matrix operator with
+that interface.
 """
 
 from __future__ import annotations

@@ -124,7 +124,9 @@ _AXIS_PATH = {name: path for name, path, _ in AXES}
 ATTACK_KINDS = ("momentum", "worst-case")
 #: Attack parameters that the sweep itself supplies (not settable in ``attack.params``).
 _ATTACK_SUPPLIED = {"net", "A", "x", "y", "generator", "record_at", "level"}
-_INT_PARAMS = {"p", "steps", "record_every", "restarts", "n", "iterations"}
+_INT_PARAMS = {"p", "steps", "record_every", "restarts", "n"}
+_REAL_PARAMS = {"lam", "eta", "delta", "tau", "sigma", "gamma", "theta", "L", "L_A", "eps0",
+                "step_size", "mu"}
 
 
 class ConfigError(ValueError):
@@ -177,6 +179,26 @@ class AttackSpec:
         if steps[-1] != total:
             steps.append(total)
         return tuple(steps)
+
+    @property
+    def kept_steps(self) -> tuple[int, ...]:
+        """Recorded steps whose perturbations are kept for the examples (``attack_record``).
+
+        ``params.keep_perturbations_at`` (a list of recorded steps, or ``"all"``) when
+        given; otherwise three steps spread evenly over the positive recorded steps,
+        ending with the last (the attack's own default). A worst-case attack keeps one
+        reconstruction per noise level instead.
+        """
+        if self.kind != "momentum":
+            return ()
+        keep = self.params.get("keep_perturbations_at")
+        records = [s for s in self.steps if s > 0] or list(self.steps)
+        if keep == "all":
+            return self.steps
+        if isinstance(keep, list):
+            return tuple(sorted(set(int(k) for k in keep)))
+        k = min(3, len(records))
+        return tuple(records[math.ceil((i + 1) * len(records) / k) - 1] for i in range(k))
 
 
 @dataclass(frozen=True)
@@ -466,16 +488,17 @@ _BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusive
 
 
 def _best_branch(err: jsonschema.ValidationError) -> list | str:
-    """The sub-errors of the anyOf branch that fits the instance's type, or a message
-    saying what is allowed when no branch fits."""
+    """The sub-errors of the anyOf branch that best fits the instance, or a message
+    saying what is allowed when no branch's type fits.
+
+    A branch fits when its declared type (``type``, or the values of an ``enum``)
+    matches the instance's; among those, the one with the fewest errors wins.
+    """
     branches: dict[int, list] = {}
     for sub in err.context:
         branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-
-    def type_mismatch(subs: list) -> bool:
-        return any(s.validator == "type" and not s.relative_path for s in subs)
-
-    fitting = [subs for _, subs in sorted(branches.items()) if not type_mismatch(subs)]
+    fitting = [branches.get(i, []) for i, sub in enumerate(err.validator_value)
+               if _type_fits(_resolve(sub), err.instance)]
     if fitting:
         return min(fitting, key=len)
     allowed = []
@@ -489,6 +512,27 @@ def _best_branch(err: jsonschema.ValidationError) -> list | str:
             allowed.append(_type_name(sub["type"]))
     return (f"{_path(err.absolute_path)}: {_short(err.instance)} is not valid; expected "
             + " or ".join(allowed))
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, numbers.Integral):
+        return "integer"
+    if isinstance(value, numbers.Real):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), "null")
+
+
+def _type_fits(sub: Mapping, value: Any) -> bool:
+    kind = _json_type(value)
+    if "enum" in sub:
+        return kind not in ("array", "object")
+    declared = sub.get("type")
+    if declared is None:
+        return True
+    declared = declared if isinstance(declared, list) else [declared]
+    return kind in declared or (kind == "integer" and "number" in declared)
 
 
 def _resolve(sub: Mapping) -> Mapping:
@@ -596,7 +640,7 @@ def _check_sampling(problem, sampling_, shapes, sampling) -> list[str]:
         out.append("problem.signal.sparsity: missing; scheme 'theory' needs the local "
                    "sparsities (one non-negative integer per level)")
     for p, rate in _values(problem, "rate"):
-        if isinstance(rate, numbers.Real) and not isinstance(rate, bool):
+        if isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate > 0:
             for shape in shapes:
                 if round(rate * math.prod(shape)) < 1:
                     out.append(f"{p}: {rate} gives no samples at resolution {shape[0]} "
@@ -755,7 +799,7 @@ def _check_param_types(path: str, params: Mapping) -> list[str]:
     for k, v in params.items():
         if k in _INT_PARAMS and not (_is_int(v) and v >= 1):
             out.append(f"{path}.{k}: {_short(v)} is not valid; expected a positive integer")
-        elif k in ("lam", "eta", "delta", "tau", "sigma", "gamma", "theta") and not (
+        elif k in _REAL_PARAMS and not (
             isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
             and v >= 0
         ):

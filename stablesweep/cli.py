@@ -1,0 +1,157 @@
+"""The ``stablesweep`` command line: a thin layer over the library.
+
+Usage::
+
+    stablesweep run CONFIG [--out STORE] [--workers N | --scheduler ADDRESS | --cluster FILE]
+                           [--dashboard] [--retries N] [--quiet]
+    stablesweep status STORE
+
+Each subcommand is one ``add_<name>_parser(subparsers)`` function that registers its
+arguments and sets ``func`` (called with the parsed arguments, returning the exit
+code); adding a subcommand is adding such a function to :data:`SUBCOMMANDS`.
+
+Exit codes: 0 success; 1 invalid input (config, store, cluster file); 3 a run that left
+cells uncomputed (rerun to retry them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+
+
+# --------------------------------------------------------------------------- run
+
+
+def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run", help="run (or resume) a sweep",
+        description="Run the sweep of an experiment config into a Zarr store. Rerunning "
+        "the same command resumes: only cells that are not done are computed.",
+    )
+    p.add_argument("config", type=Path, help="experiment config (YAML)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="result store (default: results/<experiment>/sweep.zarr)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=None,
+                       help="single-threaded worker processes of the local cluster "
+                       "(default: number of CPUs)")
+    where.add_argument("--scheduler", default=None,
+                       help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    where.add_argument("--cluster", type=Path, default=None,
+                       help="batch-system cluster description (YAML; see "
+                       "stablesweep.sweep.execute), e.g. {kind: slurm, jobs: 10, ...}")
+    p.add_argument("--dashboard", action="store_true",
+                   help="serve the Dask dashboard of the local cluster (port 8787)")
+    p.add_argument("--retries", type=int, default=3,
+                   help="resubmissions of a cell whose worker was lost (default 3)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stablesweep.sweep import ConfigError, StoreError, load_config, run_sweep
+    from stablesweep.sweep.execute import ClusterConfigError, grid_summary
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(f"stablesweep run: {err}", file=sys.stderr)
+        return 1
+    out = args.out or Path("results") / cfg.experiment / "sweep.zarr"
+    if not args.quiet:
+        print(f"[stablesweep] {cfg.experiment}: {grid_summary(cfg)} -> {out}", file=sys.stderr)
+    try:
+        summary = run_sweep(cfg, out, workers=args.workers, scheduler=args.scheduler,
+                            cluster=args.cluster, dashboard=args.dashboard,
+                            retries=args.retries, progress=not args.quiet)
+    except (StoreError, ClusterConfigError) as err:
+        print(f"stablesweep run: {err}", file=sys.stderr)
+        return 1
+    print(f"[stablesweep] {summary}", file=sys.stderr)
+    return 3 if summary.lost else 0
+
+
+# --------------------------------------------------------------------------- status
+
+
+def add_status_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "status", help="cells done / failed / pending of a store, and its config",
+        description="Show how far a sweep store is: cells done, done with a failed trial, "
+        "pending; and the config it was run with.",
+    )
+    p.add_argument("store", type=Path, help="result store (Zarr)")
+    p.add_argument("--no-config", action="store_true", help="do not print the config")
+    p.set_defaults(func=cmd_status)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from stablesweep.sweep.store import StoreError, done_counts, open_store
+
+    try:
+        ds = open_store(args.store)
+        counts = done_counts(args.store)
+    except StoreError as err:
+        print(f"stablesweep status: {err}", file=sys.stderr)
+        return 1
+    a = ds.attrs
+    print(f"store:      {args.store}")
+    print(f"experiment: {a.get('experiment')}")
+    print(f"created:    {a.get('created')}  (stablesweep {a.get('stablesweep_version')}, "
+          f"commit {a.get('git_commit')})")
+    print(f"cells:      {counts['total']} total, {counts['done']} done, "
+          f"{counts['failed']} failed, {counts['pending']} pending")
+    print(f"config_hash: {a.get('config_hash')}")
+    if not args.no_config:
+        print("config:")
+        for line in str(a.get("config", "")).rstrip().splitlines():
+            print(f"  {line}")
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+
+#: Subcommand registrars, in help order. Add ``add_<name>_parser`` functions here.
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_run_parser,
+    add_status_parser,
+]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stablesweep",
+        description="Measure accuracy and stability of reconstruction networks at scale.",
+    )
+    from stablesweep import __version__
+
+    parser.add_argument("--version", action="version", version=f"stablesweep {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stablesweep`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

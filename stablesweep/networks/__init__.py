@@ -1,0 +1,117 @@
+r"""Reconstruction networks: unrolled solvers as :class:`torch.nn.Module` s.
+
+Every network maps measurements ``y`` of shape ``(..., m)`` to an image estimate
+``(..., *shape)`` and records the outputs of all its shallower siblings in one pass
+(:meth:`~base.IterativeNetwork.iterates`). Depth is the number of iterations (one
+``A`` and one ``A^*`` each).
+
+====================  ==============================================================
+name                  network
+====================  ==============================================================
+``"primal-dual"``     ergodic Chambolle–Pock on the weighted square-root LASSO (stable)
+``"firenet"``         restarted primal–dual (FIRENET), exponential convergence
+``"fista"``           FISTA on the weighted LASSO
+``"ista"``            ISTA on the weighted LASSO
+``"cp-bp"``           Chambolle–Pock on (quadratically constrained) basis pursuit
+``"nesta"``           NESTA (smoothing + continuation) on basis pursuit, needs AA* = I
+====================  ==============================================================
+
+Use :func:`build_network`; the registry :data:`NETWORKS` maps names to classes (other
+modules may add entries).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .base import IterativeNetwork, ReconstructionNetwork, operator_norm, resolve_weights
+from .cp_bp import ChambollePockBP
+from .dense import DenseOperator, dense_matrix
+from .firenet import FIRENET
+from .fista import FISTA, ISTA
+from .layers import LayerNetwork, evaluate, sqrt_theta
+from .nesta import NESTA
+from .primal_dual import PrimalDual
+
+__all__ = [
+    "NETWORKS",
+    "build_network",
+    "ReconstructionNetwork",
+    "IterativeNetwork",
+    "PrimalDual",
+    "FIRENET",
+    "FISTA",
+    "ISTA",
+    "ChambollePockBP",
+    "NESTA",
+    "DenseOperator",
+    "dense_matrix",
+    "LayerNetwork",
+    "evaluate",
+    "sqrt_theta",
+    "operator_norm",
+    "resolve_weights",
+]
+
+#: registry: network name -> class (constructor ``cls(A, depth=None, **params)``)
+NETWORKS: dict[str, type[ReconstructionNetwork]] = {
+    "primal-dual": PrimalDual,
+    "firenet": FIRENET,
+    "fista": FISTA,
+    "ista": ISTA,
+    "cp-bp": ChambollePockBP,
+    "nesta": NESTA,
+}
+
+
+def build_network(
+    name: str, A: Any, depth: int | None = None, **params: Any
+) -> ReconstructionNetwork:
+    r"""Build a network of the registry by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`NETWORKS`.
+    A : operator
+        Measurement operator (``A(z)``, ``A.adjoint(y)``, ``A.to_image(z)``, ``shape``,
+        ``m``, ``dtype``), e.g. :class:`stablesweep.operators.SamplingOperator`.
+    depth : int, optional
+        Number of iterations (operator applications). For ``"firenet"`` give ``n``
+        (restarts) and ``p`` (inner iterations) instead, or ``depth`` with ``p``
+        (``n = depth / p``); for ``"primal-dual"`` ``p`` is the depth.
+    **params
+        Network parameters (see each class), e.g. ``lam``, ``weights`` or ``s``,
+        ``tau``, ``sigma``.
+
+    Returns
+    -------
+    ReconstructionNetwork
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the allowed ones), unknown parameter, or a bad
+        parameter value (checked before any iteration).
+
+    Examples
+    --------
+    >>> net = build_network("firenet", A, n=20, p=20, s=s, lam=1e-3)  # doctest: +SKIP
+    >>> x_hat = net(y)                                                 # doctest: +SKIP
+    >>> curve = net.iterates(y)          # (20, ..., *shape), one per restart  # doctest: +SKIP
+    """
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; expected one of: {', '.join(NETWORKS)}")
+    cls = NETWORKS[name]
+    sig = inspect.signature(cls.__init__)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    if not accepts_any:
+        allowed = [k for k in sig.parameters if k not in ("self", "A", "depth")]
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {', '.join(map(repr, unknown))} for network {name!r}; "
+                f"expected: {', '.join(allowed)}"
+            )
+    return cls(A, depth, **params)

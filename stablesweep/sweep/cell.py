@@ -1,0 +1,404 @@
+"""The cell: a pure function from a cell's coordinates to its measurements.
+
+:func:`run_cell` takes a :class:`CellTask` (everything the cell needs, small and
+picklable) and returns a :class:`CellResult` of numpy arrays; it touches no global
+state, so the numbers depend only on the task (not on the worker, the worker count or
+the order of execution). Per trial it
+
+1. draws the problem (:func:`draw_problem`): the mask
+   (:func:`stablesweep.sampling.budgets` + :func:`~stablesweep.sampling.multilevel_mask`),
+   the signal (sparse-in-levels coefficients z with x = W^{-1} z, or a test image /
+   ellipse phantom x with z = W x) and the noisy measurements
+   ``y = A z + e``, ``‖e‖ = noise·‖A z‖`` (:func:`stablesweep.signals.add_noise`),
+   each from its own seed (see :mod:`stablesweep.sweep.grid`);
+2. (forward cells) runs the network once, ``net.iterates(y)``, and records the relative
+   error ``‖x̂_n − x‖/‖x‖`` and the residual ``‖A x̂_n − y‖`` (``A.measure`` of the
+   image) at every depth n in ``net.iterate_depths``, the wall time and a status;
+3. (with an attack) attacks the network truncated at the cell's attack depth.
+
+A trial that raises is recorded with status ``"error"`` and the message; a non-finite
+output gives ``"diverged"``; the other trials go on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import AttackSpec, NetworkSpec, resolve_factory
+from .grid import stream_seed, torch_seed
+
+__all__ = [
+    "CellResult",
+    "CellTask",
+    "Problem",
+    "build_network",
+    "draw_problem",
+    "probe_network",
+    "run_cell",
+]
+
+#: Per-trial status values.
+OK, DIVERGED, ERROR = "ok", "diverged", "error"
+
+#: Attack metrics: store name -> AttackResult attribute.
+ATTACK_METRICS = {
+    "pert_norm": "r_norm",
+    "meas_pert_norm": "Ar_norm",
+    "output_change": "output_change",
+    "attack_error": "error",
+    "amplification": "amplification",
+    "attack_objective": "objective",
+}
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything one cell needs (sent to a worker).
+
+    Attributes
+    ----------
+    key : str
+        The cell's name (for messages).
+    point : dict
+        All problem parameters of the grid point.
+    seed, trials : int
+        Global seed and number of trials.
+    network : NetworkSpec
+        The network entry.
+    depths : tuple of int
+        The store's depth coordinate (union of all networks' iterate depths).
+    forward : bool
+        Record the un-attacked metrics.
+    attack : AttackSpec or None
+        The attack section (None: no attack in this cell).
+    attack_depth : int or None
+        Depth of the truncated network to attack.
+    examples : tuple of (int, int)
+        ``(example index, trial)`` pairs whose images this cell keeps.
+    image_shape : (int, int)
+        ``(row, col)`` size of the store's example images (padding with NaN).
+    """
+
+    key: str
+    point: Mapping[str, Any]
+    seed: int
+    trials: int
+    network: NetworkSpec
+    depths: tuple[int, ...]
+    forward: bool = True
+    attack: AttackSpec | None = None
+    attack_depth: int | None = None
+    examples: tuple[tuple[int, int], ...] = ()
+    image_shape: tuple[int, int] = (1, 1)
+
+
+@dataclass
+class CellResult:
+    """Arrays of one cell, by store variable name (leading axis: trial).
+
+    ``examples`` maps an example index to its image variables.
+    """
+
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    examples: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        statuses = [self.values[k] for k in ("status", "attack_status") if k in self.values]
+        return any(np.any(s != OK) for s in statuses)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One drawn problem: operator, signal and measurements."""
+
+    A: Any
+    x: torch.Tensor  # image
+    z: torch.Tensor  # wavelet coefficients
+    y: torch.Tensor  # noisy measurements
+    noise_norm: float
+    sigma_theory: float
+
+
+# --------------------------------------------------------------------------- problem
+
+
+def draw_problem(point: Mapping[str, Any], seed: int, trial: int) -> Problem:
+    """Draw the mask, the signal and the noise of one trial at one grid point.
+
+    Parameters
+    ----------
+    point : mapping
+        Problem parameters (``transform, resolution, dim, wavelet, scheme, rate,
+        budgets, signal, sparsity, image, complex, noise``).
+    seed, trial : int
+        Global seed and trial index.
+
+    Returns
+    -------
+    Problem
+    """
+    from stablesweep import levels, operators, sampling, signals
+
+    n, d = int(point["resolution"]), int(point.get("dim", 2))
+    shape = (n,) * d
+    transform = point["transform"]
+    sparsity = point.get("sparsity")
+
+    if point.get("budgets") is not None:
+        m_k = sampling.budgets(shape, transform, None, list(point["budgets"]))
+    else:
+        m = int(round(float(point["rate"]) * n**d))
+        m_k = sampling.budgets(shape, transform, m, point["scheme"],
+                               s=list(sparsity) if sparsity is not None else None)
+    rng_mask = np.random.default_rng(stream_seed(seed, trial, "mask", point))
+    mask = sampling.multilevel_mask(shape, transform, m_k, rng_mask)
+    A = operators.SamplingOperator(transform, mask, wavelet=point.get("wavelet", "haar"))
+
+    rng_signal = np.random.default_rng(stream_seed(seed, trial, "signal", point))
+    kind = point["signal"]
+    if kind == "sparse-in-levels":
+        z = levels.sample_sparse_in_levels(shape, list(sparsity), rng_signal,
+                                           complex=bool(point.get("complex", False)))
+        x = A.to_image(z)
+    else:
+        if kind == "image":
+            x = signals.test_image(point["image"], n)
+        elif kind == "ellipses":
+            x = signals.ellipse_phantom(n, rng_signal, d=d)
+        else:  # pragma: no cover - rejected by the config validation
+            raise ValueError(f"unknown signal kind {kind!r}")
+        x = x.to(torch.float64)
+        z = A.to_coefficients(x)
+
+    clean = A(z)
+    rng_noise = np.random.default_rng(stream_seed(seed, trial, "noise", point))
+    y = signals.add_noise(clean, float(point.get("noise", 0.0)), rng_noise)
+
+    if sparsity is not None and sum(sparsity) > 0:
+        s, r = sum(sparsity), len(sparsity)
+        sigma = float(levels.best_approx_error(z, list(sparsity), d=d)) / math.sqrt(s * r)
+    else:
+        sigma = math.nan
+    return Problem(A=A, x=x, z=z, y=y, noise_norm=float(torch.linalg.vector_norm(y - clean)),
+                   sigma_theory=sigma)
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def build_network(spec: NetworkSpec, A: Any, depth: int | None = None):
+    """Build a network entry for operator ``A`` (``depth`` defaults to the entry's).
+
+    ``name: custom`` calls the ``factory`` as ``factory(A, depth=depth, **params)``;
+    any other name goes to :func:`stablesweep.networks.build_network`.
+    """
+    depth = spec.depth if depth is None else depth
+    if spec.name == "custom":
+        return resolve_factory(spec.factory)(A, depth=depth, **spec.params)
+    from stablesweep.networks import build_network as build
+
+    return build(spec.name, A, depth=depth, **spec.params)
+
+
+def probe_network(spec: NetworkSpec, point: Mapping[str, Any]) -> tuple[list[int], int]:
+    """``(iterate_depths, n_layers)`` of a network at its full depth.
+
+    Built on a fully sampled operator of the grid point (no random draws).
+    """
+    from stablesweep import operators
+
+    n, d = int(point["resolution"]), int(point.get("dim", 2))
+    mask = np.ones((n,) * d, dtype=bool)
+    A = operators.SamplingOperator(point["transform"], mask, wavelet=point.get("wavelet", "haar"))
+    net = build_network(spec, A)
+    return [int(k) for k in net.iterate_depths], int(net.n_layers)
+
+
+# --------------------------------------------------------------------------- the cell
+
+
+def run_cell(task: CellTask) -> CellResult:
+    """Run one cell: every trial of one grid point x network (x attack depth).
+
+    Parameters
+    ----------
+    task : CellTask
+
+    Returns
+    -------
+    CellResult
+        ``values`` holds, per trial (leading axis): with ``task.forward``
+        ``rel_error``, ``residual`` (trial, depth), ``wall_time``, ``status``,
+        ``message``, ``sigma_theory``, ``signal_norm``, ``noise_norm`` (trial); with an
+        attack ``attack_status``, ``attack_message``, ``attack_wall_time``,
+        ``attack_clean_error`` (trial) and the metrics (trial, attack_step) of a
+        momentum attack or ``worst_case_error``, ``random_noise_error``
+        (trial, noise_level) of a worst-case one.
+    """
+    T = task.trials
+    res = CellResult()
+    v = res.values
+    if task.forward:
+        for name in ("rel_error", "residual"):
+            v[name] = np.full((T, len(task.depths)), np.nan)
+        for name in ("wall_time", "sigma_theory", "signal_norm", "noise_norm"):
+            v[name] = np.full(T, np.nan)
+        v["status"] = np.full(T, ERROR, dtype=object)
+        v["message"] = np.full(T, "", dtype=object)
+    attack = task.attack
+    if attack is not None:
+        if attack.kind == "momentum":
+            for name in ATTACK_METRICS:
+                v[name] = np.full((T, len(attack.steps)), np.nan)
+        else:
+            for name in ("worst_case_error", "random_noise_error"):
+                v[name] = np.full((T, len(attack.levels)), np.nan)
+        v["attack_clean_error"] = np.full(T, np.nan)
+        v["attack_wall_time"] = np.full(T, np.nan)
+        v["attack_status"] = np.full(T, ERROR, dtype=object)
+        v["attack_message"] = np.full(T, "", dtype=object)
+    examples = dict((t, k) for k, t in task.examples)
+
+    for t in range(T):
+        try:
+            prob = draw_problem(task.point, task.seed, t)
+        except Exception as err:
+            msg = f"drawing the problem failed: {_describe(err)}"
+            for prefix in ("", "attack_") if attack is not None else ("",):
+                if f"{prefix}message" in v:
+                    v[f"{prefix}message"][t] = msg
+            continue
+        example = None
+        if t in examples:
+            example = res.examples.setdefault(examples[t], {})
+            example["example_truth"] = _pad(prob.x, task.image_shape)
+        if task.forward:
+            _forward(task, prob, t, v, example)
+        if attack is not None:
+            _attack(task, prob, t, v, example)
+    for k in ("status", "message", "attack_status", "attack_message"):
+        if k in v:
+            v[k] = v[k].astype(str)
+    return res
+
+
+def _forward(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None) -> None:
+    x_norm = float(torch.linalg.vector_norm(prob.x))
+    v["sigma_theory"][t] = prob.sigma_theory
+    v["signal_norm"][t] = x_norm
+    v["noise_norm"][t] = prob.noise_norm
+    try:
+        net = build_network(task.network, prob.A)
+        start = time.perf_counter()
+        with torch.no_grad():
+            its = net.iterates(prob.y)
+        v["wall_time"][t] = time.perf_counter() - start
+        idx = _depth_index(task.depths, net.iterate_depths)
+        d = prob.A.d
+        flat_dims = tuple(range(-d, 0))
+        err = torch.linalg.vector_norm(its - prob.x, dim=flat_dims) / x_norm
+        res = torch.linalg.vector_norm(prob.A.measure(its) - prob.y, dim=-1)
+        v["rel_error"][t, idx] = err.numpy()
+        v["residual"][t, idx] = res.numpy()
+        if example is not None and task.attack is None:
+            example["example_output"] = _pad(its[-1], task.image_shape)
+        bad = ~np.isfinite(err.numpy())
+        if bad.any():
+            first = int(np.asarray(net.iterate_depths)[bad][0])
+            v["status"][t] = DIVERGED
+            v["message"][t] = f"non-finite output from depth {first} on"
+        else:
+            v["status"][t] = OK
+    except Exception as err:
+        v["message"][t] = _describe(err)
+
+
+def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None) -> None:
+    from stablesweep import attacks
+
+    spec = task.attack
+    extra = {"network": task.network.label, "attack_depth": task.attack_depth}
+    gen = torch.Generator().manual_seed(
+        torch_seed(stream_seed(task.seed, t, "attack", task.point, extra))
+    )
+    keep = example is not None
+    try:
+        net = build_network(task.network, prob.A, depth=task.attack_depth)
+        start = time.perf_counter()
+        if spec.kind == "momentum":
+            params = {k: p for k, p in spec.params.items()
+                      if k not in ("record_every", "keep_perturbations_at")}
+            result = attacks.momentum_attack(
+                net, prob.A, prob.x, prob.y, **params,
+                record_at=list(spec.steps),
+                keep_perturbations_at=list(spec.kept_steps) if keep else (),
+                generator=gen,
+            )
+            for name, attr in ATTACK_METRICS.items():
+                v[name][t] = np.asarray(getattr(result, attr), dtype=float).reshape(-1)
+            v["attack_clean_error"][t] = float(np.asarray(result.clean_error))
+            final = np.array([v[name][t, -1] for name in ATTACK_METRICS if name !=
+                              "amplification"])
+            if keep:
+                example["example_output"] = _pad(result.clean_reconstruction, task.image_shape)
+                example["example_perturbed"] = np.stack(
+                    [_pad(prob.x + r, task.image_shape) for r in result.perturbations])
+                example["example_attacked"] = np.stack(
+                    [_pad(rec, task.image_shape) for rec in result.reconstructions])
+        else:
+            outputs = []
+            for j, level in enumerate(spec.levels):
+                wc = attacks.worst_case_noise(net, prob.A, prob.x, prob.y, level=level,
+                                              generator=gen, **spec.params)
+                v["worst_case_error"][t, j] = float(np.asarray(wc.error))
+                v["random_noise_error"][t, j] = float(np.asarray(wc.random_error))
+                v["attack_clean_error"][t] = float(np.asarray(wc.clean_error))
+                outputs.append(wc.reconstruction)
+            final = v["worst_case_error"][t]
+            if keep:
+                with torch.no_grad():
+                    example["example_output"] = _pad(net(prob.y), task.image_shape)
+                example["example_attacked"] = np.stack(
+                    [_pad(rec, task.image_shape) for rec in outputs])
+        v["attack_wall_time"][t] = time.perf_counter() - start
+        if np.all(np.isfinite(final)):
+            v["attack_status"][t] = OK
+        else:
+            v["attack_status"][t] = DIVERGED
+            v["attack_message"][t] = "non-finite attack metrics"
+    except Exception as err:
+        v["attack_message"][t] = _describe(err)
+
+
+def _depth_index(depths: Sequence[int], iterate_depths: Sequence[int]) -> np.ndarray:
+    pos = {int(k): i for i, k in enumerate(depths)}
+    missing = [int(k) for k in iterate_depths if int(k) not in pos]
+    if missing:
+        raise ValueError(f"iterate depths {missing[:5]} are not on the store's depth axis "
+                         "(the network's iterate_depths differ from those probed at creation)")
+    return np.array([pos[int(k)] for k in iterate_depths], dtype=np.int64)
+
+
+def _pad(image: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
+    """``|image|`` as a (row, col) float array padded with NaN (1-D images: one row)."""
+    a = image.detach().abs().to(torch.float64).cpu().numpy()
+    a = a.reshape(1, -1) if a.ndim == 1 else a
+    out = np.full(shape, np.nan)
+    out[: a.shape[0], : a.shape[1]] = a
+    return out
+
+
+def _describe(err: BaseException) -> str:
+    """``Type: message`` plus the innermost frame, for the store's message variable."""
+    tb = traceback.extract_tb(err.__traceback__)
+    where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+    return f"{type(err).__name__}: {err}{where}"

@@ -1,0 +1,341 @@
+"""Running a sweep on Dask: local processes, an existing scheduler or a batch system.
+
+:func:`run_sweep` locks the store, creates it (or checks that it belongs to this
+config), submits every cell that is not done yet to Dask, and writes each result from
+this (the client) process as it arrives; the store's metadata is consolidated at the
+end. Where the cells run:
+
+- default: a :class:`~distributed.LocalCluster` of ``workers`` single-threaded worker
+  processes (default: the number of CPUs), dashboard off unless ``dashboard=True``;
+- ``scheduler="tcp://host:8786"``: an existing Dask scheduler and its workers;
+- ``cluster="cluster.yaml"``: a batch-system cluster through dask-jobqueue, described
+  by a small YAML file, e.g.::
+
+      kind: slurm            # slurm | pbs | sge | lsf | htcondor | oar
+      jobs: 10               # batch jobs to start (cluster.scale(jobs=...))
+      cores: 1               # per job; each job runs `processes` single-threaded
+      processes: 1           #   workers (default: processes = cores)
+      memory: 4GB
+      walltime: "02:00:00"
+      queue: normal          # every other key goes to the dask-jobqueue cluster class
+      job_extra_directives: ["--account=myproject"]
+
+  (``PBSCluster``, ``SLURMCluster``, ... accept the keys documented by dask-jobqueue).
+
+In every case a worker plugin pins PyTorch to one thread per worker
+(``torch.set_num_threads(1)``) and workers are started with ``OMP_NUM_THREADS=1``
+where this module starts them. A cell whose task is lost with its worker is
+resubmitted by Dask (``retries``); a cell that raises inside is recorded by the cell
+itself (status ``error``) and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed
+
+from .cell import CellTask, probe_network, run_cell
+from .config import SweepConfig
+from .grid import Cell, cells
+from .progress import Progress
+from .store import Layout, StoreLock, finalize, open_or_create, read_done, write_cell
+
+__all__ = [
+    "ClusterConfigError",
+    "RunSummary",
+    "TorchThreads",
+    "cluster_from_file",
+    "connect",
+    "grid_summary",
+    "make_layout",
+    "make_task",
+    "pending_cells",
+    "run_sweep",
+]
+
+#: dask-jobqueue cluster classes by ``kind``.
+JOBQUEUE_KINDS = {
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "sge": "SGECluster",
+    "lsf": "LSFCluster",
+    "htcondor": "HTCondorCluster",
+    "oar": "OARCluster",
+}
+
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+class ClusterConfigError(ValueError):
+    """An invalid ``--cluster`` file."""
+
+
+class TorchThreads(WorkerPlugin):
+    """Worker plugin: one PyTorch thread per worker (intra- and inter-op)."""
+
+    name = "stablesweep-torch-threads"
+
+    def __init__(self, threads: int = 1):
+        self.threads = threads
+
+    def setup(self, worker: Any) -> None:
+        import torch
+
+        torch.set_num_threads(self.threads)
+        with contextlib.suppress(RuntimeError):  # only settable before inter-op work
+            torch.set_num_interop_threads(self.threads)
+
+
+@dataclass
+class RunSummary:
+    """What a run did: cells in the sweep, done before, computed now, failed, left."""
+
+    store: Path
+    total: int
+    skipped: int
+    computed: int
+    failed: int
+    lost: int
+    seconds: float
+
+    def __str__(self) -> str:
+        text = (f"{self.store}: {self.computed} cells computed in {self.seconds:.1f} s "
+                f"({self.skipped} already done, {self.total} in the sweep)")
+        if self.failed:
+            text += f"; {self.failed} with a failed trial (see status/message)"
+        if self.lost:
+            text += f"; {self.lost} not computed (rerun to retry)"
+        return text
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def make_layout(cfg: SweepConfig) -> Layout:
+    """Layout of a new store: builds every network once to find its iterate depths."""
+    _, point = next(cfg.points())
+    depths: set[int] = set()
+    layers = []
+    for spec in cfg.networks:
+        its, n_layers = probe_network(spec, point)
+        depths.update(its)
+        layers.append(n_layers)
+    return Layout(cfg, tuple(sorted(depths)), tuple(layers))
+
+
+def layout_from_store(cfg: SweepConfig, ds) -> Layout:
+    return Layout(cfg, tuple(int(d) for d in ds["depth"].values),
+                  tuple(int(n) for n in ds["network_layers"].values))
+
+
+def make_task(layout: Layout, cell: Cell) -> CellTask:
+    """The :class:`CellTask` of one cell."""
+    cfg = layout.cfg
+    attack = cfg.attack if cell.attack_depth is not None else None
+    examples = tuple(
+        (k, e.trial) for k, e in enumerate(cfg.examples)
+        if (e.point, e.network, e.attack_depth) == (cell.point, cell.network, cell.attack_depth)
+    )
+    return CellTask(
+        key=cell.key,
+        point=cfg.point(cell.point),
+        seed=cfg.seed,
+        trials=cfg.trials,
+        network=cfg.networks[cell.network],
+        depths=layout.depths,
+        forward=cell.runs_forward,
+        attack=attack,
+        attack_depth=None if attack is None else attack.depths[cell.attack_depth],
+        examples=examples,
+        image_shape=layout.image_shape,
+    )
+
+
+def pending_cells(cfg: SweepConfig, store: str | Path) -> list[Cell]:
+    """Cells whose ``done`` marker is still 0."""
+    done = read_done(store)
+    return [c for c in cells(cfg) if done[c.index] == 0]
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def cluster_from_file(path: str | Path):
+    """A dask-jobqueue cluster from a YAML description (see the module docstring)."""
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ClusterConfigError(f"cluster file {str(path)!r}: {err}") from None
+    if not isinstance(spec, dict):
+        raise ClusterConfigError(f"cluster file {str(path)!r}: expected a mapping of keys")
+    spec = dict(spec)
+    kind = spec.pop("kind", None)
+    if kind not in JOBQUEUE_KINDS:
+        raise ClusterConfigError(
+            f"cluster file {str(path)!r}: kind {kind!r} is not supported; expected one of: "
+            f"{', '.join(JOBQUEUE_KINDS)}")
+    jobs = spec.pop("jobs", 1)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ClusterConfigError(
+            f"cluster file {str(path)!r}: jobs {jobs!r} is not valid; expected an integer >= 1")
+    spec.setdefault("cores", 1)
+    spec.setdefault("processes", spec["cores"])
+    spec.setdefault("memory", "4GB")
+    prologue = list(spec.pop("job_script_prologue", []))
+    prologue += [f"export {k}={v}" for k, v in THREAD_ENV.items()]
+    import dask_jobqueue
+
+    cls = getattr(dask_jobqueue, JOBQUEUE_KINDS[kind])
+    try:
+        cluster = cls(job_script_prologue=prologue, **spec)
+    except TypeError as err:
+        raise ClusterConfigError(f"cluster file {str(path)!r}: {err}") from None
+    cluster.stablesweep_jobs = jobs
+    return cluster
+
+
+@contextlib.contextmanager
+def connect(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cluster: str | Path | None = None,
+    dashboard: bool = False,
+) -> Iterator[Client]:
+    """A Dask client for the chosen way of running (see the module docstring)."""
+    if sum(x is not None for x in (scheduler, cluster)) > 1:
+        raise ValueError("give at most one of scheduler and cluster")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        if scheduler is not None:
+            with Client(scheduler, set_as_default=False) as client:
+                client.register_plugin(TorchThreads())
+                yield client
+            return
+        if cluster is not None:
+            jq = cluster_from_file(cluster)
+            with jq, Client(jq, set_as_default=False) as client:
+                client.register_plugin(TorchThreads())
+                jq.scale(jobs=jq.stablesweep_jobs)
+                yield client
+            return
+        n = workers or os.cpu_count() or 1
+        with LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True,
+            dashboard_address=":8787" if dashboard else None,
+            env=dict(THREAD_ENV), silence_logs=40,
+        ) as local, Client(local, set_as_default=False) as client:
+            client.register_plugin(TorchThreads())
+            yield client
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_sweep(
+    cfg: SweepConfig,
+    store: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cluster: str | Path | None = None,
+    dashboard: bool = False,
+    retries: int = 3,
+    progress: bool = True,
+    stream=None,
+) -> RunSummary:
+    """Run (or resume) a sweep into ``store``.
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+    store : path
+        The Zarr store (created if missing; must belong to ``cfg`` otherwise).
+    workers : int, optional
+        Worker processes of the default LocalCluster (default: CPU count).
+    scheduler : str, optional
+        Address of an existing Dask scheduler.
+    cluster : path, optional
+        dask-jobqueue cluster description (YAML).
+    dashboard : bool
+        Serve the Dask dashboard of the LocalCluster (port 8787).
+    retries : int
+        Resubmissions of a cell whose task failed or whose worker was lost.
+    progress : bool
+        Show progress (tqdm bar on a terminal, lines otherwise).
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    StoreError
+        The store belongs to another config or another run holds its lock.
+    """
+    store = Path(store)
+    start = time.monotonic()
+    with StoreLock(store):
+        ds = open_or_create(store, lambda: make_layout(cfg), cfg)
+        layout = layout_from_store(cfg, ds)
+        all_cells = cells(cfg)
+        todo = pending_cells(cfg, store)
+        bar = Progress(len(todo), len(all_cells) - len(todo), stream=stream, enabled=progress)
+        failed = lost = 0
+        try:
+            if todo:
+                with connect(workers, scheduler, cluster, dashboard) as client:
+                    failed, lost = _compute(client, layout, store, todo, retries, bar)
+        finally:
+            bar.close()
+            finalize(store)
+    summary = RunSummary(store, len(all_cells), len(all_cells) - len(todo),
+                         len(todo) - lost, failed, lost, time.monotonic() - start)
+    return summary
+
+
+def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retries: int,
+             bar: Progress) -> tuple[int, int]:
+    run_id = uuid.uuid4().hex[:8]
+    futures = {}
+    for cell in todo:
+        fut = client.submit(run_cell, make_task(layout, cell), key=f"{cell.key}-{run_id}",
+                            pure=False, retries=retries)
+        futures[fut.key] = (fut, cell)
+    failed = lost = 0
+    for fut in as_completed([f for f, _ in futures.values()], loop=client.loop):
+        _, cell = futures.pop(fut.key)
+        try:
+            result = fut.result()
+        except Exception as err:  # the task itself failed (not a trial: those are caught)
+            lost += 1
+            print(f"[stablesweep] cell {cell.key} was not computed: {type(err).__name__}: "
+                  f"{err}", file=sys.stderr, flush=True)
+            continue
+        finally:
+            fut.release()
+        write_cell(store, layout, cell, result)
+        failed += result.failed
+        bar.update(failed=result.failed)
+    return failed, lost
+
+
+def grid_summary(cfg: SweepConfig) -> str:
+    """One line: the grid axes and the number of cells."""
+    n = len(cells(cfg))
+    axes = " x ".join(f"{k}[{len(v)}]" for k, v in cfg.axes.items()) or "(one point)"
+    extra = f" x attack_depth[{len(cfg.attack.depths)}]" if cfg.attack else ""
+    return (f"{axes} x network[{len(cfg.networks)}]{extra} = {n} cells "
+            f"of {cfg.trials} trial{'s' if cfg.trials != 1 else ''}")
+

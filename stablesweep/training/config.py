@@ -1,0 +1,442 @@
+r"""Training configs: loading, profiles, validation and the normalised :class:`TrainingConfig`.
+
+A training config is a YAML mapping::
+
+    name: unet-64                  # the model goes to <models dir>/<name>/model.pt
+    seed: 0                        # data, initialisation and shuffling (non-negative int)
+    network:
+      name: unet                   # unet | learned-pd
+      params: {channels: 16, scales: 3}
+    problem:
+      transform: fourier           # fourier | walsh
+      resolution: 64               # image side, a power of two (2-D images)
+      wavelet: haar                # orthogonal PyWavelets wavelet (default haar)
+      sampling:                    # the FIXED mask the network is trained for
+        scheme: theory             # theory | uniform
+        rate: 0.2                  # m = round(rate * N)
+        sparsity: [4, 12, 36, 96, 160, 192]   # local sparsities (scheme theory)
+        seed: 1                    # seed of the mask draw
+        # or: mask_from: results/models/other/model.pt   (reuse a trained mask)
+    data:
+      train: 1000                  # training images (random ellipse phantoms)
+      validation: 100              # validation images (drawn from their own stream)
+      details: true                # small low-contrast details in the phantoms
+      noise: 0.0                   # relative measurement noise ||e|| / ||Ax||
+    training:
+      epochs: 20
+      batch_size: 16
+      lr: 1.0e-3                   # Adam
+      weight_decay: 0.0
+      schedule: cosine             # cosine | constant (learning rate over the epochs)
+      dtype: float32               # float32 | float64 (the saved network runs in float64)
+      device: auto                 # auto (cuda when available) | cpu | cuda | cuda:1 ...
+      keep: best                   # best (lowest validation loss) | last
+    profiles:                      # optional named overrides, merged in by `--profile`
+      paper: {data: {train: 20000}, training: {epochs: 200, batch_size: 32}}
+
+A profile is merged recursively into the config (mappings merge, other values
+replace) and its name is appended to ``name`` (``unet-64`` -> ``unet-64-paper``), so
+the two models never share a folder.
+
+Seeds
+    ``seed`` feeds a :class:`numpy.random.SeedSequence`; its spawned children seed, in
+    this order, the training images (and their noise), the validation images, the
+    network initialisation and the shuffling generator. The mask has its own
+    ``sampling.seed``, so that networks trained with different data seeds can share a
+    mask. Two configs with the same ``problem`` give the same mask.
+
+Errors
+    :func:`load_training_config` raises one :class:`TrainingConfigError` listing every
+    problem found, each naming the key path, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "NETWORK_NAMES",
+    "TrainingConfig",
+    "TrainingConfigError",
+    "load_training_config",
+    "merge",
+    "parse_training_config",
+]
+
+#: trainable registry names
+NETWORK_NAMES = ("unet", "learned-pd")
+_TRANSFORMS = ("fourier", "walsh")
+_SCHEMES = ("theory", "uniform")
+_TOP = {"name", "seed", "network", "problem", "data", "training", "profiles"}
+_PROBLEM = {"transform", "resolution", "wavelet", "sampling"}
+_SAMPLING = {"scheme", "rate", "sparsity", "seed", "mask_from"}
+_DATA = {"train", "validation", "details", "noise", "n_ellipses"}
+_TRAINING = {"epochs", "batch_size", "lr", "weight_decay", "schedule", "dtype", "device",
+             "keep"}
+_TRAINING_DEFAULTS: dict[str, Any] = {
+    "epochs": 20, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "schedule": "cosine",
+    "dtype": "float32", "device": "auto", "keep": "best",
+}
+_DATA_DEFAULTS: dict[str, Any] = {"validation": 100, "details": True, "noise": 0.0}
+
+
+class TrainingConfigError(ValueError):
+    """An invalid training config; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        where = f" {source}" if source else ""
+        n = len(self.problems)
+        head = f"invalid training config{where}: {n} problem{'s' if n != 1 else ''}"
+        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """A validated training config.
+
+    Attributes
+    ----------
+    data : dict
+        The normalised config (profile merged in, defaults filled, ``profiles`` removed).
+    text : str
+        YAML of ``data`` (stored in the model file).
+    source : str or None
+        Path of the YAML file.
+    profile : str or None
+        The profile merged in.
+    """
+
+    data: dict[str, Any]
+    text: str
+    source: str | None = None
+    profile: str | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.data["seed"])
+
+    @property
+    def network(self) -> str:
+        return str(self.data["network"]["name"])
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.data["network"].get("params") or {})
+
+    @property
+    def problem(self) -> dict[str, Any]:
+        return self.data["problem"]
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        return self.data["problem"]["sampling"]
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        return self.data["data"]
+
+    @property
+    def training(self) -> dict[str, Any]:
+        return self.data["training"]
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the normalised config (sorted JSON), first 16 hex digits."""
+        blob = json.dumps(self.data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> TrainingConfig:
+        """A new validated config with ``overrides`` merged in (see :func:`merge`)."""
+        return parse_training_config(merge(self.data, overrides), source=self.source)
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive merge: mappings merge key by key, any other value replaces."""
+    out = copy.deepcopy(dict(base))
+    for k, v in override.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def load_training_config(
+    path: str | os.PathLike, profile: str | None = None
+) -> TrainingConfig:
+    """Read, merge a profile into, and validate a training config.
+
+    Parameters
+    ----------
+    path : path-like
+        YAML file.
+    profile : str, optional
+        Name of an entry of ``profiles`` to merge in.
+
+    Returns
+    -------
+    TrainingConfig
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    TrainingConfigError
+        Every problem found (YAML syntax, unknown keys, bad values, unknown profile).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config '{path}' does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise TrainingConfigError([f"YAML syntax: {err}"], str(path)) from err
+    return parse_training_config(raw, source=str(path), profile=profile)
+
+
+def parse_training_config(
+    raw: Any, *, source: str | None = None, profile: str | None = None
+) -> TrainingConfig:
+    """Validate a config mapping (see the module docstring); see :func:`load_training_config`."""
+    if not isinstance(raw, Mapping):
+        raise TrainingConfigError([f"top level: {type(raw).__name__}; expected a mapping"], source)
+    data = copy.deepcopy(dict(raw))
+    profiles = data.pop("profiles", None) or {}
+    problems: list[str] = []
+    if not isinstance(profiles, Mapping):
+        problems.append(f"profiles: {_short(profiles)}; expected a mapping of name -> overrides")
+        profiles = {}
+    if profile is not None:
+        if profile not in profiles:
+            known = ", ".join(map(str, profiles)) or "(none defined)"
+            raise TrainingConfigError(
+                [f"profile {profile!r} is not defined; expected one of: {known}"], source
+            )
+        if not isinstance(profiles[profile], Mapping):
+            raise TrainingConfigError(
+                [f"profiles.{profile}: {_short(profiles[profile])}; expected a mapping"], source
+            )
+        data = merge(data, profiles[profile])
+        if isinstance(data.get("name"), str):
+            data["name"] = f"{data['name']}-{profile}"
+    problems += _validate(data)
+    if problems:
+        raise TrainingConfigError(problems, source)
+    data["training"] = {**_TRAINING_DEFAULTS, **(data.get("training") or {})}
+    data["data"] = {**_DATA_DEFAULTS, **data["data"]}
+    data["problem"].setdefault("wavelet", "haar")
+    data["network"].setdefault("params", {})
+    text = yaml.safe_dump(data, sort_keys=False)
+    return TrainingConfig(data=data, text=text, source=source, profile=profile)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _unknown(path: str, mapping: Mapping, allowed: set[str]) -> list[str]:
+    return [f"{path}{k}: unknown key; allowed: {', '.join(sorted(allowed))}"
+            for k in mapping if k not in allowed]
+
+
+def _int(out: list[str], path: str, v: Any, minimum: int) -> None:
+    if not (_is_int(v) and v >= minimum):
+        out.append(f"{path}: {_short(v)} is not valid; expected an integer >= {minimum}")
+
+
+def _validate(data: Mapping[str, Any]) -> list[str]:
+    out = _unknown("", data, _TOP)
+    for key in ("name", "seed", "network", "problem", "data"):
+        if key not in data:
+            out.append(f"{key}: missing")
+    name = data.get("name")
+    if "name" in data and not (isinstance(name, str) and name and all(
+            c.isalnum() or c in "-_." for c in name) and not name.startswith(".")):
+        out.append(f"name: {_short(name)} is not valid; expected a non-empty folder name of "
+                   "letters, digits, '-', '_', '.'")
+    if "seed" in data:
+        _int(out, "seed", data["seed"], 0)
+    out += _validate_network(data.get("network"))
+    out += _validate_problem(data.get("problem"))
+    out += _validate_data(data.get("data"))
+    out += _validate_training(data.get("training"))
+    return out
+
+
+def _validate_network(net: Any) -> list[str]:
+    if net is None:
+        return []
+    if not isinstance(net, Mapping):
+        return [f"network: {_short(net)}; expected a mapping {{name, params}}"]
+    out = _unknown("network.", net, {"name", "params"})
+    if net.get("name") not in NETWORK_NAMES:
+        out.append(f"network.name: {_short(net.get('name'))} is not trainable; expected one "
+                   f"of: {', '.join(NETWORK_NAMES)}")
+    params = net.get("params", {})
+    if params is not None and not isinstance(params, Mapping):
+        out.append(f"network.params: {_short(params)}; expected a mapping")
+    elif params and net.get("name") in NETWORK_NAMES:
+        for bad in ("checkpoint", "allow_mask_mismatch", "depth"):
+            if bad in params:
+                out.append(f"network.params.{bad}: not allowed in a training config")
+        allowed = _arch_params(net["name"])
+        out += [f"network.params.{k}: unknown parameter of {net['name']!r}; allowed: "
+                f"{', '.join(allowed)}" for k in params if k not in allowed and k not in
+                ("checkpoint", "allow_mask_mismatch", "depth")]
+    return out
+
+
+def _arch_params(name: str) -> list[str]:
+    if name == "unet":
+        return ["channels", "scales", "convs", "kernel_size", "real_output", "residual"]
+    return ["layers", "hidden", "kernel_size", "threshold", "real_output"]
+
+
+def _validate_problem(problem: Any) -> list[str]:
+    if problem is None:
+        return []
+    if not isinstance(problem, Mapping):
+        return [f"problem: {_short(problem)}; expected a mapping"]
+    out = _unknown("problem.", problem, _PROBLEM)
+    for key in ("transform", "resolution", "sampling"):
+        if key not in problem:
+            out.append(f"problem.{key}: missing")
+    if "transform" in problem and problem["transform"] not in _TRANSFORMS:
+        out.append(f"problem.transform: {_short(problem['transform'])} is not valid; expected "
+                   f"one of: {', '.join(_TRANSFORMS)}")
+    res = problem.get("resolution")
+    if "resolution" in problem and not (_is_int(res) and res >= 4 and res & (res - 1) == 0):
+        out.append(f"problem.resolution: {_short(res)} is not valid; expected a power of two "
+                   ">= 4")
+    wav = problem.get("wavelet", "haar")
+    if not isinstance(wav, str):
+        out.append(f"problem.wavelet: {_short(wav)}; expected a PyWavelets wavelet name")
+    else:
+        try:
+            from stablesweep.transforms import check_wavelet
+
+            check_wavelet(wav)
+        except (ValueError, TypeError) as err:
+            out.append(f"problem.wavelet: {err}")
+    s = problem.get("sampling")
+    if "sampling" not in problem:
+        return out
+    if not isinstance(s, Mapping):
+        return out + [f"problem.sampling: {_short(s)}; expected a mapping"]
+    out += _unknown("problem.sampling.", s, _SAMPLING)
+    if "mask_from" in s:
+        extra = sorted(set(s) - {"mask_from"})
+        if extra:
+            out.append(f"problem.sampling: {', '.join(extra)} given together with mask_from; "
+                       "expected either mask_from or scheme/rate/seed")
+        if not isinstance(s["mask_from"], str):
+            out.append(f"problem.sampling.mask_from: {_short(s['mask_from'])}; expected a path")
+        return out
+    for key in ("scheme", "rate", "seed"):
+        if key not in s:
+            out.append(f"problem.sampling.{key}: missing (or give mask_from)")
+    if "scheme" in s and s["scheme"] not in _SCHEMES:
+        out.append(f"problem.sampling.scheme: {_short(s['scheme'])} is not valid; expected one "
+                   f"of: {', '.join(_SCHEMES)}")
+    if "rate" in s and not (_is_real(s["rate"]) and 0 < s["rate"] <= 1):
+        out.append(f"problem.sampling.rate: {_short(s['rate'])} is not valid; expected a number "
+                   "in (0, 1]")
+    if "seed" in s:
+        _int(out, "problem.sampling.seed", s["seed"], 0)
+    if s.get("scheme") == "theory":
+        sp = s.get("sparsity")
+        if sp is None:
+            out.append("problem.sampling.sparsity: missing; scheme 'theory' needs the local "
+                       "sparsities (one per wavelet level)")
+        elif not (isinstance(sp, list) and sp and all(_is_int(v) and v >= 0 for v in sp)):
+            out.append(f"problem.sampling.sparsity: {_short(sp)} is not valid; expected a list "
+                       "of non-negative integers, one per level")
+        elif _is_int(res) and res >= 4 and res & (res - 1) == 0 and len(sp) != res.bit_length() - 1:
+            out.append(f"problem.sampling.sparsity: {len(sp)} entries but resolution {res} has "
+                       f"{res.bit_length() - 1} levels; expected {res.bit_length() - 1}")
+    elif "sparsity" in s and s.get("scheme") == "uniform":
+        out.append("problem.sampling.sparsity: only used by scheme 'theory'")
+    return out
+
+
+def _validate_data(d: Any) -> list[str]:
+    if d is None:
+        return []
+    if not isinstance(d, Mapping):
+        return [f"data: {_short(d)}; expected a mapping"]
+    out = _unknown("data.", d, _DATA)
+    if "train" not in d:
+        out.append("data.train: missing")
+    else:
+        _int(out, "data.train", d["train"], 1)
+    if "validation" in d:
+        _int(out, "data.validation", d["validation"], 1)
+    if "details" in d and not isinstance(d["details"], bool):
+        out.append(f"data.details: {_short(d['details'])}; expected true or false")
+    if "noise" in d and not (_is_real(d["noise"]) and d["noise"] >= 0):
+        out.append(f"data.noise: {_short(d['noise'])} is not valid; expected a number >= 0")
+    ne = d.get("n_ellipses")
+    if ne is not None and not (_is_int(ne) and ne >= 0) and not (
+        isinstance(ne, list) and len(ne) == 2 and all(_is_int(v) and v >= 0 for v in ne)
+        and ne[0] <= ne[1]
+    ):
+        out.append(f"data.n_ellipses: {_short(ne)} is not valid; expected an integer >= 0 or "
+                   "a range [low, high]")
+    return out
+
+
+def _validate_training(t: Any) -> list[str]:
+    if t is None:
+        return []
+    if not isinstance(t, Mapping):
+        return [f"training: {_short(t)}; expected a mapping"]
+    out = _unknown("training.", t, _TRAINING)
+    for key in ("epochs", "batch_size"):
+        if key in t:
+            _int(out, f"training.{key}", t[key], 1)
+    if "lr" in t and not (_is_real(t["lr"]) and t["lr"] > 0):
+        out.append(f"training.lr: {_short(t['lr'])} is not valid; expected a number > 0")
+    if "weight_decay" in t and not (_is_real(t["weight_decay"]) and t["weight_decay"] >= 0):
+        out.append(f"training.weight_decay: {_short(t['weight_decay'])} is not valid; expected "
+                   "a number >= 0")
+    choices = {"schedule": ("cosine", "constant"), "dtype": ("float32", "float64"),
+               "keep": ("best", "last")}
+    for key, allowed in choices.items():
+        if key in t and t[key] not in allowed:
+            out.append(f"training.{key}: {_short(t[key])} is not valid; expected one of: "
+                       f"{', '.join(allowed)}")
+    dev = t.get("device")
+    if "device" in t and not (isinstance(dev, str) and (dev in ("auto", "cpu") or
+                                                        dev.startswith("cuda"))):
+        out.append(f"training.device: {_short(dev)} is not valid; expected auto, cpu, cuda or "
+                   "cuda:<index>")
+    return out

@@ -1,0 +1,170 @@
+"""Tests of stablesweep.figures on the synthetic sweep of tests/test_analysis.py."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.text import Text
+from test_analysis import TRUTH, synthetic_sweep
+
+from stablesweep import figures
+from stablesweep.analysis import analyse
+from stablesweep.figures import (
+    FIGURES,
+    amplification_curves,
+    error_vs_depth,
+    error_vs_noise,
+    make_figures,
+    phase_transition,
+    stability_panel,
+)
+from stablesweep.figures.common import cell_title, stem, style
+
+#: Sweep cells kept for the written figures: one scheme, rate and sparsity; both noise levels.
+SMALL = {"scheme": [0], "rate": [1], "sparsity": [0]}
+
+
+@pytest.fixture(scope="module")
+def sweep() -> xr.Dataset:
+    return synthetic_sweep()
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """The pipeline's stores: the sweep in Zarr, its analysis in netCDF, both read back."""
+    root = tmp_path_factory.mktemp("results")
+    with warnings.catch_warnings():  # fixed-width strings are not in the Zarr v3 spec yet
+        warnings.simplefilter("ignore")
+        synthetic_sweep().isel(SMALL).to_zarr(root / "sweep.zarr", mode="w")
+        sweep = xr.open_zarr(root / "sweep.zarr")
+    analyse(sweep, n_boot=5, threshold=1e-2).to_netcdf(root / "fits.nc")
+    with xr.open_dataset(root / "fits.nc") as fits:
+        yield sweep, fits.load()
+
+
+def _forbid(*args, **kwargs):
+    raise AssertionError("a figure recomputed an analysis that fits.nc already holds")
+
+
+def test_make_figures_writes_every_type_from_the_stores(stored, tmp_path, monkeypatch):
+    sweep, fits = stored
+    # With fits.nc given, nothing is re-analysed: the stored products are drawn.
+    monkeypatch.setattr(figures.phase, "recovery_probability", _forbid)
+    monkeypatch.setattr(figures.stability, "stability_summary", _forbid)
+    paths = make_figures(sweep, fits, tmp_path / "figures")
+    stems = sorted({p.stem for p in paths})
+    assert stems == sorted([
+        "error_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0",
+        "error_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0.05",
+        "error_vs_noise__transform-fourier_scheme-theory_rate-0.25_sparsity-s4",
+        "phase_transition__transform-fourier_noise-0",
+        "phase_transition__transform-fourier_noise-0.05",
+        "amplification__transform-fourier_scheme-theory_rate-0.25",
+        "stability_panel__network-ergodic_example-0",
+        "stability_panel__network-firenet_example-0",
+    ])
+    assert {s.split("__")[0] for s in stems} == set(FIGURES)
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
+        p.name for p in paths
+    )
+    for path in paths:
+        head = path.read_bytes()[:8]
+        assert path.stat().st_size > 1000
+        assert head.startswith(b"\x89PNG" if path.suffix == ".png" else b"%PDF"), path.name
+    assert len(paths) == 2 * len(stems)
+
+
+def test_files_are_reproducible(stored, tmp_path):
+    sweep, fits = stored
+    first = make_figures(sweep.isel(noise=[0]), fits, tmp_path / "a")
+    second = make_figures(sweep.isel(noise=[0]), fits, tmp_path / "b")
+    phase = [p for p in first if p.name.startswith("phase")]
+    assert phase
+    for path in phase:
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes()
+    assert [p.name for p in first] == [p.name for p in second]
+
+
+def _texts(fig) -> list[Text]:
+    fig.savefig(io.BytesIO(), format="png")  # draw: ticks and layout exist
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_figures_are_labelled_and_readable(sweep, name):
+    small = sweep.isel(SMALL)
+    fits = analyse(small, n_boot=0, threshold=1e-2)
+    figs = FIGURES[name](small, fits)
+    assert figs
+    fig = next(iter(figs.values()))
+    with style():
+        texts = _texts(fig)
+    assert min(t.get_fontsize() for t in texts) >= 9
+    assert fig.get_suptitle()
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>" or not ax.axison:
+            continue
+        assert ax.get_xlabel() and ax.get_ylabel(), (name, ax.get_title())
+
+
+def test_error_vs_depth_overlays_the_selected_fit(sweep):
+    cell = sweep.isel(scheme=[0], rate=[1], sparsity=[0], noise=[0])
+    fits = analyse(cell, n_boot=0)
+    (fig,) = error_vs_depth(cell, fits).values()
+    log_ax = fig.axes[0]
+    fitted = [line for line in log_ax.get_lines() if "fit" in line.get_label()]
+    assert len(fitted) == len(TRUTH)
+    assert any("gamma" in line.get_label() for line in fitted)  # ergodic: power law
+    assert any("cn" in line.get_label() for line in fitted)  # firenet: exponential
+    (bare,) = error_vs_depth(cell).values()
+    assert not [line for line in bare.axes[0].get_lines() if "fit" in line.get_label()]
+
+
+def test_phase_transition_puts_schemes_side_by_side(sweep):
+    figs = phase_transition(sweep.isel(noise=[0]), threshold=1e-2)
+    (fig,) = figs.values()
+    maps = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(maps) == len(TRUTH) * sweep.sizes["scheme"]
+    assert [ax.get_title() for ax in maps[:2]] == ["ergodic — theory", "ergodic — uniform"]
+    mesh = maps[0].collections[0]
+    # Rows: sparsity s4, s8; columns: rate 0.1, 0.25 (ergodic, theory, noise 0).
+    np.testing.assert_allclose(mesh.get_array().reshape(2, 2), [[0.5, 1.0], [0.0, 0.75]])
+
+
+def test_stability_panel_shows_perturbations_and_reconstructions(sweep):
+    figs = stability_panel(sweep)
+    assert sorted(figs) == [
+        "stability_panel__network-ergodic_example-0",
+        "stability_panel__network-firenet_example-0",
+    ]
+    fig = figs["stability_panel__network-firenet_example-0"]
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["$x$ (unperturbed)", "$x + r_{1}$\n$\\|r_{1}\\|$ = 0.5",
+                          "$x + r_{2}$\n$\\|r_{2}\\|$ = 1"]
+    assert titles[4] == "$\\varphi(y + A r_{1})$"
+    image = fig.axes[5].get_images()[0]
+    assert image.get_cmap().name == "gray"
+    expected = np.abs(sweep["example_reconstruction"].sel(network="firenet").values[0, 2])
+    np.testing.assert_allclose(image.get_array(), expected)
+
+
+def test_figures_skip_what_the_dataset_lacks(sweep):
+    errors_only = sweep[["rel_error"]].drop_dims(["attack_depth", "attack_step"])
+    assert amplification_curves(errors_only) == {}
+    assert stability_panel(errors_only) == {}
+    assert error_vs_noise(sweep.isel(noise=[0])) == {}
+    assert phase_transition(sweep.isel(rate=0, drop=True)) == {}
+    assert error_vs_depth(sweep[["amplification"]]) == {}
+
+
+def test_file_names_and_titles():
+    labels = {"transform": "fourier", "rate": 0.25, "sparsity": "s 4/8"}
+    assert stem("error_vs_depth", labels) == (
+        "error_vs_depth__transform-fourier_rate-0.25_sparsity-s_4_8"
+    )
+    assert stem("phase_transition", {}) == "phase_transition"
+    assert cell_title(labels, width=30) == "transform = fourier,\nrate = 0.25, sparsity = s 4/8"
