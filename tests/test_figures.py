@@ -22,7 +22,7 @@ from stablesweep.figures import (
     phase_transition,
     stability_panel,
 )
-from stablesweep.figures.common import cell_title, stem, style
+from stablesweep.figures.common import cell_title, save, stem, style
 
 #: Sweep cells kept for the written figures: one scheme, rate and sparsity; both noise levels.
 SMALL = {"scheme": [0], "rate": [1], "sparsity": [0]}
@@ -80,13 +80,14 @@ def test_make_figures_writes_every_type_from_the_stores(stored, tmp_path, monkey
 
 def test_files_are_reproducible(stored, tmp_path):
     sweep, fits = stored
-    first = make_figures(sweep.isel(noise=[0]), fits, tmp_path / "a")
-    second = make_figures(sweep.isel(noise=[0]), fits, tmp_path / "b")
-    phase = [p for p in first if p.name.startswith("phase")]
-    assert phase
-    for path in phase:
-        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes()
-    assert [p.name for p in first] == [p.name for p in second]
+    paths = []
+    for name in ("a", "b"):
+        (fig,) = phase_transition(sweep.isel(noise=[0]), fits.isel(noise=[0])).values()
+        with style():
+            paths.append(save(fig, tmp_path, name))
+    first, second = paths
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.suffix
 
 
 def _texts(fig) -> list[Text]:
@@ -95,10 +96,9 @@ def _texts(fig) -> list[Text]:
 
 
 @pytest.mark.parametrize("name", list(FIGURES))
-def test_figures_are_labelled_and_readable(sweep, name):
-    small = sweep.isel(SMALL)
-    fits = analyse(small, n_boot=0, threshold=1e-2)
-    figs = FIGURES[name](small, fits)
+def test_figures_are_labelled_and_readable(stored, name):
+    sweep, fits = stored
+    figs = FIGURES[name](sweep, fits)
     assert figs
     fig = next(iter(figs.values()))
     with style():
@@ -153,7 +153,7 @@ def test_stability_panel_shows_perturbations_and_reconstructions(sweep):
 
 
 def test_figures_skip_what_the_dataset_lacks(sweep):
-    errors_only = sweep[["rel_error"]].drop_dims(["attack_depth", "attack_step"])
+    errors_only = sweep[["rel_error"]]
     assert amplification_curves(errors_only) == {}
     assert stability_panel(errors_only) == {}
     assert error_vs_noise(sweep.isel(noise=[0])) == {}

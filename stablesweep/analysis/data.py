@@ -107,7 +107,7 @@ def at_depth(
     if depth is not None:
         recorded = recorded & (da[DEPTH] <= depth)
     position = xr.DataArray(np.arange(da.sizes[DEPTH]), dims=DEPTH)
-    last = position.where(recorded).max(DEPTH)
+    last = position.where(recorded).max(DEPTH).compute()  # an indexer cannot be lazy
     found = last.notnull()
     index = last.fillna(0).astype(int)
     values = da.isel({DEPTH: index}).where(found).drop_vars(DEPTH, errors="ignore")
@@ -124,9 +124,14 @@ def clean_noise_level(da: xr.DataArray) -> float | None:
     return 0.0 if np.any(levels == 0) else float(levels.min())
 
 
+def scalar(value: object) -> object:
+    """A NumPy scalar as the Python value (object arrays, e.g. read from netCDF, hold str)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def labels(da: xr.DataArray | xr.Dataset, dims: Iterable[str], index: tuple[int, ...]) -> dict:
     """Coordinate labels ``{dim: value}`` of the cell at positional `index` over `dims`."""
-    return {d: da[d].values[i].item() for d, i in zip(dims, index, strict=True)}
+    return {d: scalar(da[d].values[i]) for d, i in zip(dims, index, strict=True)}
 
 
 def attr_value(value: object) -> str | int | float:

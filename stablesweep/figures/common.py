@@ -18,6 +18,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from ..analysis.data import scalar
+
 __all__ = [
     "RC",
     "axis_label",
@@ -86,7 +88,7 @@ def cell_groups(da: xr.DataArray, exclude: Iterable[str]) -> Iterator[tuple[dict
     dims = [d for d in da.dims if d not in exclude]
     for index in np.ndindex(*(da.sizes[d] for d in dims)):
         position = dict(zip(dims, index, strict=True))
-        labels = {d: da[d].values[i].item() if d in da.coords else i for d, i in position.items()}
+        labels = {d: scalar(da[d].values[i]) if d in da.coords else i for d, i in position.items()}
         yield labels, da.isel(position)
 
 
@@ -143,10 +145,15 @@ def network_colors(networks: Sequence) -> dict:
 
 
 def save(fig: Figure, outdir: Path, name: str, formats: Sequence[str] = ("png", "pdf")) -> list:
-    """Write `fig` as ``outdir/name.<format>`` for each format; returns the paths."""
+    """Write `fig` as ``outdir/name.<format>`` for each format; returns the paths.
+
+    The layout computed for the first format is kept for the others (same placement in
+    every format, and the constrained-layout solve, the costly part, runs once).
+    """
     paths = []
     for fmt in formats:
         path = Path(outdir) / f"{name}.{fmt}"
         fig.savefig(path, format=fmt, metadata=_METADATA.get(fmt))
+        fig.set_layout_engine("none")
         paths.append(path)
     return paths

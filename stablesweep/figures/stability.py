@@ -6,7 +6,15 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..analysis.data import ATTACK_DEPTH, ATTACK_RECORD, ATTACK_STEP, EXAMPLE, IMAGE_DIMS, NETWORK
+from ..analysis.data import (
+    ATTACK_DEPTH,
+    ATTACK_RECORD,
+    ATTACK_STEP,
+    EXAMPLE,
+    IMAGE_DIMS,
+    NETWORK,
+    scalar,
+)
 from ..analysis.stability import stability_summary
 from .common import (
     cell_groups,
@@ -101,7 +109,7 @@ def _example_labels(ds: xr.Dataset, labels: dict) -> dict:
     extra = {}
     for name, coord in ds.coords.items():
         if coord.dims == (EXAMPLE,) and name != EXAMPLE:
-            extra[str(name)] = coord.sel({EXAMPLE: labels[EXAMPLE]}).item()
+            extra[str(name)] = scalar(coord.sel({EXAMPLE: labels[EXAMPLE]}).values[()])
     return extra
 
 

@@ -37,10 +37,24 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .base import check_int, check_positive
-from .prox import soft_threshold
+from .prox import abs2
 from .unet import TrainedNetwork, from_channels, to_channels
 
 __all__ = ["LearnedPD"]
+
+
+def soft_threshold(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    r"""Soft-thresholding :math:`z \max(0, 1 - t/|z|)`, finite gradients in any precision.
+
+    Like :func:`stablesweep.networks.prox.soft_threshold`, but :math:`|z|` is floored at
+    ``finfo.tiny ** 0.25`` of ``z``'s precision, so that the gradient at :math:`z = 0` is
+    zero (not NaN) in single precision too (training runs in float32).
+    """
+    if not z.is_complex():
+        return z - torch.clamp(z, -t, t)
+    floor = torch.finfo(z.real.dtype).tiny ** 0.25
+    mag = torch.sqrt(abs2(z).clamp(min=floor * floor))
+    return z * torch.clamp(1.0 - t / mag, min=0.0)
 
 
 class _Correction(nn.Sequential):

@@ -212,15 +212,21 @@ def build_network(spec: NetworkSpec, A: Any, depth: int | None = None):
 def probe_network(spec: NetworkSpec, point: Mapping[str, Any]) -> tuple[list[int], int]:
     """``(iterate_depths, n_layers)`` of a network at its full depth.
 
-    Built on a fully sampled operator of the grid point (no random draws).
+    Built on a fully sampled operator of the grid point (no random draws). A network
+    that cannot be built here (its cells will record the error) is assumed to have an
+    iterate at every depth ``1..depth``, with ``n_layers = -1``.
     """
     from stablesweep import operators
 
     n, d = int(point["resolution"]), int(point.get("dim", 2))
     mask = np.ones((n,) * d, dtype=bool)
-    A = operators.SamplingOperator(point["transform"], mask, wavelet=point.get("wavelet", "haar"))
-    net = build_network(spec, A)
-    return [int(k) for k in net.iterate_depths], int(net.n_layers)
+    try:
+        A = operators.SamplingOperator(point["transform"], mask,
+                                       wavelet=point.get("wavelet", "haar"))
+        net = build_network(spec, A)
+        return [int(k) for k in net.iterate_depths], int(net.n_layers)
+    except Exception:
+        return list(range(1, spec.depth + 1)), -1
 
 
 # --------------------------------------------------------------------------- the cell
@@ -266,25 +272,26 @@ def run_cell(task: CellTask) -> CellResult:
         v["attack_wall_time"] = np.full(T, np.nan)
         v["attack_status"] = np.full(T, ERROR, dtype=object)
         v["attack_message"] = np.full(T, "", dtype=object)
-    examples = dict((t, k) for k, t in task.examples)
+    example_trials = {t for _, t in task.examples}
 
     for t in range(T):
         try:
             prob = draw_problem(task.point, task.seed, t)
         except Exception as err:
-            msg = f"drawing the problem failed: {_describe(err)}"
-            for prefix in ("", "attack_") if attack is not None else ("",):
-                if f"{prefix}message" in v:
-                    v[f"{prefix}message"][t] = msg
+            for key in ("message", "attack_message"):
+                if key in v:
+                    v[key][t] = f"drawing the problem failed: {_describe(err)}"
             continue
         example = None
-        if t in examples:
-            example = res.examples.setdefault(examples[t], {})
-            example["example_truth"] = _pad(prob.x, task.image_shape)
+        if t in example_trials:
+            example = {"example_truth": _pad(prob.x, task.image_shape)}
         if task.forward:
             _forward(task, prob, t, v, example)
         if attack is not None:
             _attack(task, prob, t, v, example)
+        for k, trial in task.examples:  # an example may be listed more than once
+            if trial == t:
+                res.examples[k] = example
     for k in ("status", "message", "attack_status", "attack_message"):
         if k in v:
             v[k] = v[k].astype(str)

@@ -108,6 +108,9 @@ class RunSummary:
     failed: int
     lost: int
     seconds: float
+    #: time spent starting the cluster / connecting, and writing results (client side)
+    connect_seconds: float = 0.0
+    write_seconds: float = 0.0
 
     def __str__(self) -> str:
         text = (f"{self.store}: {self.computed} cells computed in {self.seconds:.1f} s "
@@ -293,20 +296,23 @@ def run_sweep(
         todo = pending_cells(cfg, store)
         bar = Progress(len(todo), len(all_cells) - len(todo), stream=stream, enabled=progress)
         failed = lost = 0
+        timing = {"connect": 0.0, "write": 0.0}
         try:
             if todo:
+                t0 = time.monotonic()
                 with connect(workers, scheduler, cluster, dashboard) as client:
-                    failed, lost = _compute(client, layout, store, todo, retries, bar)
+                    timing["connect"] = time.monotonic() - t0
+                    failed, lost = _compute(client, layout, store, todo, retries, bar, timing)
         finally:
             bar.close()
             finalize(store)
-    summary = RunSummary(store, len(all_cells), len(all_cells) - len(todo),
-                         len(todo) - lost, failed, lost, time.monotonic() - start)
-    return summary
+    return RunSummary(store, len(all_cells), len(all_cells) - len(todo), len(todo) - lost,
+                      failed, lost, time.monotonic() - start, timing["connect"],
+                      timing["write"])
 
 
 def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retries: int,
-             bar: Progress) -> tuple[int, int]:
+             bar: Progress, timing: dict[str, float]) -> tuple[int, int]:
     run_id = uuid.uuid4().hex[:8]
     futures = {}
     for cell in todo:
@@ -325,7 +331,9 @@ def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retr
             continue
         finally:
             fut.release()
+        t0 = time.monotonic()
         write_cell(store, layout, cell, result)
+        timing["write"] += time.monotonic() - t0
         failed += result.failed
         bar.update(failed=result.failed)
     return failed, lost

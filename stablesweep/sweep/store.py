@@ -165,16 +165,11 @@ class Layout:
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        sizes = [(1 if p.get("dim", 2) == 1 else p["resolution"], p["resolution"])
-                 for _, p in self._corner_points()]
-        return max(s[0] for s in sizes), max(s[1] for s in sizes)
-
-    def _corner_points(self):
-        # resolution and dim are the only axes that change the image size
+        """``(row, col)`` of the example images: the largest resolution (1 row in 1-D)."""
         cfg = self.cfg
-        res = cfg.axes.get("resolution", (cfg.fixed.get("resolution"),))
+        side = max(cfg.axes.get("resolution", (cfg.fixed.get("resolution"),)))
         dims = cfg.axes.get("dim", (cfg.fixed.get("dim", 2),))
-        return [(None, {"resolution": r, "dim": d}) for r in res for d in dims]
+        return (side if max(dims) == 2 else 1), side
 
     def groups(self) -> dict[str, tuple[str, ...]]:
         """Variable group -> its leading (cell) dims."""

@@ -60,8 +60,14 @@ class MaskMismatchError(ValueError):
     """A trained network was built against an operator it was not trained for."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
-    """Save ``obj`` with :func:`torch.save` so that ``path`` is never half written.
+    r"""Save ``obj`` with :func:`torch.save` so that ``path`` is never half written.
 
     Parameters
     ----------
@@ -89,6 +95,7 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -1,0 +1,128 @@
+"""The command line (run / status), progress output and batch-cluster files."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import yaml
+
+from stablesweep.cli import SUBCOMMANDS, build_parser, main
+from stablesweep.sweep import load_config
+from stablesweep.sweep.execute import ClusterConfigError, cluster_from_file, make_layout
+from stablesweep.sweep.progress import Progress
+from stablesweep.sweep.store import create_store
+
+CONFIG = {
+    "experiment": "cli",
+    "seed": 0,
+    "trials": 1,
+    "problem": {
+        "transform": "walsh",
+        "resolution": 8,
+        "dim": 1,
+        "sampling": {"scheme": "uniform", "rate": 0.5},
+        "signal": {"kind": "sparse-in-levels", "sparsity": [1, 1, 1]},
+        "noise": [0.0, 0.1],
+    },
+    "networks": [{"name": "fista", "depth": 3}],
+}
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "run" in out and "status" in out
+    assert len(SUBCOMMANDS) >= 2
+
+
+def test_adding_a_subcommand_is_one_function():
+    def add_hello_parser(subparsers):
+        p = subparsers.add_parser("hello")
+        p.set_defaults(func=lambda args: 7)
+
+    SUBCOMMANDS.append(add_hello_parser)
+    try:
+        assert main(["hello"]) == 7
+    finally:
+        SUBCOMMANDS.remove(add_hello_parser)
+
+
+def test_run_rejects_bad_config_before_computing(tmp_path, capsys):
+    bad = dict(CONFIG, trials=0, problem=dict(CONFIG["problem"], transform="fouier"))
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    assert main(["run", str(path), "--out", str(tmp_path / "s.zarr")]) == 1
+    err = capsys.readouterr().err
+    assert "2 problems" in err
+    assert "problem.transform: unknown value 'fouier'; expected one of: fourier, walsh" in err
+    assert "trials: 0 is out of range; expected >= 1" in err
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_run_options_are_exclusive(tmp_path):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "c.yaml", "--workers", "2", "--scheduler", "x"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "c.yaml", "--workers", "0"])
+
+
+def test_status_of_a_new_store(tmp_path, capsys):
+    cfg = load_config(CONFIG)
+    store = tmp_path / "s.zarr"
+    create_store(store, make_layout(cfg))
+    assert main(["status", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "cells:      2 total, 0 done, 0 failed, 2 pending" in out
+    assert f"config_hash: {cfg.hash}" in out
+    assert "experiment: cli" in out and "transform: walsh" in out
+
+
+def test_status_of_a_non_store(tmp_path, capsys):
+    assert main(["status", str(tmp_path)]) == 1
+    assert "is not a sweep store" in capsys.readouterr().err
+
+
+def test_progress_lines_when_not_a_terminal():
+    stream = io.StringIO()
+    bar = Progress(3, already=1, stream=stream, interval=0.0)
+    bar.update()
+    bar.update(failed=True)
+    bar.update()
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    assert re.match(r"\[stablesweep\] 3/3 cells \(100%, 1 failed\), [\d.]+ cells/s, "
+                    r"elapsed 0:00:\d\d, ETA 0:00:00", lines[-1])
+
+
+@pytest.mark.parametrize("kind, directive", [("slurm", "#SBATCH"), ("pbs", "#PBS")])
+def test_batch_cluster_file(tmp_path, kind, directive):
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump({
+        "kind": kind, "jobs": 3, "cores": 2, "memory": "4GB", "walltime": "01:00:00",
+        "job_extra_directives": ["-A myproject"]}))
+    cluster = cluster_from_file(path)
+    try:
+        script = cluster.job_script()
+        assert directive in script and "-A myproject" in script
+        assert "export OMP_NUM_THREADS=1" in script
+        assert "--nworkers 2" in script and "--nthreads 1" in script  # single-threaded
+        assert cluster.stablesweep_jobs == 3
+    finally:
+        cluster.close()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"kind": "k8s"}, r"kind 'k8s' is not supported; expected one of: slurm, pbs, sge"),
+    ({"kind": "slurm", "jobs": 0}, r"jobs 0 is not valid; expected an integer >= 1"),
+    ([1, 2], r"expected a mapping of keys"),
+])
+def test_bad_cluster_file(tmp_path, spec, message):
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ClusterConfigError, match=message):
+        cluster_from_file(path)

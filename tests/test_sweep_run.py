@@ -1,0 +1,267 @@
+"""Running sweeps for real: LocalCluster, an external Dask scheduler, kill -9 and resume.
+
+One tiny sweep (16x16, 4 networks, 2 trials, a 2-step momentum attack) is run several
+ways; every way must give the same store (wall times aside).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from stablesweep.sweep import StoreError, load_config, run_sweep
+from stablesweep.sweep.execute import make_layout
+from stablesweep.sweep.store import StoreLock, create_store, read_done
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "experiment": "tiny",
+    "seed": 7,
+    "trials": 2,
+    "problem": {
+        "transform": ["fourier", "walsh"],
+        "resolution": 16,
+        "sampling": {"scheme": "uniform", "rate": 0.5},
+        "signal": {"kind": "sparse-in-levels", "sparsity": [2, 2, 2, 2]},
+        "noise": [0.0, 0.01],
+    },
+    "networks": [
+        {"name": "fista", "depth": 12, "params": {"lam": 1.0e-3}},
+        {"name": "firenet", "depth": 10, "params": {"lam": 1.0e-3, "p": 5}},
+        # a real divergence: a step 1/L far beyond 1/||A||^2
+        {"name": "fista", "label": "fista-diverges", "depth": 12, "params": {"L": 1.0e-30}},
+        # a real error, through the custom-factory route: lam = 0 is refused at build time
+        {"name": "custom", "label": "fista-raises", "factory": "stablesweep.networks.fista:FISTA",
+         "depth": 12, "params": {"lam": 0.0}},
+    ],
+    "attack": {
+        "kind": "momentum",
+        "depths": [5],
+        "params": {"lam": 0.01, "eta": 0.01, "tau": 1.0e-3, "steps": 2, "record_every": 1},
+    },
+    "examples": [{"network": "fista", "trial": 1, "noise": 0.01, "transform": "walsh"}],
+}
+N_CELLS = 2 * 2 * 4
+
+TIMINGS = {"wall_time", "attack_wall_time"}
+
+
+def env_with_repo() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return env
+
+
+def write_config(path: Path, data: dict = TINY) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    """Equal coordinates, data (NaN == NaN) and provenance, except timings / creation time."""
+    x, y = xr.open_zarr(a), xr.open_zarr(b)
+    assert set(x.variables) == set(y.variables)
+    for name in x.variables:
+        if name in TIMINGS:
+            continue
+        np.testing.assert_array_equal(x[name].values, y[name].values, err_msg=name)
+    drop = {"created"}
+    assert {k: v for k, v in x.attrs.items() if k not in drop} == {
+        k: v for k, v in y.attrs.items() if k not in drop}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The config file and an uninterrupted 2-worker run of it (the reference store)."""
+    root = tmp_path_factory.mktemp("tiny")
+    cfg_path = write_config(root / "tiny.yaml")
+    store = root / "reference.zarr"
+    summary = run_sweep(load_config(cfg_path), store, workers=2, progress=False)
+    assert summary.computed == N_CELLS and summary.lost == 0
+    return cfg_path, store
+
+
+def test_store_layout(tiny):
+    _, store = tiny
+    ds = xr.open_zarr(store)  # plain xarray; consolidated metadata
+    assert (store / "zarr.json").is_file()
+    assert json.loads((store / "zarr.json").read_text()).get("consolidated_metadata")
+    assert dict(ds.sizes) == {
+        "transform": 2, "noise": 2, "network": 4, "attack_depth": 1, "trial": 2,
+        "depth": 12, "attack_step": 3, "example": 1, "attack_record": 2, "row": 16, "col": 16}
+    assert list(ds["network"].values) == ["fista", "firenet", "fista-diverges", "fista-raises"]
+    assert list(ds["depth"].values) == list(range(1, 13))  # union of 1..12 and 5, 10
+    for name in ("rel_error", "residual", "wall_time", "status", "message", "sigma_theory",
+                 "pert_norm", "meas_pert_norm", "output_change", "attack_error",
+                 "amplification", "example_truth", "example_perturbed", "example_attacked",
+                 "done"):
+        assert name in ds.data_vars, name
+    for name, var in ds.data_vars.items():
+        assert var.attrs.get("units") is not None and var.attrs.get("long_name"), name
+    assert ds["rel_error"].dims == ("transform", "noise", "network", "trial", "depth")
+    assert ds["pert_norm"].dims == (
+        "transform", "noise", "network", "attack_depth", "trial", "attack_step")
+    assert ds["example_perturbed"].dims == ("example", "attack_record", "row", "col")
+    for key in ("config", "config_hash", "stablesweep_version", "git_commit", "created"):
+        assert ds.attrs[key], key
+    assert yaml.safe_load(ds.attrs["config"]) == TINY
+    # scalar coordinates for the parameters that are not swept
+    assert ds["resolution"].item() == 16 and ds["sparsity"].item() == "2,2,2,2"
+
+
+def test_values_and_failures_are_recorded(tiny):
+    _, store = tiny
+    ds = xr.open_zarr(store).load()
+    ok = ds.sel(network=["fista", "firenet"])
+    assert (ok["status"] == "ok").all()
+    assert (ok["attack_status"] == "ok").all()
+    # firenet records only at the end of each restart, NaN in between
+    fire = ds["rel_error"].sel(network="firenet")
+    assert np.isfinite(fire.sel(depth=[5, 10])).all()
+    assert np.isnan(fire.sel(depth=[1, 4, 6, 11, 12])).all()
+    assert np.isfinite(ds["rel_error"].sel(network="fista")).all()
+    assert (ds["rel_error"].sel(network="fista", depth=12)
+            < ds["rel_error"].sel(network="fista", depth=1)).all()
+    assert np.isfinite(ok["residual"].sel(depth=10)).all()
+    # noise: ||e|| = noise * ||Az||, zero without noise
+    assert (ds["noise_norm"].sel(noise=0.0) == 0).all()
+    assert (ds["noise_norm"].sel(noise=0.01) > 0).all()
+    assert (ds["sigma_theory"] == 0).all()  # exactly sparse signals
+    assert np.isfinite(ok["amplification"]).all()
+    # the diverging and the raising network are recorded, and the sweep went on
+    assert (ds["status"].sel(network="fista-diverges") == "diverged").all()
+    assert ds["message"].sel(network="fista-diverges").str.contains("non-finite").all()
+    assert (ds["status"].sel(network="fista-raises") == "error").all()
+    assert ds["message"].sel(network="fista-raises").str.contains("lam = 0").all()
+    done = ds["done"]
+    assert (done.sel(network=["fista", "firenet"]) == 1).all()
+    assert (done.sel(network=["fista-diverges", "fista-raises"]) == 2).all()
+    # the example: the true image and 2 kept attack records, no padding at 16x16
+    assert np.isfinite(ds["example_truth"]).all() and np.isfinite(ds["example_attacked"]).all()
+    assert ds["example_network"].item() == "fista" and ds["example_transform"].item() == "walsh"
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    env = env_with_repo()
+    common = dict(env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                  start_new_session=True)
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                               "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], **common)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address,
+                 "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], **common))
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def test_external_scheduler(tiny, tmp_path, dask_cluster):
+    cfg_path, reference = tiny
+    from stablesweep.cli import main
+
+    store = tmp_path / "sched.zarr"
+    assert main(["run", str(cfg_path), "--out", str(store), "--scheduler", dask_cluster,
+                 "--quiet"]) == 0
+    assert_same_store(reference, store)
+
+
+def test_kill_and_resume(tiny, tmp_path):
+    """kill -9 mid-run, rerun, equality with the uninterrupted run.
+
+    Both runs here use 1 worker and the reference 2, so this is also the check that
+    the numbers do not depend on the worker count.
+    """
+    cfg_path, reference = tiny
+    store = tmp_path / "killed.zarr"
+    cmd = [sys.executable, "-m", "stablesweep.cli", "run", str(cfg_path), "--out", str(store),
+           "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, env=env_with_repo(), cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    n_done = 0
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                n_done = int((read_done(store) > 0).sum())
+            except Exception:  # not created yet
+                n_done = 0
+            if n_done >= 1:
+                break
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its worker processes
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    done_at_kill = int((read_done(store) > 0).sum())
+    assert 1 <= done_at_kill < N_CELLS
+    assert store.with_name(store.name + ".lock").exists()  # left behind by the dead run
+
+    # the rerun takes over the stale lock and computes only what is missing
+    summary = run_sweep(load_config(cfg_path), store, workers=1, progress=False)
+    assert summary.skipped == done_at_kill
+    assert summary.computed == N_CELLS - done_at_kill
+    assert not store.with_name(store.name + ".lock").exists()
+    assert_same_store(reference, store)
+    # a third run has nothing left to do
+    again = run_sweep(load_config(cfg_path), store, workers=1, progress=False)
+    assert again.computed == 0 and again.skipped == N_CELLS
+
+
+def test_other_config_is_refused(tiny, tmp_path):
+    _, reference = tiny
+    other = load_config({**TINY, "seed": 8})
+    with pytest.raises(StoreError, match=r"created by a different config \(config_hash"):
+        run_sweep(other, reference, workers=1, progress=False)
+
+
+def test_concurrent_run_is_refused(tmp_path):
+    cfg = load_config(TINY)
+    store = tmp_path / "locked.zarr"
+    create_store(store, make_layout(cfg))
+    with StoreLock(store):  # held by this (live) process
+        with pytest.raises(StoreError, match=r"in use by another run \(pid \d+ on host"):
+            run_sweep(cfg, store, workers=1, progress=False)
+    assert not (read_done(store) > 0).any()
+
+
+def test_stale_lock_of_dead_process_is_taken_over(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store = tmp_path / "s.zarr"
+    lock = store.with_name("s.zarr.lock")
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
+                                "started": 1.0}))
+    with StoreLock(store) as held:
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        assert held.held
+    assert not lock.exists()
