@@ -9,18 +9,22 @@ trials per cell; see ``CONFIG``) whose cells take about ``--cell-seconds`` (defa
 * ``1 worker`` / ``2 workers``: ``run_sweep`` into a fresh store (LocalCluster start,
   store creation, result writes and the final consolidation included).
 
-Prints the times, the speed-up (1 worker / 2 workers; target >= 1.7 on 2 cores) and the
-overhead of the 1-worker sweep over the direct loop (target <= 10%), with the client's
-share (cluster start, writes).
+Prints the wall times, the speed-up (1 worker / 2 workers; target >= 1.7 on 2 cores)
+and the overhead of the 1-worker sweep over the direct loop (target <= 10%), with the
+client's share (cluster start, writes). It also prints the CPU time of each mode (this
+process plus its finished child processes, i.e. the Dask workers), whose ratio is the
+overhead in work done and does not depend on other load on the machine; wall-clock
+figures need an otherwise idle machine (the load average is printed).
 
 Run: ``.venv/bin/python benchmarks/sweep.py [--cell-seconds 1.0] [--cells 48]``.
-Needs an otherwise idle machine for meaningful numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
+import resource
 import shutil
 import tempfile
 import time
@@ -62,12 +66,19 @@ def config_with_depth(depth: int, n_cells: int) -> dict:
     return cfg
 
 
-def direct(cfg) -> float:
+def cpu_seconds() -> float:
+    """CPU time of this process and of its terminated, waited-for children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def direct(cfg) -> tuple[float, float]:
     layout = make_layout(cfg)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     for cell in cells(cfg):
         run_cell(make_task(layout, cell))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def calibrate(target: float) -> int:
@@ -95,33 +106,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell-seconds", type=float, default=1.0)
     parser.add_argument("--cells", type=int, default=48)
+    parser.add_argument("--depth", type=int, default=None,
+                        help="network depth (default: calibrated to --cell-seconds)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    depth = calibrate(args.cell_seconds)
+    depth = args.depth or calibrate(args.cell_seconds)
     cfg = load_config(config_with_depth(depth, args.cells))
     n = len(cells(cfg))
     print(f"{n} cells, depth {cfg.networks[0].depth}, 2 trials per cell (64x64)")
 
-    t_direct = direct(cfg)
-    print(f"direct loop:  {t_direct:7.2f} s  ({t_direct / n:.2f} s per cell)")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (on {os.cpu_count()} CPUs)")
+    t_direct, c_direct = direct(cfg)
+    print(f"direct loop:  {t_direct:7.2f} s wall, {c_direct:7.2f} s CPU  "
+          f"({t_direct / n:.2f} s per cell)")
     results = {}
     tmp = Path(tempfile.mkdtemp(prefix="stablesweep-bench-"))
     try:
         for workers in (1, 2):
             store = tmp / f"w{workers}.zarr"
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), cpu_seconds()
             s = run_sweep(cfg, store, workers=workers, progress=False)
-            results[workers] = (time.perf_counter() - start, s)
+            results[workers] = (time.perf_counter() - start, cpu_seconds() - cpu)
             print(f"{workers} worker{'s' if workers > 1 else ' '}:    "
-                  f"{results[workers][0]:7.2f} s  (cluster start {s.connect_seconds:.2f} s, "
-                  f"writes {s.write_seconds:.2f} s)")
+                  f"{results[workers][0]:7.2f} s wall, {results[workers][1]:7.2f} s CPU  "
+                  f"(cluster start {s.connect_seconds:.2f} s, writes {s.write_seconds:.2f} s)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
     t1, t2 = results[1][0], results[2][0]
     speedup = t1 / t2
     overhead = t1 / t_direct - 1
+    for workers in (1, 2):
+        print(f"CPU overhead of the {workers}-worker sweep over the direct loop: "
+              f"{100 * (results[workers][1] / c_direct - 1):.1f}%")
     print(f"speed-up 1 -> 2 workers: {speedup:.2f}x   (target >= 1.7)  "
           f"{'OK' if speedup >= 1.7 else 'MISSED'}")
     print(f"overhead of the 1-worker sweep over the direct loop: {100 * overhead:.1f}%   "

@@ -48,11 +48,17 @@ RECOVERED = {
     ("uniform", 0.25, "s4"): 2,
     ("uniform", 0.25, "s8"): 1,
 }
-#: One failed run: (network, scheme, rate, sparsity, noise, trial); its error is garbage.
+#: Runs that did not succeed: (network, scheme, rate, sparsity, noise, trial). The failed
+#: run's error is garbage (1e3); the pending one (status "") has no error yet.
 FAILED = ("firenet", "theory", 0.25, "s4", 0.0, 3)
+PENDING = ("ergodic", "uniform", 0.1, "s8", 0.05, 2)
 ATTACK_DEPTHS = [20, 160]  # 20 is not a firenet depth: its clean error is taken at 16
 ATTACK_STEPS = 8
+KEPT_STEPS = [2, 5, 7]  # attack steps whose images are kept (the attack_record coordinate)
 RATE_AMP = {0.1: 1.0, 0.25: 1.5}  # amplification multiplier per rate
+#: An attack that failed: (network, scheme, rate, attack_depth, trial); its records are 1e6.
+ATTACK_FAILED = ("ergodic", "theory", 0.1, 20, 3)
+STR = np.dtypes.StringDType()  # the store's string dtype
 
 
 def amplification_truth(network: str, rate: float, trial: int, attack_depth: int, step: int):
@@ -66,21 +72,31 @@ def amplification_truth(network: str, rate: float, trial: int, attack_depth: int
     )
 
 
+def meas_pert_norm_truth(step: int) -> float:
+    return 1e-3 * 2.0**step
+
+
 def eps_base(scheme: str, rate: float, sparsity: str, trial: int) -> float:
     return EPS_OK if trial < RECOVERED[(scheme, rate, sparsity)] else EPS_FAIL
 
 
-def synthetic_sweep(seed: int = 0, noise_sigma: float = 0.03) -> xr.Dataset:
-    """A small sweep dataset with known ε, C_2, γ, c, C_3, recovery and amplification.
+def _index(coords: dict, dims: tuple[str, ...], labels: tuple) -> tuple[int, ...]:
+    return tuple(list(coords[d]).index(v) for d, v in zip(dims, labels, strict=True))
 
+
+def synthetic_sweep(seed: int = 0, noise_sigma: float = 0.03) -> xr.Dataset:
+    """A small sweep store with known ε, C_2, γ, c, C_3, recovery and amplification.
+
+    Laid out as `stablesweep.sweep.store` writes it (strings as StringDType, status
+    "ok" / "error" / "" pending, attack records with ``attack_status``, kept images over
+    ``example`` with ``example_<dim>`` coordinates), on a subset of the axes.
     rel_error = (ε_trial + C_3‖e‖ + C n^{−γ}) · exp(σ ξ) for the ergodic network and
     (ε_trial + C_3‖e‖ + C e^{−c n}) · exp(σ ξ) for FIRENET (recorded only at multiples
     of RESTART), ξ standard normal; ε_trial from `eps_base`.
     """
     rng = np.random.default_rng(seed)
     depth = np.union1d(np.geomspace(1, 200, 35).round(), np.arange(8, 201, 8))
-    depth = np.union1d(depth, ATTACK_DEPTHS)
-    depth = depth.astype(np.int64)
+    depth = np.union1d(depth, ATTACK_DEPTHS).astype(np.int64)
     coords = {
         "transform": ["fourier"],
         "scheme": ["theory", "uniform"],
@@ -88,20 +104,21 @@ def synthetic_sweep(seed: int = 0, noise_sigma: float = 0.03) -> xr.Dataset:
         "sparsity": ["s4", "s8"],
         "noise": [0.0, 0.05],
         "network": list(TRUTH),
-        "trial": np.arange(N_TRIALS),
-        "depth": depth,
+        "trial": list(range(N_TRIALS)),
+        "depth": list(depth),
     }
+    dims = tuple(coords)
     shape = tuple(len(v) for v in coords.values())
     err = np.full(shape, np.nan)
-    status = np.full(shape[:-1], "ok", dtype="<U8")
+    status = np.full(shape[:-1], "ok", dtype=STR)
     sigma = np.zeros((1, 2, 2, 2, N_TRIALS))
     for index in np.ndindex(shape[:-1]):
         _, scheme, rate, sparsity, noise, network, trial = (
-            coords[d][i] for d, i in zip(list(coords)[:-1], index, strict=True)
+            coords[d][i] for d, i in zip(dims, index, strict=False)
         )
         truth = TRUTH[network]
         base = eps_base(scheme, rate, sparsity, trial)
-        sigma[index[0], index[1], index[2], index[3], trial] = base
+        sigma[index[:4] + (trial,)] = base
         eps = base + truth["C3"] * noise * Y_NORM
         if network == "ergodic":
             curve, recorded = eps + truth["C"] * depth ** -truth["gamma"], depth > 0
@@ -109,17 +126,16 @@ def synthetic_sweep(seed: int = 0, noise_sigma: float = 0.03) -> xr.Dataset:
             curve, recorded = eps + truth["C"] * np.exp(-truth["c"] * depth), depth % RESTART == 0
         noisy = curve * np.exp(noise_sigma * rng.standard_normal(depth.size))
         err[index] = np.where(recorded, noisy, np.nan)
-    failed = tuple(coords[d].index(v) if d != "trial" else v for d, v in zip(
-        ("network", "scheme", "rate", "sparsity", "noise", "trial"), FAILED, strict=True))
-    f_index = (0, failed[1], failed[2], failed[3], failed[4], failed[0], failed[5])
-    status[f_index] = "failed"
-    err[f_index] = 1e3
+    run_dims = ("network", "scheme", "rate", "sparsity", "noise", "trial")
+    for run, code, value in ((FAILED, "error", 1e3), (PENDING, "", np.nan)):
+        n, sc, r, sp, no, t = _index(coords, run_dims, run)
+        status[0, sc, r, sp, no, n, t] = code
+        err[0, sc, r, sp, no, n, t] = value
 
-    dims = tuple(coords)
     ds = xr.Dataset(
         {
             "rel_error": (dims, err, {"long_name": "relative error", "units": "1"}),
-            "status": (dims[:-1], status, {"long_name": "run status"}),
+            "status": (dims[:-1], status, {"long_name": "trial status", "units": "none"}),
             "sigma_theory": (
                 ("transform", "scheme", "rate", "sparsity", "trial"),
                 sigma,
@@ -131,12 +147,13 @@ def synthetic_sweep(seed: int = 0, noise_sigma: float = 0.03) -> xr.Dataset:
                 {"long_name": "noise norm ‖e‖", "units": "1"},
             ),
         },
-        coords=coords,
+        coords={k: np.array(v, dtype=STR if isinstance(v[0], str) else None)
+                for k, v in coords.items()},
     )
     ds["depth"].attrs = {"long_name": "depth", "units": "operator applications"}
     ds["noise"].attrs = {"long_name": "relative noise level", "units": "1"}
     ds = ds.merge(_attack_records(coords))
-    ds = ds.merge(_examples(coords, rng))
+    ds = ds.merge(_examples(ds, rng))
     ds.attrs = {
         "config": "experiment: synthetic\nnetworks: [ergodic, firenet]\n",
         "config_hash": "0123abcd",
@@ -149,24 +166,31 @@ def synthetic_sweep(seed: int = 0, noise_sigma: float = 0.03) -> xr.Dataset:
 
 def _attack_records(coords: dict) -> xr.Dataset:
     """Attack records on (transform, scheme, rate) cells only: no sparsity, no noise axis."""
-    dims = ("transform", "scheme", "rate", "network", "trial", "attack_depth", "attack_step")
-    sizes = (1, 2, 2, 2, N_TRIALS, len(ATTACK_DEPTHS), ATTACK_STEPS)
+    dims = ("transform", "scheme", "rate", "network", "attack_depth", "trial", "attack_step")
+    sizes = (1, 2, 2, 2, len(ATTACK_DEPTHS), N_TRIALS, ATTACK_STEPS)
     amp = np.zeros(sizes)
     for index in np.ndindex(sizes):
+        _, _, r, n, a, t, step = index
         amp[index] = amplification_truth(
-            coords["network"][index[3]],
-            coords["rate"][index[2]],
-            index[4],
-            ATTACK_DEPTHS[index[5]],
-            index[6],
+            coords["network"][n], coords["rate"][r], t, ATTACK_DEPTHS[a], step
         )
-    meas = np.broadcast_to(1e-3 * 2.0 ** np.arange(ATTACK_STEPS), sizes).copy()
+    status = np.full(sizes[:-1], "ok", dtype=STR)
+    failed = _index(
+        {**coords, "attack_depth": ATTACK_DEPTHS},
+        ("network", "scheme", "rate", "attack_depth", "trial"),
+        ATTACK_FAILED,
+    )
+    n, sc, r, a, t = failed
+    status[0, sc, r, n, a, t] = "error"
+    amp[0, sc, r, n, a, t] = 1e6
+    meas = np.broadcast_to(meas_pert_norm_truth(np.arange(ATTACK_STEPS)), sizes).copy()
     return xr.Dataset(
         {
             "amplification": (dims, amp, {"long_name": "amplification", "units": "1"}),
             "meas_pert_norm": (dims, meas, {"long_name": "‖Ar‖", "units": "1"}),
             "pert_norm": (dims, 2 * meas, {"long_name": "‖r‖", "units": "1"}),
             "output_change": (dims, amp * meas, {"long_name": "‖φ(y+Ar)−φ(y)‖", "units": "1"}),
+            "attack_status": (dims[:-1], status, {"long_name": "attack status"}),
         },
         coords={
             "attack_depth": ("attack_depth", ATTACK_DEPTHS, {"units": "operator applications"}),
@@ -175,29 +199,41 @@ def _attack_records(coords: dict) -> xr.Dataset:
     )
 
 
-def _examples(coords: dict, rng: np.random.Generator, side: int = 16) -> xr.Dataset:
-    """Stability-test images: a disc plus perturbations of growing norm."""
+def _examples(ds: xr.Dataset, rng: np.random.Generator, side: int = 16) -> xr.Dataset:
+    """Kept images, one example per network (theory, rate 0.25, trial 1, attack depth 160).
+
+    x is a disc; x + r_j adds a random direction of norm ‖r‖ at the kept step j, and
+    φ(y + A r_j) = x + amplification · r_j (magnitudes stored, as the store does).
+    """
     yy, xx = np.mgrid[:side, :side] / side - 0.5
     image = (xx**2 + yy**2 < 0.1).astype(float)
-    norms = np.array([0.0, 0.5, 1.0])
-    noise = rng.standard_normal((3, side, side))
-    noise /= np.linalg.norm(noise, axis=(1, 2), keepdims=True)
-    pert = image + norms[:, None, None] * noise
-    recon = np.stack(
-        [image + TRUTH[n]["amp"] * norms[:, None, None] * noise for n in coords["network"]]
-    )
-    dims = ("network", "example", "attack_record", "row", "col")
+    direction = rng.standard_normal((side, side))
+    direction /= np.linalg.norm(direction)
+    cell = {"transform": "fourier", "scheme": "theory", "rate": 0.25, "attack_depth": 160,
+            "trial": 1}
+    networks = list(TRUTH)
+    perturbed, attacked = [], []
+    for network in networks:
+        at = {**cell, "network": network, "attack_step": KEPT_STEPS}
+        r = ds["pert_norm"].sel(at).values[:, None, None] * direction
+        amp = ds["amplification"].sel(at).values[:, None, None]
+        perturbed.append(np.abs(image + r))  # the store keeps magnitudes
+        attacked.append(np.abs(image + amp * r))
+    images, plain = ("example", "attack_record", "row", "col"), ("example", "row", "col")
     return xr.Dataset(
         {
-            "example_perturbation": (
-                dims, np.broadcast_to(pert, (2, 1, 3, side, side)).copy(), {"long_name": "x + r_j"}
-            ),
-            "example_reconstruction": (dims, recon[:, None], {"long_name": "φ(y + A r_j)"}),
-            "example_pert_norm": (
-                dims[:3], np.broadcast_to(norms, (2, 1, 3)).copy(), {"long_name": "‖r_j‖"}
-            ),
+            "example_truth": (plain, np.stack([image] * 2), {"long_name": "|x|"}),
+            "example_output": (plain, np.stack([image] * 2), {"long_name": "|φ(y)|"}),
+            "example_perturbed": (images, np.stack(perturbed), {"long_name": "|x + r_j|"}),
+            "example_attacked": (images, np.stack(attacked), {"long_name": "|φ(y + A r_j)|"}),
         },
-        coords={"example": [0], "attack_record": np.arange(3)},
+        coords={
+            "example": [0, 1],
+            "attack_record": ("attack_record", KEPT_STEPS, {"long_name": "kept attack step j"}),
+            "example_network": ("example", np.array(networks, dtype=STR)),
+            **{f"example_{k}": ("example", np.array([v] * 2, dtype=STR if isinstance(v, str)
+                                                    else None)) for k, v in cell.items()},
+        },
     )
 
 
@@ -211,10 +247,11 @@ def rates(sweep) -> xr.Dataset:
     return fit_rates(sweep, n_boot=20, seed=0)
 
 
-def expected_eps(scheme, rate, sparsity, noise, network, exclude_failed=True) -> float:
+def expected_eps(scheme, rate, sparsity, noise, network) -> float:
+    """Mean floor over the trials that ran successfully."""
     trials = [
         t for t in range(N_TRIALS)
-        if not (exclude_failed and (network, scheme, rate, sparsity, noise, t) == FAILED)
+        if (network, scheme, rate, sparsity, noise, t) not in (FAILED, PENDING)
     ]
     return float(np.mean([
         eps_base(scheme, rate, sparsity, t) + TRUTH[network]["C3"] * noise * Y_NORM
@@ -432,7 +469,12 @@ def test_recovery_probability_is_the_phase_transition(sweep):
                 expected = (k - 1) / N_TRIALS  # the failed run counts as not recovered
             assert float(p.sel(noise=0.0, **cell)) == pytest.approx(expected)
             assert float(p.sel(noise=0.05, **cell)) == 0.0  # C_3‖e‖ > threshold
-    assert int(out["recovery_trials"].min()) == N_TRIALS
+    # Every trial counts (the failed one too), except the pending one.
+    trials = out["recovery_trials"]
+    network, scheme, rate, sparsity, noise, _ = PENDING
+    pending = dict(scheme=scheme, rate=rate, sparsity=sparsity, noise=noise, network=network)
+    assert int(trials.sel(transform="fourier", **pending)) == N_TRIALS - 1
+    assert int((trials == N_TRIALS).sum()) == trials.size - 1
     assert float(out["recovery_depth"].sel(network="firenet").max()) == 200
     assert p.attrs["threshold"] == 1e-2
     # The default threshold 1e-3 is above the ergodic tail C/n = 2.5e-3: nothing recovers.
@@ -457,9 +499,21 @@ def test_stability_summary_values(sweep):
         for rate in (0.1, 0.25):
             for a in ATTACK_DEPTHS:
                 expected = amplification_truth(network, rate, N_TRIALS - 1, a, ATTACK_STEPS - 1)
-                got = out["max_amplification"].sel(network=network, rate=rate, attack_depth=a)
-                np.testing.assert_allclose(got, expected)
-        curve = out["curve_amplification"].sel(network=network, rate=0.1, attack_depth=20)
+                got = out["max_amplification"].sel(
+                    transform="fourier", scheme="uniform", network=network, rate=rate,
+                    attack_depth=a,
+                )
+                assert float(got) == pytest.approx(expected)
+    # The failed attack (records 1e6) is left out: the worst is then the previous trial.
+    network, scheme, rate, a, trial = ATTACK_FAILED
+    got = out["max_amplification"].sel(
+        transform="fourier", scheme=scheme, network=network, rate=rate, attack_depth=a
+    )
+    assert float(got) == pytest.approx(
+        amplification_truth(network, rate, trial - 1, a, ATTACK_STEPS - 1)
+    )
+    for network in TRUTH:
+        curve = out["curve_amplification"].sel(network=network, rate=0.25, attack_depth=20)
         assert curve.sizes["attack_step"] == ATTACK_STEPS
         assert np.all(np.diff(curve.values, axis=-1) > 0)
     np.testing.assert_allclose(out["curve_meas_pert_norm"].isel(attack_step=0), 1e-3)

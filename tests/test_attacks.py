@@ -338,6 +338,8 @@ def test_max_pert_norm_keeps_last_iterate_within_bound():
     final_norm = torch.linalg.vector_norm(res.r, dim=(-2, -1)).numpy()
     assert np.all(final_norm <= bound)
     assert np.all(res.hit_bound) and np.all(res.stopped_at < 25)
+    assert np.all(res.stop_reason == "max_pert_norm")
+    assert np.all(free.stop_reason == "steps") and not free.hit_bound.any()
     for i, j in enumerate(res.stopped_at):
         # the kept iterate is the unconstrained one at stopped_at, the next one is beyond
         torch.testing.assert_close(res.r[i], free.perturbations[j, i], rtol=1e-10, atol=1e-12)
@@ -351,9 +353,9 @@ def test_max_pert_norm_keeps_last_iterate_within_bound():
 def test_max_output_change_and_early_exit():
     A, x, y = make_problem(batch=(2,))
     net = SmoothNet(A)
-    res = momentum_attack(net, A, x, y, lam=0.0, eta=0.5, tau=0.05, steps=200,
+    res = momentum_attack(net, A, x, y, lam=0.0, eta=0.5, tau=0.01, steps=200,
                           max_output_change=0.5, generator=gen(4))
-    assert np.all(res.hit_bound)
+    assert np.all(res.stop_reason == "max_output_change") and np.all(res.stopped_at > 0)
     assert np.all(res.output_change <= 0.5)
     change = torch.linalg.vector_norm(res.reconstructions[-1] - res.clean_reconstruction,
                                       dim=(-2, -1))
@@ -367,7 +369,7 @@ def test_start_beyond_bound_stops_at_zero():
     A, x, y = make_problem(batch=(2,))
     res = momentum_attack(SmoothNet(A), A, x, y, **{**ATTACK, "tau": 1.0}, max_pert_norm=1e-3,
                           keep_perturbations_at="all", generator=gen())
-    assert np.all(res.stopped_at == 0) and np.all(res.hit_bound)
+    assert np.all(res.stopped_at == 0) and np.all(res.stop_reason == "max_pert_norm")
     torch.testing.assert_close(res.r, res.perturbations[0])
 
 
@@ -390,11 +392,41 @@ def test_bound_per_image_in_batch():
     x = torch.stack([x[0], 5 * x[1]])
     res = momentum_attack(GainNet(A), A, x, y, lam=0.0, eta=0.1, tau=0.001, steps=40,
                           max_output_change=5.0, generator=gen())
-    assert res.hit_bound.all()
+    assert np.all(res.stop_reason == "max_output_change")
     assert res.stopped_at[1] < res.stopped_at[0] < 40
     assert np.all(res.output_change <= 5.0)
     j = res.stopped_at[1]
     assert res.output_change[j + 1, 0] > res.output_change[j, 0]  # image 0 went on
+
+
+class NanGradNet(torch.nn.Module):
+    """Finite outputs; NaN gradient for images with ‖y‖ < c: sqrt(u²) at u = 0 gives
+    inf · 0 = NaN, and u = t·[t < 0] with t = c − ‖y‖ passes it on (NaN · 0 = NaN)."""
+
+    def __init__(self, A, c):
+        super().__init__()
+        self.A, self.c = A, c
+
+    def forward(self, y):
+        t = self.c - torch.linalg.vector_norm(y, dim=-1)
+        kink = torch.sqrt((t * (t < 0)) ** 2)
+        return self.A.measure_adjoint(y) + kink.reshape(-1, *[1] * len(self.A.shape))
+
+
+def test_non_finite_gradient_stops_that_image_only():
+    A, x, y = make_problem(batch=(2,))
+    y = torch.stack([y[0], 3 * y[1] * y[0].norm() / y[1].norm()])
+    net = NanGradNet(A, c=2 * float(y[0].norm()))
+    with pytest.warns(RuntimeWarning, match="1 of 2 image.*non-finite"):
+        res = momentum_attack(net, A, x, y, **ATTACK, keep_perturbations_at="all",
+                              generator=gen())
+    np.testing.assert_array_equal(res.stop_reason, ["non-finite", "steps"])
+    np.testing.assert_array_equal(res.stopped_at, [0, 5])
+    assert torch.isfinite(res.r).all() and np.isfinite(res.r_norm).all()
+    torch.testing.assert_close(res.r[0], res.perturbations[0, 0])
+    with pytest.warns(RuntimeWarning, match="ascent step.*skipped"):
+        w = worst_case_noise(net, A, x, y, level=0.1, steps=3, restarts=1, generator=gen())
+    assert np.isfinite(w.error).all() and torch.isfinite(w.e).all()
 
 
 # --------------------------------------------------------------------------- ref, seeds, records
@@ -446,8 +478,8 @@ def test_record_schedule_and_shapes():
     assert res.r.shape == (2, 3, 8, 8) and res.r.dtype == torch.complex128
     np.testing.assert_array_equal(res.kept_steps, [4, 8, 10])  # default: 3 spread, ending last
     assert res.perturbations.shape == res.reconstructions.shape == (3, 2, 3, 8, 8)
-    assert res.stopped_at.shape == res.hit_bound.shape == res.clean_error.shape == (2, 3)
-    assert np.all(res.stopped_at == 10) and not res.hit_bound.any()
+    assert res.stopped_at.shape == res.stop_reason.shape == res.clean_error.shape == (2, 3)
+    assert np.all(res.stopped_at == 10) and np.all(res.stop_reason == "steps")
     torch.testing.assert_close(res.perturbations[-1], res.r)
 
     res = momentum_attack(net, A, x, y, **{**ATTACK, "steps": 10}, record_at=[7, 2, 2],
@@ -485,7 +517,7 @@ def test_to_dict_is_numpy():
     d = res.to_dict()
     assert d["params"]["ref"] == "pred" and d["params"]["steps"] == 5
     for key in ("r", "perturbations", "reconstructions", "clean_reconstruction",
-                *RECORDED_METRICS, "record_steps", "stopped_at", "hit_bound"):
+                *RECORDED_METRICS, "record_steps", "stopped_at", "stop_reason", "hit_bound"):
         assert isinstance(d[key], np.ndarray), key
     assert np.iscomplexobj(d["r"])
     small = res.to_dict(tensors=False)

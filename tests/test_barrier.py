@@ -173,5 +173,5 @@ def test_barrier_cli(tmp_path, capsys):
     assert args.func(args) == 0
     assert (tmp_path / "o" / "table.csv").is_file()
     bad = parser.parse_args(["barrier", "--config", str(tmp_path / "none.yaml")])
-    assert run_barrier(bad) == 2
+    assert run_barrier(bad) == 1
     assert "does not exist" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from matplotlib.text import Text
-from test_analysis import TRUTH, synthetic_sweep
+from test_analysis import KEPT_STEPS, TRUTH, meas_pert_norm_truth, synthetic_sweep
 
 from stablesweep import figures
 from stablesweep.analysis import analyse
@@ -64,8 +64,8 @@ def test_make_figures_writes_every_type_from_the_stores(stored, tmp_path, monkey
         "phase_transition__transform-fourier_noise-0",
         "phase_transition__transform-fourier_noise-0.05",
         "amplification__transform-fourier_scheme-theory_rate-0.25",
-        "stability_panel__network-ergodic_example-0",
-        "stability_panel__network-firenet_example-0",
+        "stability_panel__example-0",
+        "stability_panel__example-1",
     ])
     assert {s.split("__")[0] for s in stems} == set(FIGURES)
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
@@ -137,19 +137,25 @@ def test_phase_transition_puts_schemes_side_by_side(sweep):
 
 def test_stability_panel_shows_perturbations_and_reconstructions(sweep):
     figs = stability_panel(sweep)
-    assert sorted(figs) == [
-        "stability_panel__network-ergodic_example-0",
-        "stability_panel__network-firenet_example-0",
-    ]
-    fig = figs["stability_panel__network-firenet_example-0"]
+    assert sorted(figs) == ["stability_panel__example-0", "stability_panel__example-1"]
+    fig = figs["stability_panel__example-1"]
+    assert fig.get_suptitle().startswith("Stability test — firenet\n")
+    assert "attack_depth = 160" in fig.get_suptitle()
+    # Columns: x, then x + r_j at the kept steps, ‖r_j‖ looked up in pert_norm.
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[:3] == ["$x$ (unperturbed)", "$x + r_{1}$\n$\\|r_{1}\\|$ = 0.5",
-                          "$x + r_{2}$\n$\\|r_{2}\\|$ = 1"]
-    assert titles[4] == "$\\varphi(y + A r_{1})$"
-    image = fig.axes[5].get_images()[0]
+    norms = [2 * meas_pert_norm_truth(step) for step in KEPT_STEPS]
+    assert titles[:4] == ["$x$"] + [
+        f"$x + r_{{{j}}}$\n$\\|r_{{{j}}}\\|$ = {n:.3g}" for j, n in enumerate(norms, 1)
+    ]
+    assert titles[4:6] == ["$\\varphi(y)$", "$\\varphi(y + A r_{1})$"]
+    image = fig.axes[7].get_images()[0]
     assert image.get_cmap().name == "gray"
-    expected = np.abs(sweep["example_reconstruction"].sel(network="firenet").values[0, 2])
-    np.testing.assert_allclose(image.get_array(), expected)
+    np.testing.assert_allclose(image.get_array(), np.abs(sweep["example_attacked"].values[1, 2]))
+    # The names of the original issue work too.
+    renamed = sweep.rename(
+        example_perturbed="example_perturbation", example_attacked="example_reconstruction"
+    )
+    assert sorted(stability_panel(renamed)) == sorted(figs)
 
 
 def test_figures_skip_what_the_dataset_lacks(sweep):

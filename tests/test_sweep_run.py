@@ -265,3 +265,42 @@ def test_stale_lock_of_dead_process_is_taken_over(tmp_path):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
         assert held.held
     assert not lock.exists()
+
+
+FLAKY = '''
+import os, pathlib, signal
+
+from stablesweep.networks import build_network
+
+
+def flaky_fista(A, depth, marker):
+    """FISTA, but the first build inside a Dask worker kills that worker (kill -9)."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except ValueError:  # in the client (probing the network's depths)
+        return build_network("fista", A, depth=depth)
+    path = pathlib.Path(marker)
+    if not path.exists():
+        path.write_text("killed once")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return build_network("fista", A, depth=depth)
+'''
+
+
+def test_lost_worker_is_retried(tmp_path, monkeypatch):
+    (tmp_path / "flaky_net.py").write_text(FLAKY)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the spawned workers inherit sys.path
+    marker = tmp_path / "killed"
+    base = {k: v for k, v in TINY.items() if k not in ("attack", "examples")}
+    cfg = load_config({
+        **base, "trials": 1,
+        "problem": {**TINY["problem"], "transform": "walsh", "noise": 0.0},
+        "networks": [{"name": "custom", "factory": "flaky_net:flaky_fista", "depth": 4,
+                      "params": {"marker": str(marker)}}],
+    })
+    summary = run_sweep(cfg, tmp_path / "s.zarr", workers=1, progress=False)
+    assert marker.exists()  # a worker died running the cell ...
+    assert summary.computed == 1 and summary.lost == 0  # ... and the cell was rerun
+    assert (xr.open_zarr(tmp_path / "s.zarr")["status"] == "ok").all()

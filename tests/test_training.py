@@ -93,7 +93,8 @@ def test_config_errors_name_key_value_and_allowed(change, match):
 
 
 def test_unknown_profile_is_an_error():
-    with pytest.raises(TrainingConfigError, match=r"profile 'gpu' is not defined; expected one of: paper"):
+    with pytest.raises(TrainingConfigError,
+                       match=r"profile 'gpu' is not defined; expected one of: paper"):
         load_training_config(CONFIG_DIR / "unet-64.yaml", profile="gpu")
 
 
@@ -218,5 +219,5 @@ def test_train_cli(tmp_path, capsys):
     assert (tmp_path / "m" / "tiny-unet" / "model.pt").is_file()
     assert (tmp_path / "m" / "tiny-unet" / "summary.json").is_file()
     bad = parser.parse_args(["train", str(tmp_path / "missing.yaml")])
-    assert run_train(bad) == 2
+    assert run_train(bad) == 1
     assert "does not exist" in capsys.readouterr().err

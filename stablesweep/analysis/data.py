@@ -41,9 +41,13 @@ def cell_dims(da: xr.DataArray, exclude: Iterable[str] = (TRIAL, DEPTH)) -> list
     return [d for d in da.dims if d not in exclude]
 
 
+def _is_text(status: xr.DataArray) -> bool:
+    return status.dtype.kind in "USOT"  # T: NumPy's variable-width StringDType
+
+
 def _ok_code(status: xr.DataArray) -> object:
     """The value of `status` that means "ok" (strings: "ok"; integers: CF flag or 0)."""
-    if status.dtype.kind in "USO":
+    if _is_text(status):
         return STATUS_OK
     meanings = str(status.attrs.get("flag_meanings", "")).split()
     values = np.atleast_1d(status.attrs.get("flag_values", []))
@@ -52,26 +56,57 @@ def _ok_code(status: xr.DataArray) -> object:
     return 0
 
 
-def ok_mask(ds: xr.Dataset) -> xr.DataArray | None:
-    """Boolean mask of cells whose `status` is ok, or None when there is no `status`."""
-    if "status" not in ds:
+def status_name(ds: xr.Dataset, name: str) -> str | None:
+    """The status variable that describes the runs of variable `name`, if any.
+
+    Attack records (dims with ``attack_step`` / ``attack_depth``) are described by
+    ``attack_status`` when the store has it, everything else by ``status``. A status
+    applies only to variables that have all of its dimensions.
+    """
+    dims = set(ds[name].dims)
+    candidates = ["status"]
+    if dims & {ATTACK_STEP, ATTACK_DEPTH}:
+        candidates.insert(0, "attack_status")
+    for candidate in candidates:
+        if candidate in ds and set(ds[candidate].dims) <= dims:
+            return candidate
+    return None
+
+
+def ok_mask(ds: xr.Dataset, status: str = "status") -> xr.DataArray | None:
+    """True where variable `status` says "ok"; None when the dataset has no such variable."""
+    if status not in ds:
         return None
-    status = ds["status"]
-    return status == _ok_code(status)
+    da = ds[status].reset_coords(drop=True)
+    return da == _ok_code(da)
+
+
+def failed_mask(ds: xr.Dataset, status: str = "status") -> xr.DataArray | None:
+    """True where a run finished without success (failed, diverged, error, …).
+
+    Text statuses: neither "ok" nor "" (the store's mark of a pending run); integer
+    statuses: not the "ok" code.
+    """
+    ok = ok_mask(ds, status)
+    if ok is None:
+        return None
+    if _is_text(ds[status]):
+        return ~ok & (ds[status].reset_coords(drop=True) != "")
+    return ~ok
 
 
 def valid(ds: xr.Dataset, name: str) -> xr.DataArray:
-    """Variable `name` with non-ok runs set to NaN (non-index coordinates dropped).
+    """Variable `name` with the entries of runs that are not ok set to NaN.
 
-    The ``status`` mask applies to variables that have all of its dimensions (the
-    runs it describes); a variable on fewer axes (e.g. attack records without a
-    ``noise`` axis) comes from other runs and is returned unmasked.
+    Non-index coordinates are dropped. The status used is `status_name`'s; a variable
+    that no status describes is returned unmasked. The result is in memory (a lazily
+    opened store is read here), so the analyses that follow compute eagerly.
     """
     da = ds[name].reset_coords(drop=True)
-    mask = ok_mask(ds)
-    if mask is not None and set(mask.dims) <= set(da.dims):
-        da = da.where(mask.reset_coords(drop=True))
-    return da
+    status = status_name(ds, name)
+    if status is not None:
+        da = da.where(ok_mask(ds, status))
+    return da.compute()
 
 
 def at_depth(

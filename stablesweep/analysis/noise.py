@@ -50,7 +50,7 @@ def noise_regression_data(
     y, chosen = at_depth(valid(ds, y_name), depth, across=(TRIAL, NOISE))
     y.attrs = dict(ds[y_name].attrs)
     if "noise_norm" in ds:
-        x = ds["noise_norm"].reset_coords(drop=True)
+        x = ds["noise_norm"].reset_coords(drop=True).compute()
     else:
         x = ds[NOISE].reset_coords(drop=True).astype(float)
     x_attrs = dict(x.attrs)
@@ -98,7 +98,8 @@ def noise_slope(ds: xr.Dataset, depth: float | None = None) -> xr.Dataset:
     slope = (dx * (y - y.mean(dims))).sum(dims) / sxx.where(sxx > 0)
     intercept = y.mean(dims) - slope * x.mean(dims)
     rss = ((y - intercept - slope * x) ** 2).sum(dims)
-    se = np.sqrt(rss / ((k - 2) * sxx)).where((k > 2) & (sxx > 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(rss / ((k - 2) * sxx)).where((k > 2) & (sxx > 0))
 
     y_long, y_units = _label(y, y.name)
     x_long, x_units = _label(x, x.name)

@@ -158,7 +158,7 @@ def fit_rates(
 
 def _eps_theory(ds: xr.Dataset, like: xr.Dataset) -> xr.DataArray:
     """Mean σ_{s,M}(Wx)_{ℓ¹_w}/(√s √r) over trials, on the cells of `like`."""
-    sigma = ds["sigma_theory"].reset_coords(drop=True)
+    sigma = ds["sigma_theory"].reset_coords(drop=True).compute()
     for dim in (TRIAL, DEPTH):
         if dim in sigma.dims:
             sigma = sigma.mean(dim)

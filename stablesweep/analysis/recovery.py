@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .data import DEPTH, TRIAL, at_depth, ok_mask, provenance, valid
+from .data import DEPTH, TRIAL, at_depth, failed_mask, provenance, status_name, valid
 
 __all__ = ["recovery_probability"]
 
@@ -34,17 +34,18 @@ def recovery_probability(
     Notes
     -----
     p = #{trials: status ok and rel_error < threshold} / #{trials counted}, where a trial
-    counts when its error is recorded or its status is not ok (failed and diverged runs
-    are failures to recover, not missing data).
+    counts when its error is recorded or its run finished without success (failed,
+    diverged and error runs are failures to recover, not missing data; pending runs,
+    status "", are not counted).
     """
     if not threshold > 0:
         raise ValueError(f"threshold = {threshold!r}; expected a number > 0")
     err, chosen = at_depth(valid(ds, "rel_error"), depth, across=(TRIAL,))
     counted = err.notnull()
-    ok = ok_mask(ds)
-    if ok is not None and set(ok.dims) <= set(err.dims) | {DEPTH}:
-        ok = ok.reset_coords(drop=True)
-        counted = counted | ~(ok.all(DEPTH) if DEPTH in ok.dims else ok)
+    status = status_name(ds, "rel_error")
+    failed = failed_mask(ds, status) if status is not None else None
+    if failed is not None:
+        counted = counted | (failed.any(DEPTH) if DEPTH in failed.dims else failed)
     recovered = (err < threshold) & counted
     trials = [TRIAL] if TRIAL in counted.dims else []
     n = counted.sum(trials)

@@ -45,7 +45,8 @@ def amplification(ds: xr.Dataset) -> xr.DataArray | None:
     if "amplification" in ds:
         return valid(ds, "amplification")
     if "output_change" in ds and "meas_pert_norm" in ds:
-        ratio = valid(ds, "output_change") / valid(ds, "meas_pert_norm")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = valid(ds, "output_change") / valid(ds, "meas_pert_norm")
         return ratio.assign_attrs(
             long_name="amplification ‖φ(y+Ar) − φ(y)‖ / ‖Ar‖", units="1"
         )

@@ -15,11 +15,12 @@ every registered network (classical or trained) and any torch module can be atta
 
 from ._common import attack_mode
 from .momentum import attack_objective, momentum_attack
-from .result import RECORDED_METRICS, AttackResult, WorstCaseResult
+from .result import RECORDED_METRICS, STOP_REASONS, AttackResult, WorstCaseResult
 from .worst_case import worst_case_noise
 
 __all__ = [
     "RECORDED_METRICS",
+    "STOP_REASONS",
     "AttackResult",
     "WorstCaseResult",
     "attack_mode",

@@ -7,6 +7,7 @@ measurements ``A r`` change the network's output a lot.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from numbers import Integral
 from typing import Any, Literal
@@ -27,7 +28,7 @@ from ._common import (
     norms,
     real_dtype,
 )
-from .result import RECORDED_METRICS, AttackResult
+from .result import RECORDED_METRICS, STOP_REASONS, AttackResult
 
 __all__ = ["momentum_attack", "attack_objective"]
 
@@ -238,7 +239,7 @@ def momentum_attack(
     -------
     AttackResult
         Final perturbation, recorded metrics ``(n_records, *batch)``, kept snapshots,
-        ``stopped_at`` and ``hit_bound`` per image.
+        ``stopped_at`` and ``stop_reason`` per image.
 
     Raises
     ------
@@ -261,6 +262,11 @@ def momentum_attack(
     ``stopped_at = j − 1``). If the random start ``r_0`` already exceeds a bound it is
     kept and ``stopped_at = 0``. Frozen images are no longer evaluated; the attack
     ends when every image has stopped, and later records repeat the frozen values.
+    ``stop_reason`` says why each image stopped: ``"steps"`` (ran all steps),
+    ``"max_pert_norm"``, ``"max_output_change"`` or ``"non-finite"``: an iterate
+    whose output, objective or gradient is not finite is treated like a bound (the
+    last finite iterate is kept, with a :class:`RuntimeWarning`) rather than
+    poisoning the batch with NaN.
 
     *Memory.* Only the current iterate, velocity and kept snapshots are stored; the
     autograd graph of one forward pass lives at a time, and with
@@ -315,7 +321,7 @@ def momentum_attack(
     values = {name: np.full((records.size, b), np.nan) for name in RECORDED_METRICS}
     cur = {name: np.full(b, np.nan) for name in RECORDED_METRICS}
     stopped_at = np.full(b, steps, dtype=np.int64)
-    hit_bound = np.zeros(b, dtype=bool)
+    reason = np.zeros(b, dtype=np.int64)  # index into STOP_REASONS
 
     with attack_mode(net):
         with torch.no_grad():
@@ -358,11 +364,16 @@ def momentum_attack(
                     reconstructions = out.new_zeros((kept.size, *rshape))
                 r_norm = norms(ra, d)
                 change = norms(out - pred[idx], d)
-                exceed = torch.zeros_like(r_norm, dtype=torch.bool)
+                # why each evaluated image stops here (0: it does not)
+                code = torch.zeros(idx.shape, dtype=torch.int64, device=device)
                 if max_pert_norm is not None:
-                    exceed |= r_norm > max_pert_norm
+                    code[(code == 0) & (r_norm > max_pert_norm)] = 1
                 if max_output_change is not None:
-                    exceed |= change > max_output_change
+                    code[(code == 0) & (change > max_output_change)] = 2
+                finite = torch.isfinite(r_norm) & torch.isfinite(change) & torch.isfinite(
+                    half_sq.detach())
+                code[(code == 0) & ~finite] = 3
+                exceed = code > 0
                 accept = torch.ones_like(exceed) if j == 0 else ~exceed
                 ia = idx[accept]
                 r_keep[ia] = ra.detach()[accept]
@@ -375,31 +386,47 @@ def momentum_attack(
                     "amplification": change / norms(Ar, 1),
                     "objective": half_sq - lam * 0.5 * r_norm.square(),
                 }
-                ia_np = ia.cpu().numpy()
                 accept_np = accept.cpu().numpy()
                 for name, val in new.items():
-                    cur[name][ia_np] = val.detach().cpu().numpy()[accept_np]
+                    cur[name][ia.cpu().numpy()] = val.detach().cpu().numpy()[accept_np]
                 if bool(exceed.any()):
                     ie = idx[exceed]
                     active[ie] = False
-                    ie_np = ie.cpu().numpy()
-                    stopped_at[ie_np] = max(j - 1, 0)
-                    hit_bound[ie_np] = True
+                    stopped_at[ie.cpu().numpy()] = max(j - 1, 0)
+                    reason[ie.cpu().numpy()] = code[exceed].cpu().numpy()
+            if want_grad and not bool(exceed.all()):
+                cont = ~exceed
+                (grad,) = torch.autograd.grad(half_sq[cont].sum(), ra)
+                with torch.no_grad():
+                    grad = grad[cont] - lam * ra.detach()[cont]
+                    ic = idx[cont]
+                    ok = torch.isfinite(grad).flatten(1).all(dim=1)
+                    if not bool(ok.all()):  # no ascent direction: stop at this iterate
+                        active[ic[~ok]] = False
+                        stopped_at[ic[~ok].cpu().numpy()] = j
+                        reason[ic[~ok].cpu().numpy()] = 3
+                        ic, grad = ic[ok], grad[ok]
+                    v[ic] = gamma * v[ic] + eta * grad
+                    r[ic] = r[ic] + v[ic]
+                del grad
+            del Ar, out, half_sq
             if j in row_of:
                 record(j)
-            if not want_grad or bool(exceed.all()):
-                continue
-            cont = ~exceed
-            (grad,) = torch.autograd.grad(half_sq[cont].sum(), ra)
-            with torch.no_grad():
-                ic = idx[cont]
-                grad = grad[cont] - lam * ra.detach()[cont]
-                v[ic] = gamma * v[ic] + eta * grad
-                r[ic] = ra.detach()[cont] + v[ic]
-            del Ar, out, half_sq, grad
 
         for step in records[~filled]:  # every image stopped early: the state is final
             record(int(step))
+
+    n_bad = int(np.sum(reason == 3))
+    if n_bad:
+        warnings.warn(
+            f"momentum_attack: {n_bad} of {b} image(s) stopped at a non-finite value of "
+            f"φ(y + A r), of Q or of its gradient (stop_reason 'non-finite'; the last finite "
+            f"iterate is kept). A NaN gradient usually comes from the network's backward "
+            f"pass (e.g. sqrt or a norm at 0); an inf from r growing without bound "
+            f"(set max_pert_norm).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     def shaped(a: np.ndarray) -> np.ndarray:
         return a.reshape(a.shape[:-1] + batch_shape)
@@ -414,7 +441,7 @@ def momentum_attack(
         clean_reconstruction=pred.reshape(*batch_shape, *image_shape),
         clean_error=clean_error.reshape(batch_shape),
         stopped_at=stopped_at.reshape(batch_shape),
-        hit_bound=hit_bound.reshape(batch_shape),
+        stop_reason=np.asarray(STOP_REASONS)[reason].reshape(batch_shape),
         params={
             "lam": lam,
             "eta": eta,

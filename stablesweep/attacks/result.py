@@ -10,7 +10,10 @@ import torch
 
 from ._common import to_numpy
 
-__all__ = ["AttackResult", "WorstCaseResult", "RECORDED_METRICS"]
+__all__ = ["AttackResult", "WorstCaseResult", "RECORDED_METRICS", "STOP_REASONS"]
+
+#: Values of :attr:`AttackResult.stop_reason`.
+STOP_REASONS: tuple[str, ...] = ("steps", "max_pert_norm", "max_output_change", "non-finite")
 
 #: Names of the per-record metrics of :class:`AttackResult`, each of shape
 #: ``(n_records, *batch)``, with their units and meaning.
@@ -57,9 +60,10 @@ class AttackResult:
         Index j of each image's final iterate: ``steps`` when no bound was hit;
         otherwise the last iterate within the bounds (the first iterate beyond a bound
         is discarded), or 0 when the random start r_0 itself exceeds a bound.
-    hit_bound : numpy.ndarray of bool, shape batch
-        Whether the image stopped because it reached ``max_pert_norm`` or
-        ``max_output_change``.
+    stop_reason : numpy.ndarray of str, shape batch
+        One of :data:`STOP_REASONS`: ``"steps"``, ``"max_pert_norm"``,
+        ``"max_output_change"`` or ``"non-finite"`` (φ, Q or ∇Q not finite; the last
+        finite iterate is kept).
     params : dict
         The attack's settings (lam, eta, gamma, tau, steps, ref, bounds, …).
     """
@@ -78,8 +82,13 @@ class AttackResult:
     clean_reconstruction: torch.Tensor
     clean_error: np.ndarray
     stopped_at: np.ndarray
-    hit_bound: np.ndarray
+    stop_reason: np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hit_bound(self) -> np.ndarray:
+        """Whether each image stopped at ``max_pert_norm`` or ``max_output_change``."""
+        return np.isin(self.stop_reason, ("max_pert_norm", "max_output_change"))
 
     @property
     def n_records(self) -> int:
@@ -110,7 +119,8 @@ class AttackResult:
         Returns
         -------
         dict
-            Keys are the attribute names; ``params`` maps to a plain dict.
+            Keys are the attribute names (and ``hit_bound``); ``params`` maps to a
+            plain dict.
         """
         out: dict[str, Any] = {
             "record_steps": self.record_steps,
@@ -118,6 +128,7 @@ class AttackResult:
             "kept_steps": self.kept_steps,
             "clean_error": self.clean_error,
             "stopped_at": self.stopped_at,
+            "stop_reason": self.stop_reason,
             "hit_bound": self.hit_bound,
             "params": dict(self.params),
         }

@@ -3,6 +3,7 @@ r"""Worst-case measurement noise of a given size (projected gradient ascent)."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -112,6 +113,8 @@ def worst_case_noise(
     the ascent direction. Every evaluated iterate (including each random start and
     each restart's last iterate) is a candidate, so ``error ≥ max(random_errors)``
     by construction. The constraint holds to rounding: ``‖e‖ ≤ ρ (1 + O(ε_mach))``.
+    A non-finite gradient skips that image's step (with a :class:`RuntimeWarning`);
+    non-finite errors are never selected as the worst.
 
     References
     ----------
@@ -133,6 +136,7 @@ def worst_case_noise(
     xf = x.detach().to(device).reshape(b, *image_shape)
     radius = level * norms(yf, 1)
 
+    non_finite = 0  # ascent steps skipped for a non-finite gradient
     restart_errors = np.empty((restarts, b))
     random_errors = np.empty((restarts, b))
     with attack_mode(net):
@@ -171,11 +175,23 @@ def worst_case_noise(
                 with torch.no_grad():
                     gn = norms(grad, 1)
                     direction = grad / torch.where(gn > 0, gn, 1.0).unsqueeze(-1)
+                    finite = torch.isfinite(direction).all(dim=-1)
+                    if not bool(finite.all()):  # no ascent direction: this image stays
+                        direction[~finite] = 0
+                        non_finite += int((~finite).sum())
                     e = _project(e.detach() + (step_size * radius).unsqueeze(-1) * direction,
                                  radius)
                 del out, half_sq, grad
             restart_errors[k] = best.cpu().numpy()
 
+    if non_finite:
+        warnings.warn(
+            f"worst_case_noise: {non_finite} ascent step(s) skipped because the gradient "
+            f"of ‖φ(y + e) − x‖² was not finite (usually the network's backward pass, "
+            f"e.g. sqrt or a norm at 0); those images kept their iterate",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return WorstCaseResult(
         error=worst.cpu().numpy().reshape(batch_shape),
         e=e_worst.reshape(*batch_shape, m),

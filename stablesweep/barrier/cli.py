@@ -48,7 +48,7 @@ def run_barrier(args: argparse.Namespace) -> int:
         cfg = load_barrier_config(args.config, quick=args.quick)
     except (FileNotFoundError, ValueError) as err:
         print(f"stablesweep barrier: error: {err}", file=sys.stderr)
-        return 2
+        return 1
     run_experiment(cfg, args.out, progress=not args.no_progress and sys.stderr.isatty())
     print(f"table: {args.out}/table.csv (and table.md, table.html)")
     return 0

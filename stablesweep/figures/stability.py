@@ -102,15 +102,52 @@ def amplification_curves(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict
     return figures
 
 
+#: Example images: the store's names first, then the names of the original issue.
+_EXAMPLES = {
+    "perturbed": ("example_perturbed", "example_perturbation"),
+    "attacked": ("example_attacked", "example_reconstruction"),
+}
+
+
+def _first(ds: xr.Dataset, names: tuple[str, ...]) -> xr.DataArray | None:
+    return next((ds[n] for n in names if n in ds), None)
+
+
 def _example_labels(ds: xr.Dataset, labels: dict) -> dict:
-    """Labels of an example: its index plus coordinates stored along ``example``."""
+    """This example's coordinates stored along ``example``: ``example_<name>`` → name."""
     if EXAMPLE not in labels:
         return {}
-    extra = {}
+    out = {}
     for name, coord in ds.coords.items():
         if coord.dims == (EXAMPLE,) and name != EXAMPLE:
-            extra[str(name)] = scalar(coord.sel({EXAMPLE: labels[EXAMPLE]}).values[()])
-    return extra
+            value = scalar(coord.sel({EXAMPLE: labels[EXAMPLE]}).values[()])
+            out[str(name).removeprefix("example_")] = value
+    return out
+
+
+def _record_norms(ds: xr.Dataset, labels: dict) -> np.ndarray | None:
+    """‖r_j‖ of an example's kept records: ``example_pert_norm``, else looked up in
+    ``pert_norm`` at the example's cell (``example_<dim>`` coordinates) and at the kept
+    steps (the ``attack_record`` coordinate); None when neither is possible."""
+    if "example_pert_norm" in ds:
+        return select(ds["example_pert_norm"], labels).values
+    if "pert_norm" not in ds or ATTACK_RECORD not in ds.coords:
+        return None
+    cell = {**labels, **_example_labels(ds, labels)}
+    dims = [d for d in ds["pert_norm"].dims if d != ATTACK_STEP]
+    if not all(d in cell for d in dims):
+        return None
+    try:
+        norms = ds["pert_norm"].sel({d: cell[d] for d in dims})
+        return norms.sel({ATTACK_STEP: ds[ATTACK_RECORD].values}).values
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def _magnitude(image: xr.DataArray, image_dims: list[str]) -> np.ndarray:
+    """|image| with the image dims in order; a one-row image (1-D signal) as a vector."""
+    values = np.abs(image.transpose(*image_dims).values)
+    return values[0] if values.ndim == 2 and values.shape[0] == 1 else values
 
 
 def _show(ax, image: np.ndarray, vmax: float) -> None:
@@ -123,6 +160,20 @@ def _show(ax, image: np.ndarray, vmax: float) -> None:
         ax.tick_params(labelleft=False)
 
 
+def _columns(pert, attacked, truth, output, norms):
+    """(top image, bottom image, top title, bottom title) of each column of the panel."""
+    columns = []
+    if truth is not None and output is not None:
+        columns.append((truth, output, "$x$", r"$\varphi(y)$"))
+    for k in range(len(pert)):
+        j = k + 1
+        size = f"\n$\\|r_{{{j}}}\\|$ = {norms[k]:.3g}" if norms is not None else ""
+        columns.append(
+            (pert[k], attacked[k], f"$x + r_{{{j}}}${size}", f"$\\varphi(y + A r_{{{j}}})$")
+        )
+    return columns
+
+
 @styled
 def stability_panel(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str, Figure]:
     """The stability test figure: x + r_j above φ(y + A r_j), for growing r_j.
@@ -130,50 +181,52 @@ def stability_panel(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str,
     Parameters
     ----------
     ds : xarray.Dataset
-        Sweep dataset with ``example_perturbation`` (x + r_j) and
-        ``example_reconstruction`` (φ(y + A r_j)) over (``network``, ``example``,
-        ``attack_record``, ``row``, ``col``) — any extra dims give more figures;
-        optional ``example_pert_norm`` (‖r_j‖) for the titles.
+        Sweep dataset with the kept images over (``example``, ``attack_record``,
+        ``row``, ``col``): ``example_perturbed`` (x + r_j) and ``example_attacked``
+        (φ(y + A r_j)) — or ``example_perturbation`` / ``example_reconstruction`` —
+        optionally ``example_truth`` (x) and ``example_output`` (φ(y)), drawn as a first
+        column. Extra dims (e.g. ``network``) give more figures; the network of an
+        example is its ``example_network`` coordinate otherwise. ‖r_j‖ in the titles
+        comes from ``example_pert_norm`` or from ``pert_norm`` at the example's cell
+        and the kept steps (``attack_record`` holds the attack steps).
     fits : xarray.Dataset, optional
         Unused; accepted so that every figure function has the same signature.
 
     Returns
     -------
     dict[str, matplotlib.figure.Figure]
-        ``stability_panel__<network, example, …>`` → top row x + r_j, bottom row the
-        network's reconstructions, magnitudes on a grey scale shared along each row.
+        ``stability_panel__example-<i>`` (plus any extra dims) → top row x + r_j, bottom
+        row the network's reconstructions; magnitudes on a grey scale shared by each row.
     """
-    names = ("example_perturbation", "example_reconstruction")
-    if not all(n in ds for n in names) or ATTACK_RECORD not in ds[names[0]].dims:
+    pert, attacked = (_first(ds, names) for names in _EXAMPLES.values())
+    if pert is None or attacked is None or ATTACK_RECORD not in pert.dims:
         return {}
-    pert, recon = (ds[n] for n in names)
-    norms = ds["example_pert_norm"] if "example_pert_norm" in ds else None
     image_dims = [d for d in IMAGE_DIMS if d in pert.dims]
     if not image_dims:
         return {}
     figures = {}
     for labels, cell in cell_groups(pert, exclude=(ATTACK_RECORD, *image_dims)):
-        top = np.abs(cell.transpose(ATTACK_RECORD, *image_dims).values)
-        bottom = np.abs(select(recon, labels).transpose(ATTACK_RECORD, *image_dims).values)
-        norm = select(norms, labels).values if norms is not None else None
-        count = top.shape[0]
-        fig, axes = new_figure(2, count, width=2.5, height=2.7 if len(image_dims) == 2 else 2.0)
-        top_max, bottom_max = np.nanmax(top) or 1.0, np.nanmax(bottom) or 1.0
-        j = 0  # perturbations are numbered r_1, r_2, … skipping an unperturbed record
-        for k in range(count):
-            _show(axes[0, k], top[k], top_max)
-            _show(axes[1, k], bottom[k], bottom_max)
-            if norm is not None and norm[k] == 0:
-                axes[0, k].set_title("$x$ (unperturbed)")
-                axes[1, k].set_title(r"$\varphi(y)$")
-                continue
-            j += 1
-            size = f"\n$\\|r_{{{j}}}\\|$ = {norm[k]:.3g}" if norm is not None else ""
-            axes[0, k].set_title(f"$x + r_{{{j}}}${size}")
-            axes[1, k].set_title(f"$\\varphi(y + A r_{{{j}}})$")
-        net = labels.get(NETWORK)
-        title = {**labels, **_example_labels(ds, labels)}
-        title.pop(NETWORK, None)
+        records = range(cell.sizes[ATTACK_RECORD])
+        top = [_magnitude(cell.isel({ATTACK_RECORD: k}), image_dims) for k in records]
+        bottom_cell = select(attacked, labels)
+        bottom = [_magnitude(bottom_cell.isel({ATTACK_RECORD: k}), image_dims) for k in records]
+        truth, output = (
+            _magnitude(select(ds[n], labels), image_dims) if n in ds else None
+            for n in ("example_truth", "example_output")
+        )
+        columns = _columns(top, bottom, truth, output, _record_norms(ds, labels))
+        one_d = columns[0][0].ndim == 1
+        fig, axes = new_figure(2, len(columns), width=2.5, height=2.0 if one_d else 2.7)
+        top_max = max(np.nanmax(c[0]) for c in columns) or 1.0
+        bottom_max = max(np.nanmax(c[1]) for c in columns) or 1.0
+        for k, (upper, lower, upper_title, lower_title) in enumerate(columns):
+            _show(axes[0, k], upper, top_max)
+            _show(axes[1, k], lower, bottom_max)
+            axes[0, k].set_title(upper_title)
+            axes[1, k].set_title(lower_title)
+        about = _example_labels(ds, labels)
+        net = labels.get(NETWORK, about.pop("network", None))
+        title = {k: v for k, v in {**labels, **about}.items() if k != NETWORK}
         suptitle(fig, "Stability test" + (f" — {net}" if net is not None else ""), title)
         figures[stem("stability_panel", labels)] = fig
     return figures

@@ -44,7 +44,7 @@ from .base import (
     resolve_weights,
 )
 from .primal_dual import check_step_sizes
-from .prox import shrink_ball, soft_threshold, soft_threshold_
+from .prox import norm_last, shrink_ball, soft_threshold, soft_threshold_
 
 __all__ = ["ChambollePockBP", "CPState"]
 
@@ -134,7 +134,7 @@ class ChambollePockBP(IterativeNetwork):
         r = A(d)
         r.mul_(sigma).add_(state.psi).sub_(ctx["sigma_y"])
         if radius > 0:
-            scale = torch.linalg.vector_norm(r, dim=-1, keepdim=True).clamp_(min=1e-300)
+            scale = norm_last(r).clamp_(min=1e-300)
             r.mul_(scale.reciprocal_().mul_(-radius).add_(1.0).clamp_(min=0.0))
         return CPState(x=x, psi=r, x_sum=state.x_sum)
 

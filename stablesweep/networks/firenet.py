@@ -48,6 +48,7 @@ from .base import (
     resolve_weights,
 )
 from .primal_dual import check_step_sizes, default_lam, primal_dual_step
+from .prox import norm_last
 
 __all__ = ["FIRENET", "FirenetState"]
 
@@ -185,7 +186,7 @@ class FIRENET(IterativeNetwork):
     def init_state(self, y: torch.Tensor, x0: torch.Tensor | None, ctx: dict) -> FirenetState:
         batch = y.shape[:-1]
         if self.eps0 is None:
-            eps = torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+            eps = norm_last(y)
         else:
             eps = torch.full((*batch, 1), self.eps0, dtype=self.real_dtype, device=y.device)
         x_out = y.new_zeros(*batch, *self.shape) if x0 is None else (

@@ -30,6 +30,7 @@ References
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .base import check_int, check_positive
 from .prox import abs2
-from .unet import TrainedNetwork, from_channels, to_channels
+from .unet import TrainedNetwork, check_depths, from_channels, to_channels
 
 __all__ = ["LearnedPD"]
 
@@ -69,6 +70,10 @@ class _Correction(nn.Sequential):
         )
         nn.init.zeros_(self[-1].weight)
         nn.init.zeros_(self[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # channels-last is about twice as fast for these thin convolutions on CPU
+        return super().forward(x.contiguous(memory_format=torch.channels_last))
 
 
 class LearnedPD(TrainedNetwork):
@@ -101,6 +106,9 @@ class LearnedPD(TrainedNetwork):
         Initial threshold :math:`\theta_{k,\ell}` (default 1e-3).
     real_output : bool
         Return the real part of the image (default ``True``; cast to ``A.dtype``).
+    init_seed : int
+        Seed of the random initialisation of the convolutions (PyTorch's global
+        generator is left alone; default 0).
 
     Notes
     -----
@@ -128,6 +136,7 @@ class LearnedPD(TrainedNetwork):
         kernel_size: int | None = None,
         threshold: float | None = None,
         real_output: bool | None = None,
+        init_seed: int = 0,
     ):
         super().__init__(A)
         if len(self.shape) != 2:
@@ -164,9 +173,11 @@ class LearnedPD(TrainedNetwork):
             torch.full((self.layers, self.n_levels), self.threshold, dtype=rdt)
         )
         c = 2 if self.complex_operator else 1
-        self.corrections = nn.ModuleList(
-            _Correction(c, self.hidden, self.kernel_size) for _ in range(self.layers)
-        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(check_int("init_seed", init_seed, minimum=0))
+            self.corrections = nn.ModuleList(
+                _Correction(c, self.hidden, self.kernel_size) for _ in range(self.layers)
+            )
         self._load(data, checkpoint)
 
     def arch(self) -> dict[str, Any]:
@@ -201,7 +212,9 @@ class LearnedPD(TrainedNetwork):
         z = A.to_coefficients(img) if hasattr(A, "to_coefficients") else img
         return z, psi, img
 
-    def _run(self, y: torch.Tensor, x0: torch.Tensor | None, record: set[int]) -> list[torch.Tensor]:
+    def _run(
+        self, y: torch.Tensor, x0: torch.Tensor | None, record: set[int]
+    ) -> list[torch.Tensor]:
         b = y.shape[0]
         if x0 is None:
             z = y.new_zeros(b, *self.shape)
@@ -248,8 +261,18 @@ class LearnedPD(TrainedNetwork):
         out = self._run(y, self._start(x0, batch), {self._depth})[0]
         return self.finish(out, batch)
 
-    def iterates(self, y: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
-        """Images after layers ``1..depth``, shape ``(depth, ..., *shape)``."""
+    def iterates(
+        self,
+        y: torch.Tensor,
+        x0: torch.Tensor | None = None,
+        depths: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """Images after the layers in ``depths`` (default ``1..depth``), in one pass.
+
+        Returns a tensor of shape ``(len(depths), ..., *shape)``.
+        """
+        depths = check_depths(depths, self.iterate_depths)
         y, batch = self.prepare(y)
-        outs = self._run(y, self._start(x0, batch), set(range(1, self._depth + 1)))
-        return torch.stack([self.finish(o, batch) for o in outs], dim=0)
+        outs = self._run(y, self._start(x0, batch), set(depths))
+        by_depth = dict(zip(sorted(set(depths)), outs, strict=True))
+        return torch.stack([self.finish(by_depth[d], batch) for d in depths], dim=0)

@@ -61,7 +61,7 @@ from .base import (
     check_positive,
     resolve_weights,
 )
-from .prox import abs2, huber_grad
+from .prox import abs2, huber_grad, norm_last
 
 __all__ = ["NESTA", "NestaState", "check_rows_orthonormal"]
 
@@ -115,14 +115,17 @@ class NESTA(IterativeNetwork):
     weights, s : optional
         Weights of shape ``A.shape`` or local sparsities; default uniform.
     p : int
-        Iterations per continuation stage (default 20).
+        Iterations per continuation stage (default 50).
     gamma : float
         Reduction of :math:`\mu` per stage, :math:`0 < \gamma \le 1` (default 0.5).
     mu0 : float, optional
         Initial smoothing; default :math:`0.9\max_i |(A^*y)_i|/w_i` per sample (as in
         NESTA).
     mu_min : float, optional
-        Floor of :math:`\mu`; default :math:`10^{-12}\mu_0`.
+        Floor of :math:`\mu`; default :math:`10^{-6}\mu_0`. (Below the floor the
+        steps :math:`\mu g` become too small to make progress in a stage of ``p``
+        iterations; on the 16x16 test problems the distance to the BP minimiser is
+        about :math:`25\mu` once the stage has converged.)
 
     Notes
     -----
@@ -141,7 +144,7 @@ class NESTA(IterativeNetwork):
         eta: float = 0.0,
         weights: Any = None,
         s: Any = None,
-        p: int = 20,
+        p: int = 50,
         gamma: float = 0.5,
         mu0: float | None = None,
         mu_min: float | None = None,
@@ -172,7 +175,7 @@ class NESTA(IterativeNetwork):
         r = y - Av
         if self.eta == 0:
             return r
-        nrm = torch.linalg.vector_norm(r, dim=-1, keepdim=True).clamp(min=1e-300)
+        nrm = norm_last(r).clamp(min=1e-300)
         return r * torch.clamp(1.0 - self.eta / nrm, min=0.0)
 
     def _per_coeff(self, t: torch.Tensor) -> torch.Tensor:
@@ -203,8 +206,8 @@ class NESTA(IterativeNetwork):
         )
 
     def stage_mu(self, mu0: torch.Tensor, t: int) -> torch.Tensor:
-        r""":math:`\mu_t = \max(\mu_{\min}, \mu_0\gamma^t)`, default floor :math:`10^{-12}\mu_0`."""
-        floor = 1e-12 * mu0 if self.mu_min is None else torch.full_like(mu0, self.mu_min)
+        r""":math:`\mu_t = \max(\mu_{\min}, \mu_0\gamma^t)`, default floor :math:`10^{-6}\mu_0`."""
+        floor = 1e-6 * mu0 if self.mu_min is None else torch.full_like(mu0, self.mu_min)
         return torch.maximum(mu0 * (self.gamma**t), floor)
 
     def step(self, state: NestaState, y: torch.Tensor, k: int, ctx: dict) -> NestaState:

@@ -44,7 +44,7 @@ from .base import (
     operator_norm,
     resolve_weights,
 )
-from .prox import project_ball, soft_threshold, soft_threshold_
+from .prox import norm_last, project_ball, soft_threshold, soft_threshold_
 
 __all__ = [
     "PrimalDual",
@@ -140,7 +140,7 @@ def primal_dual_step(
     d = x.mul_(-1.0).add_(x_new, alpha=2.0)  # 2 x_new - x, in x's buffer
     v = A(d)
     v.mul_(sigma).add_(psi).sub_(sigma_y)
-    v.div_(torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_(min=1.0))
+    v.div_(norm_last(v).clamp_(min=1.0))
     return x_new, v
 
 

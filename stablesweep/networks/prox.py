@@ -35,6 +35,7 @@ import torch
 
 __all__ = [
     "abs2",
+    "norm_last",
     "soft_threshold",
     "soft_threshold_",
     "clip_magnitude",
@@ -101,9 +102,18 @@ def clip_magnitude(z: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
     return z * torch.clamp(t * torch.rsqrt(abs2(z).clamp(min=_TINY)), max=1.0)
 
 
-def _norm(v: torch.Tensor) -> torch.Tensor:
-    """Per-sample Euclidean norm over the last dimension, keepdim (real)."""
-    return torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+def norm_last(v: torch.Tensor, keepdim: bool = True) -> torch.Tensor:
+    """Per-sample Euclidean norm over the last dimension (real; complex-safe, fast).
+
+    Complex input goes through :func:`torch.view_as_real`: ``vector_norm`` on a complex
+    tensor is some 30x slower on CPU than on its real view.
+    """
+    if v.is_complex():
+        v = torch.view_as_real(v).flatten(-2)
+    return torch.linalg.vector_norm(v, dim=-1, keepdim=keepdim)
+
+
+_norm = norm_last
 
 
 def project_ball(

@@ -33,6 +33,7 @@ References
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -42,6 +43,20 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 from .base import ReconstructionNetwork, check_int
 
 __all__ = ["TrainedNetwork", "UNet", "UNetCore"]
+
+
+def check_depths(depths: Sequence[int] | None, allowed: Sequence[int]) -> list[int]:
+    """Validate requested iterate depths against the network's ``iterate_depths``."""
+    if depths is None:
+        return list(allowed)
+    depths = list(depths)
+    bad = [d for d in depths if isinstance(d, bool) or not isinstance(d, int) or d not in allowed]
+    if bad:
+        lo, hi = min(allowed), max(allowed)
+        raise ValueError(
+            f"depth {bad[0]!r} cannot be recorded; expected integers in {lo}..{hi}"
+        )
+    return depths
 
 
 def complex_dtype(real: torch.dtype) -> torch.dtype:
@@ -292,6 +307,7 @@ class UNetCore(nn.Module):
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU
         skips = []
         for k, block in enumerate(self.down):
             if k:
@@ -351,6 +367,9 @@ class UNet(TrainedNetwork):
         ``False``: two output channels, real and imaginary part (complex operators).
     residual : bool
         Add :math:`x_0` to the U-Net's output (default ``True``).
+    init_seed : int
+        Seed of the random initialisation (PyTorch's global generator is left alone), so
+        that an untrained network is the same wherever it is built (default 0).
 
     Notes
     -----
@@ -378,6 +397,7 @@ class UNet(TrainedNetwork):
         kernel_size: int | None = None,
         real_output: bool | None = None,
         residual: bool | None = None,
+        init_seed: int = 0,
     ):
         super().__init__(A)
         if depth is not None and depth != 1:
@@ -408,8 +428,10 @@ class UNet(TrainedNetwork):
         self.residual = bool(arch["residual"])
         c_in = 2 if self.complex_operator else 1
         c_out = 1 if (self.real_output or not self.complex_operator) else 2
-        self.core = UNetCore(c_in, c_out, self.channels, self.scales, self.convs,
-                             self.kernel_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(check_int("init_seed", init_seed, minimum=0))
+            self.core = UNetCore(c_in, c_out, self.channels, self.scales, self.convs,
+                                 self.kernel_size)
         self._load(data, checkpoint)
 
     def arch(self) -> dict[str, Any]:
@@ -463,6 +485,16 @@ class UNet(TrainedNetwork):
             x = self._net(x0)
         return self.finish(x, batch)
 
-    def iterates(self, y: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
-        """``forward(y)`` on a new leading axis (one iterate, depth 1)."""
-        return self.forward(y, x0).unsqueeze(0)
+    def iterates(
+        self,
+        y: torch.Tensor,
+        x0: torch.Tensor | None = None,
+        depths: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """``forward(y)`` on a new leading axis (one iterate, depth 1).
+
+        ``depths`` (as for the iterative networks) may only list depth 1.
+        """
+        check_depths(depths, self.iterate_depths)
+        out = self.forward(y, x0).unsqueeze(0)
+        return out if depths is None else out.expand(len(depths), *out.shape[1:])

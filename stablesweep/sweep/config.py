@@ -682,13 +682,13 @@ def _check_signal(problem, signal, shapes, levels) -> list[str]:
     return out
 
 
-@cache
-def _registry() -> tuple[dict, str | None]:
+def _registry() -> tuple[Mapping, str | None]:
+    """The live network registry (entries added at run time count), or the import error."""
     try:
         from stablesweep.networks import NETWORKS
     except Exception as err:  # pragma: no cover - depends on the networks package
         return {}, f"{type(err).__name__}: {err}"
-    return dict(NETWORKS), None
+    return NETWORKS, None
 
 
 def network_signature(name: str) -> inspect.Signature | None:
@@ -859,6 +859,16 @@ def _attack_function(kind: str):
     return getattr(attacks, name, None)
 
 
+def _example_value(name: str, value: Any) -> Any:
+    """An example's axis value in normalised form (patterns also as "2,4,8" strings)."""
+    try:
+        if name in PATTERN_AXES and isinstance(value, str):
+            return tuple(int(x) for x in value.split(","))
+        return _norm(name, value)
+    except (TypeError, ValueError):
+        return value
+
+
 def _examples(cfg: SweepConfig, entries: list) -> tuple[list[ExampleSpec], list[str]]:
     out: list[ExampleSpec] = []
     problems: list[str] = []
@@ -872,8 +882,7 @@ def _examples(cfg: SweepConfig, entries: list) -> tuple[list[ExampleSpec], list[
             if name not in entry:
                 index.append(0)
                 continue
-            want = _norm(name, entry[name]) if not isinstance(entry[name], str) or \
-                name not in PATTERN_AXES else tuple(int(x) for x in entry[name].split(","))
+            want = _example_value(name, entry[name])
             if want in values:
                 index.append(values.index(want))
             else:

@@ -49,7 +49,7 @@ from .cell import CellTask, probe_network, run_cell
 from .config import SweepConfig
 from .grid import Cell, cells
 from .progress import Progress
-from .store import Layout, StoreLock, finalize, open_or_create, read_done, write_cell
+from .store import Layout, StoreLock, StoreWriter, finalize, open_or_create, read_done
 
 __all__ = [
     "ClusterConfigError",
@@ -314,6 +314,7 @@ def run_sweep(
 def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retries: int,
              bar: Progress, timing: dict[str, float]) -> tuple[int, int]:
     run_id = uuid.uuid4().hex[:8]
+    writer = StoreWriter(store, layout)
     futures = {}
     for cell in todo:
         fut = client.submit(run_cell, make_task(layout, cell), key=f"{cell.key}-{run_id}",
@@ -332,7 +333,7 @@ def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retr
         finally:
             fut.release()
         t0 = time.monotonic()
-        write_cell(store, layout, cell, result)
+        writer.write(cell, result)
         timing["write"] += time.monotonic() - t0
         failed += result.failed
         bar.update(failed=result.failed)

@@ -63,7 +63,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, TrainingConfigError, ValueError) as err:
         print(f"stablesweep train: error: {err}", file=sys.stderr)
-        return 2
+        return 1
     if result.model_path is None:
         print(f"stopped after epoch {result.epoch}; run again to resume ({result.state_path})")
     else:

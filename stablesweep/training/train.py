@@ -108,16 +108,9 @@ def network_class(name: str) -> type:
 
 
 def build_untrained(cfg: TrainingConfig, A: Any) -> torch.nn.Module:
-    """The randomly initialised network of ``cfg`` (seeded by the ``"init"`` stream).
-
-    PyTorch's global generator is used for the initialisation inside
-    :func:`torch.random.fork_rng`, so the caller's global state is left alone.
-    """
+    """The randomly initialised network of ``cfg`` (``init_seed`` from the ``"init"`` stream)."""
     cls = network_class(cfg.network)
-    seed = torch_seed(seed_streams(cfg.seed)["init"])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return cls(A, **cfg.params)
+    return cls(A, **cfg.params, init_seed=torch_seed(seed_streams(cfg.seed)["init"]))
 
 
 def mse(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
