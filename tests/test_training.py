@@ -151,11 +151,16 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
 
 
 def test_resume_refuses_a_different_config(tmp_path):
-    run(tiny(), tmp_path, stop_after=1)
+    run(tiny(), tmp_path)
+    changed = tiny(training={"lr": 2e-2})
     with pytest.raises(ValueError, match=r"different config \(training.lr: 0.01 -> 0.02"):
-        run(tiny(training={"lr": 2e-2}), tmp_path)
-    restarted = run(tiny(training={"lr": 2e-2}), tmp_path, resume=False)
-    assert restarted.resumed_from == 0 and restarted.model_path is not None
+        run(changed, tmp_path)
+    # an explicit restart removes the earlier model file at once
+    part = run(changed, tmp_path, resume=False, stop_after=1)
+    assert part.resumed_from == 0 and not (tmp_path / "model.pt").exists()
+    done = run(changed, tmp_path)
+    assert done.resumed_from == 1 and done.model_path is not None
+    assert load_model_file(done.model_path)["config"]["training"]["lr"] == 2e-2
 
 
 def test_model_file_metadata_and_mask(tmp_path):

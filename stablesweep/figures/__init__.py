@@ -25,6 +25,7 @@ __all__ = [
     "amplification_curves",
     "error_vs_depth",
     "error_vs_noise",
+    "figure_names",
     "make_figures",
     "phase_transition",
     "stability_panel",
@@ -40,11 +41,33 @@ FIGURES: dict[str, Callable[[xr.Dataset, xr.Dataset | None], dict[str, Figure]]]
 }
 
 
+def _figure_type(name: str) -> str:
+    kind = name.split("__", 1)[0]
+    if kind not in FIGURES:
+        raise ValueError(
+            f"figure {name!r}: unknown figure type {kind!r}; expected a name starting "
+            f"with one of: {', '.join(FIGURES)}"
+        )
+    return kind
+
+
+def figure_names(ds: xr.Dataset, fits: xr.Dataset | None = None) -> list[str]:
+    """File stems of every figure the datasets support (figures built, not rendered)."""
+    names: list[str] = []
+    with style():
+        for draw in FIGURES.values():
+            figures = draw(ds, fits)
+            names.extend(figures)
+            figures.clear()
+    return names
+
+
 def make_figures(
     ds: xr.Dataset,
     fits: xr.Dataset | None,
     outdir: str | Path,
     formats: Sequence[str] = ("png", "pdf"),
+    only: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write every figure the datasets support, as ``NAME.png`` and ``NAME.pdf``.
 
@@ -59,6 +82,10 @@ def make_figures(
         Output folder (created if needed).
     formats : sequence of str
         File formats, each a matplotlib format name.
+    only : sequence of str, optional
+        Write just these figures (file stems as returned by :func:`figure_names`);
+        only their figure types are drawn. An unknown name raises ``ValueError``
+        listing the names the datasets support.
 
     Returns
     -------
@@ -67,11 +94,27 @@ def make_figures(
         depend only on the figure type and the cell labels.
     """
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    wanted = None if only is None else list(dict.fromkeys(only))
+    kinds = FIGURES if wanted is None else {_figure_type(n): None for n in wanted}
+    figures: dict[str, Figure] = {}
     paths: list[Path] = []
     with style():
-        for draw in FIGURES.values():
-            figures = draw(ds, fits)
-            for name in list(figures):
-                paths.extend(save(figures.pop(name), outdir, name, formats))
+        for kind in kinds:
+            drawn = FIGURES[kind](ds, fits)
+            if wanted is None:
+                outdir.mkdir(parents=True, exist_ok=True)
+                for name in list(drawn):
+                    paths.extend(save(drawn.pop(name), outdir, name, formats))
+            else:
+                figures.update(drawn)
+        if wanted is not None:
+            missing = [n for n in wanted if n not in figures]
+            if missing:
+                raise ValueError(
+                    f"figure(s) {', '.join(map(repr, missing))} not supported by this "
+                    f"dataset; available: {', '.join(figures) or '(none of these types)'}"
+                )
+            outdir.mkdir(parents=True, exist_ok=True)
+            for name in wanted:
+                paths.extend(save(figures[name], outdir, name, formats))
     return paths

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -28,6 +29,7 @@ __all__ = [
     "network_colors",
     "new_figure",
     "save",
+    "scale_for",
     "select",
     "stem",
     "style",
@@ -131,11 +133,23 @@ def stem(name: str, labels: dict) -> str:
     return f"{name}__" + re.sub(r"[^A-Za-z0-9.+-]+", "_", "_".join(parts)).strip("_")
 
 
-def axis_label(attrs: dict, fallback: str) -> str:
-    """``long_name [units]`` (units omitted when dimensionless)."""
+def axis_label(attrs: dict, fallback: str, width: int = 45) -> str:
+    """``long_name [units]`` (units omitted when dimensionless), wrapped to `width`."""
     name = str(attrs.get("long_name", fallback))
     units = str(attrs.get("units", ""))
-    return name if units in ("", "1", "count") else f"{name} [{units}]"
+    label = name if units in ("", "1", "none", "count") else f"{name} [{units}]"
+    return textwrap.fill(label, width)
+
+
+def scale_for(values: np.ndarray) -> str:
+    """"log" when the positive finite `values` span a decade or more, else "linear".
+
+    A logarithmic axis over less than a decade has no labelled powers of ten and
+    crowded minor labels; a linear one reads better there.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    return "log" if values.size and values.max() >= 10 * values.min() else "linear"
 
 
 def network_colors(networks: Sequence) -> dict:

@@ -55,6 +55,7 @@ def error_vs_noise(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str, 
     if "rel_error" not in ds or NOISE not in ds.dims or ds.sizes[NOISE] < 2:
         return {}
     x, y, _ = noise_regression_data(ds)
+    y_name = y.attrs.get("long_name", str(y.name))
     colors = network_colors(y[NETWORK].values if NETWORK in y.dims else [])
     figures = {}
     for labels, cell in cell_groups(y, exclude=(NETWORK, NOISE, TRIAL)):
@@ -80,7 +81,8 @@ def error_vs_noise(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str, 
                 ax.plot(line, intercept + slope * line, "--", color=color,
                         label=f"{net}: fit, {text}")
         ax.set(xlabel=axis_label(x.attrs, str(x.name)),
-               ylabel=axis_label(y.attrs, str(y.name)) + " at largest depth")
+               ylabel=axis_label({**y.attrs, "long_name": f"{y_name} at the largest depth"},
+                                 str(y.name)))
         ax.legend(loc="upper left", framealpha=0.85)
         suptitle(fig, "Error against noise", labels)
         figures[stem("error_vs_noise", labels)] = fig

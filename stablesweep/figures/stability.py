@@ -20,6 +20,7 @@ from .common import (
     cell_groups,
     network_colors,
     new_figure,
+    scale_for,
     select,
     stem,
     styled,
@@ -87,13 +88,13 @@ def amplification_curves(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict
             if depths[0] is not None:
                 w = worst.sel({NETWORK: net}) if net is not None else worst
                 right.plot(depths, w.values, "o-", color=color, label=str(net))
-        left.set(xscale="log", yscale="log", xlabel=r"perturbation size $\|Ar\|$",
+        left.set(xscale=scale_for(size.values), yscale=scale_for(cell.values),
+                 xlabel=r"perturbation size $\|Ar\|$",
                  ylabel=r"amplification $\|\varphi(y+Ar)-\varphi(y)\|\,/\,\|Ar\|$",
                  title="along the attack")
-        right.set(yscale="log", xlabel="attack depth (operator applications)",
+        right.set(xscale=scale_for(np.asarray(depths, dtype=float)),
+                  yscale=scale_for(worst.values), xlabel="attack depth (operator applications)",
                   ylabel="largest amplification found", title="worst case")
-        if len(depths) > 1 and depths[0] is not None and max(depths) >= 10 * min(depths) > 0:
-            right.set_xscale("log")
         for ax in (left, right):
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(framealpha=0.85)

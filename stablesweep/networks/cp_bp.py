@@ -44,7 +44,7 @@ from .base import (
     resolve_weights,
 )
 from .primal_dual import check_step_sizes
-from .prox import norm_last, shrink_ball, soft_threshold, soft_threshold_
+from .prox import lerp_, norm_last, shrink_ball, soft_threshold, soft_threshold_
 
 __all__ = ["ChambollePockBP", "CPState"]
 
@@ -126,12 +126,10 @@ class ChambollePockBP(IterativeNetwork):
             x_sum = state.x_sum + x if self.ergodic else state.x_sum
             return CPState(x=x, psi=shrink_ball(r, radius), x_sum=x_sum)
         u = A.adjoint(state.psi)
-        u.mul_(-tau).add_(state.x)
-        x = soft_threshold_(u, ctx["thr"])
+        x = soft_threshold_(torch.add(state.x, u, alpha=-tau, out=u), ctx["thr"])
         if self.ergodic:
             state.x_sum.add_(x)
-        d = state.x.mul_(-1.0).add_(x, alpha=2.0)
-        r = A(d)
+        r = A(lerp_(state.x, x, 2.0, out=state.x))  # A(2 x_{k+1} - x_k)
         r.mul_(sigma).add_(state.psi).sub_(ctx["sigma_y"])
         if radius > 0:
             scale = norm_last(r).clamp_(min=1e-300)

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .base import IterativeNetwork, check_int, check_positive, operator_norm, resolve_weights
-from .prox import soft_threshold, soft_threshold_
+from .prox import lerp_, soft_threshold, soft_threshold_
 
 __all__ = ["FISTA", "ISTA", "FistaState", "IstaState"]
 
@@ -87,8 +87,7 @@ class _LassoNetwork(IterativeNetwork):
         if torch.is_grad_enabled():
             return soft_threshold(v - self.A.adjoint(self.A(v) - y) / self.L, thr)
         u = self.A.adjoint(self.A(v).sub_(y))
-        u.mul_(-1.0 / self.L).add_(v)
-        return soft_threshold_(u, thr)
+        return soft_threshold_(torch.add(v, u, alpha=-1.0 / self.L, out=u), thr)
 
     def output(self, state: NamedTuple, y: torch.Tensor, k: int, ctx: dict) -> torch.Tensor:
         return state.x
@@ -164,5 +163,5 @@ class FISTA(_LassoNetwork):
         if torch.is_grad_enabled():
             v = x_new + beta * (x_new - state.x)
         else:
-            v = state.x.sub_(x_new).mul_(-beta).add_(x_new)  # in x's old buffer
+            v = lerp_(x_new, state.x, -beta, out=state.x)  # x_new + beta (x_new - x)
         return FistaState(x=x_new, v=v)

@@ -44,7 +44,7 @@ from .base import (
     operator_norm,
     resolve_weights,
 )
-from .prox import norm_last, project_ball, soft_threshold, soft_threshold_
+from .prox import lerp_, norm_last, project_ball, soft_threshold, soft_threshold_
 
 __all__ = [
     "PrimalDual",
@@ -135,12 +135,10 @@ def primal_dual_step(
         v = psi + sigma * A(2.0 * x_new - x) - sigma_y
         return x_new, project_ball(v)
     u = A.adjoint(psi)
-    u.mul_(-tau).add_(x)
-    x_new = soft_threshold_(u, thr)
-    d = x.mul_(-1.0).add_(x_new, alpha=2.0)  # 2 x_new - x, in x's buffer
-    v = A(d)
+    x_new = soft_threshold_(torch.add(x, u, alpha=-tau, out=u), thr)
+    v = A(lerp_(x, x_new, 2.0, out=x))  # A(2 x_new - x), in x's buffer
     v.mul_(sigma).add_(psi).sub_(sigma_y)
-    v.div_(norm_last(v).clamp_(min=1.0))
+    v.mul_(norm_last(v).clamp_(min=1.0).reciprocal_())
     return x_new, v
 
 

@@ -36,6 +36,7 @@ import torch
 __all__ = [
     "abs2",
     "norm_last",
+    "lerp_",
     "soft_threshold",
     "soft_threshold_",
     "clip_magnitude",
@@ -114,6 +115,21 @@ def norm_last(v: torch.Tensor, keepdim: bool = True) -> torch.Tensor:
 
 
 _norm = norm_last
+
+
+def _real(t: torch.Tensor) -> torch.Tensor:
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def lerp_(start: torch.Tensor, end: torch.Tensor, weight: float, out: torch.Tensor) -> torch.Tensor:
+    r"""In place :math:`\text{out} = \text{start} + w(\text{end} - \text{start})` (no autograd).
+
+    One fused pass (on real views for complex data, which is several times faster);
+    e.g. ``lerp_(x, x_new, 2.0, out=x)`` gives :math:`2x_{new} - x`. ``out`` may be
+    ``start`` or ``end``.
+    """
+    torch.lerp(_real(start), _real(end), weight, out=_real(out))
+    return out
 
 
 def project_ball(

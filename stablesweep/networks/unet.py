@@ -100,6 +100,9 @@ class TrainedNetwork(ReconstructionNetwork):
 
     #: whether the network works on wavelet coefficients (then the wavelet must match)
     uses_wavelet: bool = True
+    #: not an unrolled algorithm: no family of depths, no guarantee such as y = 0 -> 0;
+    #: generic tests over the registry that assume those skip entries with False here
+    algorithmic: bool = False
 
     def __init__(self, A: Any):
         super().__init__(A)

@@ -246,6 +246,10 @@ def train(
                 "state": st["best_model"]}
         start_epoch = int(st["epoch"])
         say(f"[train {cfg.name}] resuming after epoch {start_epoch}/{epochs} from {state_path}")
+    elif not resume:
+        # an explicit restart: the model file of the earlier run must not outlive it
+        model_path.unlink(missing_ok=True)
+        (out / "summary.json").unlink(missing_ok=True)
     if start_epoch >= epochs and model_path.is_file():
         say(f"[train {cfg.name}] already trained: {model_path}")
         return TrainResult(out, model_path, state_path, start_epoch, start_epoch, history,

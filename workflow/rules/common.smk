@@ -1,11 +1,11 @@
 # Helpers and validation shared by the rule files. No algorithm lives here: the
 # experiment configs are validated by the library (the same code `stablesweep run`
 # uses) before any job starts, so a bad config fails the DAG build, not a job.
+import json
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from stablesweep.figures import planned_figures
 from stablesweep.sweep.config import load_config
 
 validate(config, schema="../schemas/workflow.schema.yaml")
@@ -30,13 +30,11 @@ def experiment_config(wildcards):
     return f"config/experiments/{wildcards.experiment}.yaml"
 
 
-def figure_names(experiment):
-    """Figures the experiment's config supports (decided before any computation)."""
-    return planned_figures(EXPERIMENTS[experiment])
-
-
 def figure_files(wildcards):
-    names = figure_names(wildcards.experiment)
+    """Every figure file of an experiment, as listed by the figure_list checkpoint."""
+    listing = checkpoints.figure_list.get(experiment=wildcards.experiment).output[0]
+    with open(listing) as f:
+        names = json.load(f)
     return expand(
         "results/{experiment}/figures/{figure}.{ext}",
         experiment=wildcards.experiment,

@@ -1,10 +1,26 @@
-# Stage 3: one job per figure (PNG and PDF), drawn from the stored sweep and fits
-# alone, so deleting one figure re-creates only that one.
+# Stage 3: figures, drawn from the stored sweep and fits alone.
+# Which figures exist depends on the stored data (e.g. a phase-transition map needs
+# several rates), so a checkpoint lists them first; then one job per figure writes its
+# PNG and PDF, so deleting one figure re-creates only that one.
+
+
+checkpoint figure_list:
+    input:
+        summary="results/{experiment}/sweep.summary.json",
+        fits="results/{experiment}/fits.nc",
+    output:
+        "results/{experiment}/figures.json",
+    params:
+        store="results/{experiment}/sweep.zarr",
+    log:
+        "results/{experiment}/logs/figure-list.log",
+    shell:
+        "stablesweep figures {params.store} --fits {input.fits} --list {output} > {log} 2>&1"
 
 
 rule figure:
     input:
-        summary="results/{experiment}/sweep.summary.json",
+        listing="results/{experiment}/figures.json",
         fits="results/{experiment}/fits.nc",
     output:
         png="results/{experiment}/figures/{figure}.png",
