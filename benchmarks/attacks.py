@@ -54,7 +54,9 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(config: str, size: int, n: int, p: int, repeat: int) -> dict:
+def child(
+    config: str, size: int, n: int, p: int, repeat: int, segment_length: int | None = None
+) -> dict:
     """Measure one configuration in this (fresh) process; returns a JSON-able dict."""
     import numpy as np
     import torch
@@ -74,6 +76,9 @@ def child(config: str, size: int, n: int, p: int, repeat: int) -> dict:
     x = test_image("camera", size).unsqueeze(0)  # one image, batch of 1
     y = A.measure(x.to(A.dtype))
     net = build_network("firenet", A, n=n, p=p)
+    if segment_length is not None:  # what-if: another checkpoint segment length
+        net.__class__ = type(type(net).__name__, (type(net),),
+                             {"segment_length": segment_length})
     if config == "checkpointing":
         attacked = net
     else:  # a callable without the attribute: the attack leaves checkpointing off
@@ -130,10 +135,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="timings per quantity (best kept)")
     ap.add_argument("--malloc", nargs="+", choices=sorted(MALLOC), default=sorted(MALLOC),
                     help="glibc malloc settings to run each configuration under")
+    ap.add_argument("--segment-length", type=int, default=None,
+                    help="what-if: override the network's checkpoint segment length")
     ap.add_argument("--child", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.size, args.n, args.p, args.repeat)))
+        print(json.dumps(child(args.child, args.size, args.n, args.p, args.repeat,
+                               args.segment_length)))
         return
 
     print(f"FIRENET n={args.n}, p={args.p} ({args.n * args.p} iterations), "
@@ -150,6 +158,8 @@ def main() -> None:
                    **MALLOC[malloc]}
             cmd = [sys.executable, __file__, "--child", config, "--size", str(args.size),
                    "--n", str(args.n), "--p", str(args.p), "--repeat", str(args.repeat)]
+            if args.segment_length is not None:
+                cmd += ["--segment-length", str(args.segment_length)]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 print(f"{config:<17} {malloc:<8} failed:\n{out.stderr}")

@@ -321,7 +321,7 @@ def _haar2_rec(x: torch.Tensor, J: int) -> torch.Tensor:
 
 
 def _ihaar2_rec(z: torch.Tensor, J: int) -> torch.Tensor:
-    """Inverse (= adjoint) of :func:`_haar2_rec`."""
+    """Inverse (= adjoint) of :func:`_haar2_rec`, written straight into the 2×2 blocks."""
     n = z.shape[-1]
     h = n // 2
     ll, ad = z[..., :h, :h], z[..., :h, h:]
@@ -330,9 +330,12 @@ def _ihaar2_rec(z: torch.Tensor, J: int) -> torch.Tensor:
         ll = _ihaar2_rec(ll, J - 1)
     p, q = ll + ad, ll - ad
     u, v = da + dd, da - dd
-    top = torch.stack(((p + u) * 0.5, (q + v) * 0.5), dim=-1)
-    bottom = torch.stack(((p - u) * 0.5, (q - v) * 0.5), dim=-1)
-    return torch.stack((top, bottom), dim=-3).reshape(*z.shape)
+    out = z.new_empty(*z.shape[:-2], h, 2, h, 2)
+    out[..., 0, :, 0] = p + u
+    out[..., 0, :, 1] = q + v
+    out[..., 1, :, 0] = p - u
+    out[..., 1, :, 1] = q - v
+    return out.reshape(z.shape).mul_(0.5)
 
 
 def idwt(

@@ -32,7 +32,9 @@ DEFAULTS = {
     "cp-bp": (12, {}),
     "nesta": (12, {"p": 5}),
 }
-CASES = [(name, *DEFAULTS.get(name, (None, {}))) for name in NETWORKS]
+#: the algorithmic (unrolled-solver) networks; trained ones have their own tests
+ALGORITHMIC = [name for name, cls in NETWORKS.items() if getattr(cls, "algorithmic", True)]
+CASES = [(name, *DEFAULTS.get(name, (None, {}))) for name in ALGORITHMIC]
 # extra variants that exercise other branches (noise-aware constraints, ergodic output)
 VARIANTS = CASES + [
     ("cp-bp", 12, {"eta": 0.05, "ergodic": True}),
@@ -82,7 +84,8 @@ def tiny_operator(seed=0, m=5, N=8):
 
 def test_registry_lists_every_network():
     assert set(DEFAULTS) <= set(NETWORKS)
-    assert [c[0] for c in CASES] == list(NETWORKS)
+    assert [c[0] for c in CASES] == ALGORITHMIC
+    assert {"primal-dual", "firenet", "fista", "ista", "cp-bp", "nesta"} <= set(ALGORITHMIC)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -291,11 +294,27 @@ def test_layer_counts():
 def test_zero_measurements_give_zero(fourier16):
     # y = 0 is a fixed point for every network (firenet with delta = 0 and eps0 = ||y||)
     A, _, y = fourier16
-    for name in NETWORKS:
+    for name in ALGORITHMIC:
         depth, params = DEFAULTS.get(name, (None, {}))
         out = build_network(name, A, depth, **params)(torch.zeros_like(y))
         assert torch.isfinite(torch.view_as_real(out)).all(), name
         assert float(out.abs().max()) == 0.0, name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("case", VARIANTS, ids=case_id)
+def test_cuda_matches_cpu(case, fourier16):
+    # depth 12 on CUDA (weights and per-sample scalars follow y's device): equal to the
+    # CPU result to 1e-10, with and without gradients
+    name, depth, params = case
+    A, z, y = fourier16
+    net = build_network(name, A, depth, **params)
+    ref = net.iterates(y)
+    with torch.no_grad():
+        got = net.iterates(y.cuda())
+    torch.testing.assert_close(got.cpu(), ref, rtol=0, atol=1e-10)
+    got = net(y.cuda().requires_grad_(True))
+    torch.testing.assert_close(got.detach().cpu(), ref[-1], rtol=0, atol=1e-10)
 
 
 # --------------------------------------------------------------------------- prox maps
@@ -438,7 +457,7 @@ def test_nesta_needs_orthonormal_rows():
     build_network("nesta", NoFlag(tiny_operator().matrix), 5)  # orthonormal: accepted
 
 
-@pytest.mark.parametrize("name", list(NETWORKS))
+@pytest.mark.parametrize("name", ALGORITHMIC)
 def test_measurements_of_the_wrong_length(name):
     A = tiny_operator()
     depth, params = DEFAULTS.get(name, (None, {}))
@@ -461,3 +480,14 @@ def test_complex_measurements_for_a_real_operator():
 def test_operator_without_the_interface():
     with pytest.raises(TypeError, match="has no attribute 'shape'"):
         build_network("fista", object(), 3)
+
+
+def test_nesta_gradient_is_finite_where_adjoint_has_zeros():
+    # Walsh-Haar: A* y has exact zeros; mu0 = 0.9 max |A* y| / w must not give NaN
+    # gradients there (depth 6)
+    A, z, y = make_problem("walsh", n=8, s=(1, 1, 2))
+    assert bool((A.adjoint(y) == 0).any())
+    net = build_network("nesta", A, 6, p=3)
+    yy = y.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(net(yy).square().sum(), yy)
+    assert torch.isfinite(g).all()

@@ -14,6 +14,9 @@ name                  network
 ``"ista"``            ISTA on the weighted LASSO
 ``"cp-bp"``           Chambolle–Pock on (quadratically constrained) basis pursuit
 ``"nesta"``           NESTA (smoothing + continuation) on basis pursuit, needs AA* = I
+``"unet"``            trained U-Net post-processing the zero-filled image A*y
+``"learned-pd"``      trained unrolled primal–dual / LISTA-style network
+``"custom"``          a user's torch module from ``factory="package.module:function"``
 ====================  ==============================================================
 
 Use :func:`build_network`; the registry :data:`NETWORKS` maps names to classes (other
@@ -27,12 +30,15 @@ from typing import Any
 
 from .base import IterativeNetwork, ReconstructionNetwork, operator_norm, resolve_weights
 from .cp_bp import ChambollePockBP
+from .custom import CustomNetwork
 from .dense import DenseOperator, dense_matrix
 from .firenet import FIRENET
 from .fista import FISTA, ISTA
 from .layers import LayerNetwork, evaluate, sqrt_theta
+from .learned_pd import LearnedPD
 from .nesta import NESTA
 from .primal_dual import PrimalDual
+from .unet import UNet
 
 __all__ = [
     "NETWORKS",
@@ -45,6 +51,9 @@ __all__ = [
     "ISTA",
     "ChambollePockBP",
     "NESTA",
+    "UNet",
+    "LearnedPD",
+    "CustomNetwork",
     "DenseOperator",
     "dense_matrix",
     "LayerNetwork",
@@ -62,6 +71,9 @@ NETWORKS: dict[str, type[ReconstructionNetwork]] = {
     "ista": ISTA,
     "cp-bp": ChambollePockBP,
     "nesta": NESTA,
+    "unet": UNet,
+    "learned-pd": LearnedPD,
+    "custom": CustomNetwork,
 }
 
 

@@ -241,6 +241,14 @@ class ReconstructionNetwork(torch.nn.Module):
             )
         return y if y.dtype == self.dtype else y.to(self.dtype)
 
+    def soft_work(self, y: torch.Tensor) -> Any:
+        """Scratch buffers for the in-place soft-threshold of the fast path (else None)."""
+        if torch.is_grad_enabled():
+            return None
+        from .prox import SoftThresholdWork
+
+        return SoftThresholdWork.for_shape((*y.shape[:-1], *self.shape), self.dtype, y.device)
+
     def check_start(self, x0: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor | None:
         """Check an initial coefficient array ``x0`` of shape ``(..., *shape)``."""
         if x0 is None:

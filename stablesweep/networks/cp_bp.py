@@ -108,7 +108,8 @@ class ChambollePockBP(IterativeNetwork):
         return (3 if self.eta > 0 else 1) * self.depth + 1
 
     def setup(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"thr": self.tau * self.weights.to(y.device), "sigma_y": self.sigma * y}
+        return {"thr": self.tau * self.weights.to(y.device), "sigma_y": self.sigma * y,
+                "work": self.soft_work(y)}
 
     def init_state(self, y: torch.Tensor, x0: torch.Tensor | None, ctx: dict) -> CPState:
         batch = y.shape[:-1]
@@ -126,7 +127,7 @@ class ChambollePockBP(IterativeNetwork):
             x_sum = state.x_sum + x if self.ergodic else state.x_sum
             return CPState(x=x, psi=shrink_ball(r, radius), x_sum=x_sum)
         u = A.adjoint(state.psi)
-        x = soft_threshold_(torch.add(state.x, u, alpha=-tau, out=u), ctx["thr"])
+        x = soft_threshold_(torch.add(state.x, u, alpha=-tau, out=u), ctx["thr"], ctx["work"])
         if self.ergodic:
             state.x_sum.add_(x)
         r = A(lerp_(state.x, x, 2.0, out=state.x))  # A(2 x_{k+1} - x_k)

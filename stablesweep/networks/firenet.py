@@ -181,7 +181,8 @@ class FIRENET(IterativeNetwork):
         return t.reshape(*t.shape[:-1], *([1] * len(self.shape)))
 
     def setup(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"thr": (self.tau * self.lam) * self.weights.to(y.device)}
+        return {"thr": (self.tau * self.lam) * self.weights.to(y.device),
+                "work": self.soft_work(y)}
 
     def init_state(self, y: torch.Tensor, x0: torch.Tensor | None, ctx: dict) -> FirenetState:
         batch = y.shape[:-1]
@@ -216,7 +217,8 @@ class FIRENET(IterativeNetwork):
         if j == 0:
             state = self._restart(state, y)
         x, psi = primal_dual_step(
-            self.A, state.x, state.psi, state.sigma_y, ctx["thr"], self.tau, self.sigma
+            self.A, state.x, state.psi, state.sigma_y, ctx["thr"], self.tau, self.sigma,
+            ctx["work"],
         )
         x_sum = state.x_sum + x if torch.is_grad_enabled() else state.x_sum.add_(x)
         x_out = state.x_out

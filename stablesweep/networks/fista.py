@@ -74,7 +74,8 @@ class _LassoNetwork(IterativeNetwork):
         return self.depth + 1
 
     def setup(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"thr": (self.lam / self.L) * self.weights.to(y.device)}
+        return {"thr": (self.lam / self.L) * self.weights.to(y.device),
+                "work": self.soft_work(y)}
 
     def _start(self, y: torch.Tensor, x0: torch.Tensor | None) -> torch.Tensor:
         batch = y.shape[:-1]
@@ -82,12 +83,13 @@ class _LassoNetwork(IterativeNetwork):
             return y.new_zeros(*batch, *self.shape)
         return x0.expand(*batch, *self.shape).clone()
 
-    def _prox_grad(self, v: torch.Tensor, y: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
+    def _prox_grad(self, v: torch.Tensor, y: torch.Tensor, ctx: dict) -> torch.Tensor:
         """:math:`S_{\\lambda w/L}(v - A^*(Av - y)/L)` (fresh tensor; ``v`` untouched)."""
         if torch.is_grad_enabled():
-            return soft_threshold(v - self.A.adjoint(self.A(v) - y) / self.L, thr)
+            return soft_threshold(v - self.A.adjoint(self.A(v) - y) / self.L, ctx["thr"])
         u = self.A.adjoint(self.A(v).sub_(y))
-        return soft_threshold_(torch.add(v, u, alpha=-1.0 / self.L, out=u), thr)
+        u = torch.add(v, u, alpha=-1.0 / self.L, out=u)
+        return soft_threshold_(u, ctx["thr"], ctx["work"])
 
     def output(self, state: NamedTuple, y: torch.Tensor, k: int, ctx: dict) -> torch.Tensor:
         return state.x
@@ -115,7 +117,7 @@ class ISTA(_LassoNetwork):
         return IstaState(x=self._start(y, x0))
 
     def step(self, state: IstaState, y: torch.Tensor, k: int, ctx: dict) -> IstaState:
-        return IstaState(x=self._prox_grad(state.x, y, ctx["thr"]))
+        return IstaState(x=self._prox_grad(state.x, y, ctx))
 
 
 class FISTA(_LassoNetwork):
@@ -158,7 +160,7 @@ class FISTA(_LassoNetwork):
         return FistaState(x=x, v=x.clone())
 
     def step(self, state: FistaState, y: torch.Tensor, k: int, ctx: dict) -> FistaState:
-        x_new = self._prox_grad(state.v, y, ctx["thr"])
+        x_new = self._prox_grad(state.v, y, ctx)
         beta = self.momentum[k]
         if torch.is_grad_enabled():
             v = x_new + beta * (x_new - state.x)

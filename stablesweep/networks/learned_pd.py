@@ -117,6 +117,10 @@ class LearnedPD(TrainedNetwork):
     affine map followed by a non-linearity) — the convolution count of :math:`C_k` is
     3. Thresholds are used as :math:`\max(\theta, 0)` and step sizes as given (they are
     free parameters). ``checkpointing`` recomputes each layer in the backward pass.
+
+    Training fits the output of the last layer only, so the shallower iterates of a
+    trained network are not reconstructions in their own right (after one layer the
+    image is far off); they are kept for the interface (error-versus-depth curves).
     """
 
     name = "learned-pd"

@@ -193,10 +193,12 @@ class NESTA(IterativeNetwork):
             x = x0.expand(*batch, *self.shape).clone()
             Ax = self.A(x)
         if self.mu0 is None:
+            # max_i |(A^*y)_i| / w_i via squares (no sqrt at the zero entries of A^*y,
+            # whose gradient would be NaN); the floor keeps y = 0 finite too
             nd = len(self.shape)
-            ratio = torch.sqrt(abs2(Aty)) / ctx["w"]
-            mu0 = 0.9 * ratio.flatten(ratio.ndim - nd).amax(-1, keepdim=True)
-            mu0 = mu0.clamp(min=1e-300)
+            ratio2 = abs2(Aty) / ctx["w"].square()
+            top = ratio2.flatten(ratio2.ndim - nd).amax(-1, keepdim=True)
+            mu0 = 0.9 * top.clamp(min=1e-300).sqrt()
         else:
             mu0 = torch.full((*batch, 1), self.mu0, dtype=self.real_dtype, device=y.device)
         zm = torch.zeros_like(y)

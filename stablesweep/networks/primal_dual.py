@@ -101,6 +101,7 @@ def primal_dual_step(
     thr: torch.Tensor,
     tau: float,
     sigma: float,
+    work: Any = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""One Chambolle–Pock step on the weighted square-root LASSO.
 
@@ -119,6 +120,8 @@ def primal_dual_step(
     thr : torch.Tensor, broadcastable to ``x``
         Thresholds :math:`t = \tau\lambda w`.
     tau, sigma : float
+    work : SoftThresholdWork, optional
+        Scratch buffers for the no-grad path.
 
     Returns
     -------
@@ -135,7 +138,7 @@ def primal_dual_step(
         v = psi + sigma * A(2.0 * x_new - x) - sigma_y
         return x_new, project_ball(v)
     u = A.adjoint(psi)
-    x_new = soft_threshold_(torch.add(x, u, alpha=-tau, out=u), thr)
+    x_new = soft_threshold_(torch.add(x, u, alpha=-tau, out=u), thr, work)
     v = A(lerp_(x, x_new, 2.0, out=x))  # A(2 x_new - x), in x's buffer
     v.mul_(sigma).add_(psi).sub_(sigma_y)
     v.mul_(norm_last(v).clamp_(min=1.0).reciprocal_())
@@ -211,7 +214,8 @@ class PrimalDual(IterativeNetwork):
 
     def setup(self, y: torch.Tensor) -> dict[str, torch.Tensor]:
         w = self.weights.to(y.device)
-        return {"thr": (self.tau * self.lam) * w, "sigma_y": self.sigma * y}
+        return {"thr": (self.tau * self.lam) * w, "sigma_y": self.sigma * y,
+                "work": self.soft_work(y)}
 
     def init_state(
         self, y: torch.Tensor, x0: torch.Tensor | None, ctx: dict
@@ -225,7 +229,8 @@ class PrimalDual(IterativeNetwork):
 
     def step(self, state: PrimalDualState, y: torch.Tensor, k: int, ctx: dict) -> PrimalDualState:
         x, psi = primal_dual_step(
-            self.A, state.x, state.psi, ctx["sigma_y"], ctx["thr"], self.tau, self.sigma
+            self.A, state.x, state.psi, ctx["sigma_y"], ctx["thr"], self.tau, self.sigma,
+            ctx["work"],
         )
         if torch.is_grad_enabled():
             x_sum = state.x_sum + x

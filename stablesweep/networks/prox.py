@@ -39,6 +39,7 @@ __all__ = [
     "lerp_",
     "soft_threshold",
     "soft_threshold_",
+    "SoftThresholdWork",
     "clip_magnitude",
     "project_ball",
     "shrink_ball",
@@ -76,21 +77,59 @@ def soft_threshold(z: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
     1e-300, so that the value and the gradient are finite (and zero) at :math:`z = 0`.
     """
     if not z.is_complex():
-        if isinstance(t, torch.Tensor):
-            return z - torch.clamp(z, -t, t)
         return z - torch.clamp(z, -t, t)
     scale = torch.clamp(1.0 - t * torch.rsqrt(abs2(z).clamp(min=_TINY)), min=0.0)
     return z * scale
 
 
-def soft_threshold_(z: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-    """In-place :func:`soft_threshold` (no autograd); returns ``z``."""
+def soft_threshold_(
+    z: torch.Tensor, t: torch.Tensor | float, work: SoftThresholdWork | None = None
+) -> torch.Tensor:
+    """In-place :func:`soft_threshold` (no autograd); returns ``z``.
+
+    ``work`` (from :meth:`SoftThresholdWork.like`) holds scratch buffers, so that the
+    call allocates nothing: fresh multi-megabyte buffers cost page faults on every
+    call, which on CPU is a sizeable part of the whole soft-threshold.
+    """
     if not z.is_complex():
-        lo = -t if isinstance(t, torch.Tensor) else -float(t)
-        return z.sub_(torch.clamp(z, lo, t))
-    scale = abs2(z).clamp_(min=_TINY).rsqrt_()
+        if work is None:
+            lo = -t if isinstance(t, torch.Tensor) else -float(t)
+            return z.sub_(torch.clamp(z, lo, t))
+        if not isinstance(t, torch.Tensor):
+            return z.sub_(torch.clamp(z, -float(t), float(t), out=work.scale))
+        lo = work.scale.copy_(t).neg_()  # -t, then clip(z, -t, t) in the same buffer
+        return z.sub_(torch.clamp(z, lo, t, out=work.scale))
+    if work is None:
+        scale = abs2(z)
+    else:
+        sq = torch.square(torch.view_as_real(z), out=work.squares)
+        scale = torch.add(sq[..., 0], sq[..., 1], out=work.scale)
+    scale.clamp_(min=_TINY).rsqrt_()
     scale.mul_(t).neg_().add_(1.0).clamp_(min=0.0)
     return z.mul_(scale)
+
+
+class SoftThresholdWork:
+    """Scratch buffers for :func:`soft_threshold_` on arrays shaped like ``z``."""
+
+    def __init__(self, squares: torch.Tensor | None, scale: torch.Tensor):
+        self.squares = squares
+        self.scale = scale
+
+    @classmethod
+    def like(cls, z: torch.Tensor) -> SoftThresholdWork:
+        return cls.for_shape(tuple(z.shape), z.dtype, z.device)
+
+    @classmethod
+    def for_shape(
+        cls, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str | None = None
+    ) -> SoftThresholdWork:
+        """Buffers for arrays of ``shape`` and ``dtype`` (real or complex)."""
+        rdtype = torch.empty((), dtype=dtype).real.dtype
+        squares = None
+        if dtype.is_complex:
+            squares = torch.empty((*shape, 2), dtype=rdtype, device=device)
+        return cls(squares, torch.empty(shape, dtype=rdtype, device=device))
 
 
 def clip_magnitude(z: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
