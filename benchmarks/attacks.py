@@ -17,7 +17,19 @@ fresh subprocess, which reports:
 Targets: peak ≤ 1 GiB and step ≤ 5× forward with checkpointing; step ≤ 4× forward
 without (where autograd keeps every iteration: ~9 MiB each at 256²).
 
-Run: ``.venv/bin/python benchmarks/attacks.py [--size 256] [--n 100] [--p 5]``.
+Each configuration runs under two glibc malloc settings (``--malloc``): the default,
+which is what a sweep worker gets, and a fixed 64 KiB mmap threshold, under which the
+resident memory tracks the live tensors closely (but every image-sized buffer is a
+fresh mapping, so the times are not representative). Measured: with the default
+allocator the resident memory is 3–5× the live tensors (glibc keeps freed heap
+memory that it does not reuse), which is what decides the 1 GiB target.
+
+What-ifs for the network side: ``--segment-length L`` overrides the network's
+checkpoint segment length; ``--malloc-trim`` hands freed heap pages back at every
+segment boundary (forward and backward).
+
+Run: ``.venv/bin/python benchmarks/attacks.py [--size 256] [--n 100] [--p 5]
+[--malloc default mmap64k] [--configs checkpointing] [--segment-length 25] [--malloc-trim]``.
 """
 
 from __future__ import annotations
@@ -54,8 +66,45 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _trim_at_segment_boundaries(net) -> None:
+    """What-if: glibc ``malloc_trim(0)`` after every checkpoint segment, forward and backward.
+
+    Wraps the network's private ``_segment`` (IterativeNetwork): after each call (the
+    forward pass and the recomputation) and when the gradient reaches a segment's
+    output, freed heap pages are handed back to the system.
+    """
+    import ctypes
+
+    import torch
+
+    libc = ctypes.CDLL("libc.so.6")
+    segment = type(net)._segment
+
+    def trim(grad=None):
+        libc.malloc_trim(0)
+        return grad
+
+    def trimmed(self, *args, **kwargs):
+        state, outs = segment(self, *args, **kwargs)
+        trim()
+        if torch.is_grad_enabled():
+            first = next((t for t in state if isinstance(t, torch.Tensor) and t.requires_grad),
+                         None)
+            if first is not None:
+                first.register_hook(trim)
+        return state, outs
+
+    net.__class__ = type(type(net).__name__, (type(net),), {"_segment": trimmed})
+
+
 def child(
-    config: str, size: int, n: int, p: int, repeat: int, segment_length: int | None = None
+    config: str,
+    size: int,
+    n: int,
+    p: int,
+    repeat: int,
+    segment_length: int | None = None,
+    malloc_trim: bool = False,
 ) -> dict:
     """Measure one configuration in this (fresh) process; returns a JSON-able dict."""
     import numpy as np
@@ -79,6 +128,8 @@ def child(
     if segment_length is not None:  # what-if: another checkpoint segment length
         net.__class__ = type(type(net).__name__, (type(net),),
                              {"segment_length": segment_length})
+    if malloc_trim:
+        _trim_at_segment_boundaries(net)
     if config == "checkpointing":
         attacked = net
     else:  # a callable without the attribute: the attack leaves checkpointing off
@@ -135,13 +186,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="timings per quantity (best kept)")
     ap.add_argument("--malloc", nargs="+", choices=sorted(MALLOC), default=sorted(MALLOC),
                     help="glibc malloc settings to run each configuration under")
+    ap.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
+                    help="configurations to run")
     ap.add_argument("--segment-length", type=int, default=None,
                     help="what-if: override the network's checkpoint segment length")
+    ap.add_argument("--malloc-trim", action="store_true",
+                    help="what-if: glibc malloc_trim(0) at checkpoint segment boundaries")
     ap.add_argument("--child", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.size, args.n, args.p, args.repeat,
-                               args.segment_length)))
+                               args.segment_length, args.malloc_trim)))
         return
 
     print(f"FIRENET n={args.n}, p={args.p} ({args.n * args.p} iterations), "
@@ -153,13 +208,15 @@ def main() -> None:
     print("-" * (len(header) + 20))
     results = {}
     for malloc in args.malloc:
-        for config in CONFIGS:
+        for config in args.configs:
             env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                    **MALLOC[malloc]}
             cmd = [sys.executable, __file__, "--child", config, "--size", str(args.size),
                    "--n", str(args.n), "--p", str(args.p), "--repeat", str(args.repeat)]
             if args.segment_length is not None:
                 cmd += ["--segment-length", str(args.segment_length)]
+            if args.malloc_trim:
+                cmd += ["--malloc-trim"]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 print(f"{config:<17} {malloc:<8} failed:\n{out.stderr}")
