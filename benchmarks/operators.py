@@ -60,18 +60,18 @@ def main() -> None:
         y = A(z)
         number = 20 if n == 256 else 5
 
-        def apply_both():
+        def apply_both(A=A, z=z):
             A.adjoint(A(z))
 
-        def pieces():
+        def pieces(z=z):
             T.idft(T.dft(T.idwt(T.dwt(z, args.wavelet), args.wavelet), 2), 2)
 
         xz = z.numpy()
 
-        def ours_dwt():
+        def ours_dwt(z=z):
             T.dwt(z, args.wavelet)
 
-        def pywt_dwt():
+        def pywt_dwt(xz=xz):
             pywt.coeffs_to_array(pywt.wavedec2(xz, args.wavelet, mode="periodization"))
 
         t_a, t_p, t_o, t_w = side_by_side(

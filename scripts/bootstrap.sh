@@ -19,16 +19,21 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 py="$venv/bin/python"
-"$py" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
 if ! "$py" -c "import torch" >/dev/null 2>&1; then
-    "$py" -m pip install --quiet --disable-pip-version-check "$torch_pin"
+    echo "[bootstrap] installing $torch_pin (CPU build) into $venv" >&2
+    "$py" -m pip install --quiet --disable-pip-version-check "$torch_pin" 2>&1 \
+        | grep -v "^WARNING: Location" >&2 || true
+    "$py" -c "import torch" || { echo "[bootstrap] could not install $torch_pin" >&2; exit 1; }
 fi
 stamp="$venv/.stablesweep-installed-${extras:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    if [ -n "$extras" ]; then
-        "$py" -m pip install --quiet --disable-pip-version-check -e ".[${extras}]"
-    else
-        "$py" -m pip install --quiet --disable-pip-version-check -e .
+    target="."
+    [ -n "$extras" ] && target=".[${extras}]"
+    echo "[bootstrap] installing stablesweep${extras:+[$extras]} into $venv" >&2
+    if ! "$py" -m pip install --disable-pip-version-check -e "$target" > "$venv/pip.log" 2>&1; then
+        tail -n 40 "$venv/pip.log" >&2
+        echo "[bootstrap] pip install failed; full log in $venv/pip.log" >&2
+        exit 1
     fi
     touch "$stamp"
 fi
