@@ -134,7 +134,38 @@ BAD = [
     ("attack-kind", [("attack.kind", "pgd")],
      r"attack\.kind: unknown value 'pgd'; expected one of: momentum, worst-case"),
     ("attack-depth-too-deep", [("attack.depths", [30])],
-     r"attack\.depths\[0\]: 30 exceeds the depth 20 of networks\[0\] \(fista\); expected <= 20"),
+     r"attack\.depths\[0\]: 30 exceeds the depth of every network \(the deepest, "
+     r"networks\[0\] \(fista\), has depth 20\); expected <= 20"),
+    ("attack-depth-vs-p-only-up-to-depth",  # 15 > firenet's 10: skipped there, not an error
+     [("networks.1.depth", 10), ("attack.depths", [5, 15, 7])],
+     r"attack\.depths\[2\]: 7 is not a multiple of p = 5 of networks\[1\] \(firenet\)"),
+    ("attack-depths-only-trained",
+     [("networks", [{"name": "unet", "depth": 1}]), ("examples", DELETE)],
+     r"attack\.depths: no network here can be truncated: trained networks \(unet\) are "
+     r"attacked at their own depth only; leave attack\.depths out"),
+    ("example-skipped-attack-depth",
+     [("networks.1.depth", 10), ("attack.depths", [5, 20]),
+      ("examples.0", {"network": "firenet", "attack_depth": 20})],
+     r"examples\[0\]\.attack_depth: network 'firenet' is not attacked at attack depth 20 "
+     r"\(attack depth 20 exceeds the network's depth 10\); expected one of: 5"),
+    ("mask-from-and-rate", [("problem.sampling.mask_from", "m.pt")],
+     r"problem\.sampling: rate, scheme given together with 'mask_from'; expected either "
+     r"'mask_from' alone"),
+    ("mask-from-missing",
+     [("problem.sampling", {"mask_from": "results/models/no-such-net/model.pt"})],
+     r"problem\.sampling\.mask_from: 'results/models/no-such-net/model\.pt' does not exist; "
+     r"train it first with `stablesweep train <training config>`"),
+    ("mask-from-type", [("problem.sampling", {"mask_from": ["a.pt", "b.pt"]})],
+     r"problem\.sampling\.mask_from: \[\"a\.pt\", \"b\.pt\"\] is not a string"),
+    ("checkpoint-needs-mask-from",
+     [("networks.0", {"name": "unet", "depth": 1, "params": {"checkpoint": "u.pt"}}),
+      ("examples", DELETE)],
+     r"networks\[0\]\.params\.checkpoint: 'unet' is a trained network and refuses any mask "
+     r"but the one it was trained with; measure with that mask: problem\.sampling: "
+     r"\{mask_from: u\.pt\}"),
+    ("details-needs-ellipses", [("problem.signal.details", True)],
+     r"problem\.signal\.details: only used by kind 'ellipses'; the signal kinds here are "
+     r"sparse-in-levels"),
     ("attack-depth-vs-p", [("attack.depths", [7])],
      r"attack\.depths\[0\]: 7 is not a multiple of p = 5 of networks\[1\] \(firenet\)"),
     ("worst-case-levels", [("attack.kind", "worst-case"),

@@ -103,7 +103,8 @@ class FIRENET(IterativeNetwork):
     :attr:`iterate_depths` are the restart boundaries :math:`p, 2p, \dots, np`;
     ``iterates(y, inner=True)`` records after every inner iteration instead
     (output :math:`\frac{1}{\alpha_k j}\sum_{i\le j} x_i` inside restart :math:`k`).
-    With ``checkpointing`` each restart is one checkpoint segment.
+    With ``checkpointing`` the restarts are grouped into checkpoint segments of about
+    sqrt(n p) iterations (whole restarts each).
 
     :math:`\varepsilon_k` is floored at 1e-300 so that ``y = 0`` with ``delta = 0``
     returns 0 rather than NaN.
@@ -159,7 +160,12 @@ class FIRENET(IterativeNetwork):
 
     @property
     def segment_length(self) -> int:
-        return self.p
+        """Whole restarts per checkpoint segment, about sqrt(n p) iterations in all.
+
+        Segments end on restart boundaries, so the saved boundary state is small, and
+        about sqrt(depth) of them keep backward memory ~ sqrt(depth) instead of ~ depth.
+        """
+        return self.p * max(1, round(math.sqrt(self.n * self.p) / self.p))
 
     def iterates(
         self,

@@ -6,15 +6,22 @@ state, so the numbers depend only on the task (not on the worker, the worker cou
 the order of execution). Per trial it
 
 1. draws the problem (:func:`draw_problem`): the mask
-   (:func:`stablesweep.sampling.budgets` + :func:`~stablesweep.sampling.multilevel_mask`),
+   (:func:`stablesweep.sampling.budgets` + :func:`~stablesweep.sampling.multilevel_mask`,
+   or the fixed mask of a model file, ``sampling.mask_from``: :func:`fixed_mask`),
    the signal (sparse-in-levels coefficients z with x = W^{-1} z, or a test image /
-   ellipse phantom x with z = W x) and the noisy measurements
+   ellipse phantom x, with details when ``details``, and z = W x) and the noisy
+   measurements
    ``y = A z + e``, ``‖e‖ = noise·‖A z‖`` (:func:`stablesweep.signals.add_noise`),
    each from its own seed (see :mod:`stablesweep.sweep.grid`);
 2. (forward cells) runs the network once, ``net.iterates(y)``, and records the relative
    error ``‖x̂_n − x‖/‖x‖`` and the residual ``‖A x̂_n − y‖`` (``A.measure`` of the
    image) at every depth n in ``net.iterate_depths``, the wall time and a status;
-3. (with an attack) attacks the network truncated at the cell's attack depth.
+3. (with an attack) attacks the network truncated at the cell's attacked depth, or
+   records the attack as ``"skipped"`` (NaN metrics, the reason as message) where the
+   network is not attacked at this entry of the attack-depth axis.
+
+Networks are built by :func:`build_network`, which passes the point's sparsity
+pattern as ``s`` where the config's rule says so (:func:`network_params`).
 
 A trial that raises is recorded with status ``"error"`` and the message; a non-finite
 output gives ``"diverged"``; the other trials go on.
@@ -32,7 +39,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import AttackSpec, NetworkSpec, resolve_factory
+from .config import (
+    AttackSpec,
+    NetworkSpec,
+    read_operator_record,
+    resolve_factory,
+    sparsity_parameter,
+)
 from .grid import stream_seed, torch_seed
 
 __all__ = [
@@ -41,12 +54,14 @@ __all__ = [
     "Problem",
     "build_network",
     "draw_problem",
+    "fixed_mask",
+    "network_params",
     "probe_network",
     "run_cell",
 ]
 
-#: Per-trial status values.
-OK, DIVERGED, ERROR = "ok", "diverged", "error"
+#: Per-trial status values (``SKIPPED``: attack only, the network is not attacked here).
+OK, DIVERGED, ERROR, SKIPPED = "ok", "diverged", "error", "skipped"
 
 #: Attack metrics: store name -> AttackResult attribute.
 ATTACK_METRICS = {
@@ -80,11 +95,16 @@ class CellTask:
     attack : AttackSpec or None
         The attack section (None: no attack in this cell).
     attack_depth : int or None
-        Depth of the truncated network to attack.
+        Depth of the truncated network to attack (None with ``attack``: skipped).
+    attack_skip : str
+        Why the attack is skipped (the trials' ``attack_message``).
     examples : tuple of (int, int)
         ``(example index, trial)`` pairs whose images this cell keeps.
     image_shape : (int, int)
         ``(row, col)`` size of the store's example images (padding with NaN).
+    mask : numpy.ndarray of bool, optional
+        The fixed mask of ``point["mask_from"]`` (read by the client, so that workers
+        need not see the file); ``None``: read it from the file when needed.
     """
 
     key: str
@@ -98,6 +118,17 @@ class CellTask:
     attack_depth: int | None = None
     examples: tuple[tuple[int, int], ...] = ()
     image_shape: tuple[int, int] = (1, 1)
+    attack_skip: str = ""
+    mask: np.ndarray | None = None
+
+    @property
+    def skips_attack(self) -> bool:
+        return self.attack is not None and self.attack_depth is None
+
+    @property
+    def trivial(self) -> bool:
+        """Nothing to compute: no forward pass and a skipped attack."""
+        return not self.forward and self.skips_attack
 
 
 @dataclass
@@ -113,7 +144,7 @@ class CellResult:
     @property
     def failed(self) -> bool:
         statuses = [self.values[k] for k in ("status", "attack_status") if k in self.values]
-        return any(np.any(s != OK) for s in statuses)
+        return any(np.any((s != OK) & (s != SKIPPED)) for s in statuses)
 
 
 @dataclass(frozen=True)
@@ -131,16 +162,30 @@ class Problem:
 # --------------------------------------------------------------------------- problem
 
 
-def draw_problem(point: Mapping[str, Any], seed: int, trial: int) -> Problem:
+def fixed_mask(path: str) -> np.ndarray:
+    """The sampling mask stored in a model file (``sampling.mask_from``), a fresh copy.
+
+    Read with :func:`stablesweep.training.checkpoint.load_operator_record`; the file is
+    read once per version (path, modification time, size).
+    """
+    return read_operator_record(path)["mask"].numpy().astype(bool)
+
+
+def draw_problem(
+    point: Mapping[str, Any], seed: int, trial: int, mask: np.ndarray | None = None
+) -> Problem:
     """Draw the mask, the signal and the noise of one trial at one grid point.
 
     Parameters
     ----------
     point : mapping
         Problem parameters (``transform, resolution, dim, wavelet, scheme, rate,
-        budgets, signal, sparsity, image, complex, noise``).
+        budgets, mask_from, signal, sparsity, image, complex, details, noise``).
     seed, trial : int
         Global seed and trial index.
+    mask : numpy.ndarray of bool, optional
+        With ``mask_from``: the file's mask, already read (default: read it). The same
+        mask serves every trial.
 
     Returns
     -------
@@ -153,14 +198,20 @@ def draw_problem(point: Mapping[str, Any], seed: int, trial: int) -> Problem:
     transform = point["transform"]
     sparsity = point.get("sparsity")
 
-    if point.get("budgets") is not None:
-        m_k = sampling.budgets(shape, transform, None, list(point["budgets"]))
+    if point.get("mask_from") is not None:
+        mask = fixed_mask(point["mask_from"]) if mask is None else mask
+        if mask.shape != shape:
+            raise ValueError(f"the mask of {point['mask_from']!r} has shape {mask.shape}; "
+                             f"expected {shape}")
     else:
-        m = int(round(float(point["rate"]) * n**d))
-        m_k = sampling.budgets(shape, transform, m, point["scheme"],
-                               s=list(sparsity) if sparsity is not None else None)
-    rng_mask = np.random.default_rng(stream_seed(seed, trial, "mask", point))
-    mask = sampling.multilevel_mask(shape, transform, m_k, rng_mask)
+        if point.get("budgets") is not None:
+            m_k = sampling.budgets(shape, transform, None, list(point["budgets"]))
+        else:
+            m = int(round(float(point["rate"]) * n**d))
+            m_k = sampling.budgets(shape, transform, m, point["scheme"],
+                                   s=list(sparsity) if sparsity is not None else None)
+        rng_mask = np.random.default_rng(stream_seed(seed, trial, "mask", point))
+        mask = sampling.multilevel_mask(shape, transform, m_k, rng_mask)
     A = operators.SamplingOperator(transform, mask, wavelet=point.get("wavelet", "haar"))
 
     rng_signal = np.random.default_rng(stream_seed(seed, trial, "signal", point))
@@ -173,7 +224,8 @@ def draw_problem(point: Mapping[str, Any], seed: int, trial: int) -> Problem:
         if kind == "image":
             x = signals.test_image(point["image"], n)
         elif kind == "ellipses":
-            x = signals.ellipse_phantom(n, rng_signal, d=d)
+            x = signals.ellipse_phantom(n, rng_signal, d=d,
+                                        details=bool(point.get("details", False)))
         else:  # pragma: no cover - rejected by the config validation
             raise ValueError(f"unknown signal kind {kind!r}")
         x = x.to(torch.float64)
@@ -195,35 +247,69 @@ def draw_problem(point: Mapping[str, Any], seed: int, trial: int) -> Problem:
 # --------------------------------------------------------------------------- networks
 
 
-def build_network(spec: NetworkSpec, A: Any, depth: int | None = None):
+def network_params(spec: NetworkSpec, point: Mapping[str, Any] | None,
+                   A: Any = None) -> dict[str, Any]:
+    """The network's parameters at a grid point: ``params``, plus the sparsity weights.
+
+    At a point whose signal is ``sparse-in-levels`` with a sparsity pattern, a network
+    that takes ``s`` (:func:`~stablesweep.sweep.config.sparsity_parameter`) and sets
+    neither ``s`` nor ``weights`` gets ``s`` = the pattern (weights
+    ``w_k = sqrt(s / s_k)``); one that takes only ``weights`` gets that weight map
+    (:func:`stablesweep.levels.weight_map` on ``A``). ``params: {s: null}`` keeps the
+    uniform weights.
+    """
+    params = dict(spec.params)
+    if (point is None or point.get("signal") != "sparse-in-levels"
+            or point.get("sparsity") is None or "s" in params or "weights" in params):
+        return params
+    name = sparsity_parameter(spec)
+    s = [int(k) for k in point["sparsity"]]
+    if name == "s":
+        params["s"] = s
+    elif name == "weights" and A is not None:
+        from stablesweep.levels import weight_map
+
+        params["weights"] = weight_map(tuple(A.shape), s, levels=getattr(A, "levels", None))
+    return params
+
+
+def build_network(spec: NetworkSpec, A: Any, depth: int | None = None,
+                  point: Mapping[str, Any] | None = None):
     """Build a network entry for operator ``A`` (``depth`` defaults to the entry's).
 
     ``name: custom`` calls the ``factory`` as ``factory(A, depth=depth, **params)``;
-    any other name goes to :func:`stablesweep.networks.build_network`.
+    any other name goes to :func:`stablesweep.networks.build_network`. With the grid
+    ``point``, the parameters are :func:`network_params` (sparsity weights from the
+    signal); without it, the entry's ``params`` as they are.
     """
     depth = spec.depth if depth is None else depth
+    params = network_params(spec, point, A)
     if spec.name == "custom":
-        return resolve_factory(spec.factory)(A, depth=depth, **spec.params)
+        return resolve_factory(spec.factory)(A, depth=depth, **params)
     from stablesweep.networks import build_network as build
 
-    return build(spec.name, A, depth=depth, **spec.params)
+    return build(spec.name, A, depth=depth, **params)
 
 
 def probe_network(spec: NetworkSpec, point: Mapping[str, Any]) -> tuple[list[int], int]:
     """``(iterate_depths, n_layers)`` of a network at its full depth.
 
-    Built on a fully sampled operator of the grid point (no random draws). A network
-    that cannot be built here (its cells will record the error) is assumed to have an
-    iterate at every depth ``1..depth``, with ``n_layers = -1``.
+    Built on an operator of the grid point without random draws: the fixed mask of
+    ``mask_from`` when given (trained networks refuse any other), else a fully sampled
+    one. A network that cannot be built here (its cells will record the error) is
+    assumed to have an iterate at every depth ``1..depth``, with ``n_layers = -1``.
     """
     from stablesweep import operators
 
     n, d = int(point["resolution"]), int(point.get("dim", 2))
-    mask = np.ones((n,) * d, dtype=bool)
     try:
+        if point.get("mask_from") is not None:
+            mask = fixed_mask(point["mask_from"])
+        else:
+            mask = np.ones((n,) * d, dtype=bool)
         A = operators.SamplingOperator(point["transform"], mask,
                                        wavelet=point.get("wavelet", "haar"))
-        net = build_network(spec, A)
+        net = build_network(spec, A, point=point)
         return [int(k) for k in net.iterate_depths], int(net.n_layers)
     except Exception:
         return list(range(1, spec.depth + 1)), -1
@@ -248,7 +334,8 @@ def run_cell(task: CellTask) -> CellResult:
         attack ``attack_status``, ``attack_message``, ``attack_wall_time``,
         ``attack_clean_error`` (trial) and the metrics (trial, attack_step) of a
         momentum attack or ``worst_case_error``, ``random_noise_error``
-        (trial, noise_level) of a worst-case one.
+        (trial, noise_level) of a worst-case one (NaN, status ``skipped``, where the
+        network is not attacked at this entry of the attack-depth axis).
     """
     T = task.trials
     res = CellResult()
@@ -272,13 +359,18 @@ def run_cell(task: CellTask) -> CellResult:
         v["attack_wall_time"] = np.full(T, np.nan)
         v["attack_status"] = np.full(T, ERROR, dtype=object)
         v["attack_message"] = np.full(T, "", dtype=object)
+    if task.skips_attack:  # NaN metrics, status "skipped" and the reason
+        v["attack_status"][:] = SKIPPED
+        v["attack_message"][:] = task.attack_skip
+        attack = None
     example_trials = {t for _, t in task.examples}
 
-    for t in range(T):
+    for t in range(T if not task.trivial else 0):
         try:
-            prob = draw_problem(task.point, task.seed, t)
+            prob = draw_problem(task.point, task.seed, t, task.mask)
         except Exception as err:
-            for key in ("message", "attack_message"):
+            keys = ("message", "attack_message") if attack is not None else ("message",)
+            for key in keys:
                 if key in v:
                     v[key][t] = f"drawing the problem failed: {_describe(err)}"
             continue
@@ -304,7 +396,7 @@ def _forward(task: CellTask, prob: Problem, t: int, v: dict, example: dict | Non
     v["signal_norm"][t] = x_norm
     v["noise_norm"][t] = prob.noise_norm
     try:
-        net = build_network(task.network, prob.A)
+        net = build_network(task.network, prob.A, point=task.point)
         start = time.perf_counter()
         with torch.no_grad():
             its = net.iterates(prob.y)
@@ -339,7 +431,7 @@ def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None
     )
     keep = example is not None
     try:
-        net = build_network(task.network, prob.A, depth=task.attack_depth)
+        net = build_network(task.network, prob.A, depth=task.attack_depth, point=task.point)
         start = time.perf_counter()
         if spec.kind == "momentum":
             params = {k: p for k, p in spec.params.items()

@@ -13,8 +13,9 @@ beside this module, fixes the structure; :func:`validate` adds the semantic chec
       wavelet: haar                  # orthogonal discrete PyWavelets wavelet (default haar)
       sampling: {scheme: [theory, uniform], rate: [0.15, 0.25]}
       #   or   {budgets: [[...per band...], ...]}  (flat, r**d entries in band-label order)
+      #   or   {mask_from: results/models/unet-64/model.pt}  (a trained network's mask)
       signal: {kind: sparse-in-levels, sparsity: [[2, 4, 8, 16, 16, 16]]}
-      #   or   {kind: image, name: camera}  |  {kind: ellipses}
+      #   or   {kind: image, name: camera}  |  {kind: ellipses, details: true}
       #   optional: complex: true (complex coefficients for sparse-in-levels)
       noise: [0.0, 0.001, 0.01]      # relative ||e|| / ||Ax|| (default 0)
     networks:                        # the network axis, in this order
@@ -23,7 +24,7 @@ beside this module, fixes the structure; :func:`validate` adds the semantic chec
       - {name: custom, factory: "pkg.mod:fn", depth: 50, params: {...}}
     attack:                          # optional
       kind: momentum                 # or worst-case (then `levels: [...]`)
-      depths: [5, 20]                # attack the networks truncated at these depths
+      depths: [5, 20]                # optional: attack the networks truncated at these
       params: {lam: 0.01, eta: 0.01, steps: 200, record_every: 10}
     examples:                        # optional: cells whose images are kept for figures
       - {network: firenet, trial: 0, attack_depth: 20, noise: 0.0}
@@ -38,10 +39,28 @@ Sweep axes
     dimension of the result store; a scalar becomes a scalar coordinate.
 
     The axes are named (in this order): ``transform, resolution, dim, wavelet, scheme,
-    rate, budgets, signal, sparsity, image, complex, noise``; ``signal`` is
-    ``signal.kind``, ``image`` is ``signal.name``, ``scheme``/``rate``/``budgets`` are
-    the ``sampling`` keys. Pattern values are labelled by comma-joined strings
-    (``"2,4,8,16,16,16"``).
+    rate, budgets, mask_from, signal, sparsity, image, complex, details, noise``;
+    ``signal`` is ``signal.kind``, ``image`` is ``signal.name``, ``details`` is
+    ``signal.details``, ``scheme``/``rate``/``budgets``/``mask_from`` are the
+    ``sampling`` keys. Pattern values are labelled by comma-joined strings
+    (``"2,4,8,16,16,16"``). ``mask_from`` is never swept (one path).
+
+Sampling
+    Either ``scheme`` with ``rate`` (m = round(rate N) samples split over the bands by
+    the scheme), or ``budgets`` (samples per band), or ``mask_from: PATH``: the
+    sampling mask stored in a trained network's model file (written by
+    ``stablesweep train``; :func:`stablesweep.training.checkpoint.load_mask`). That
+    mask is fixed: every trial measures with it (no mask is drawn; signal and noise
+    still differ between trials). Relative paths are relative to the working
+    directory (the repository root under the workflow). Before anything runs the file
+    must exist and hold a mask of the problem's transform and image shape: when
+    ``transform``, ``resolution`` or ``dim`` are swept, every value must match.
+
+Signal
+    ``kind: ellipses`` draws a random phantom
+    (:func:`stablesweep.signals.ellipse_phantom`); ``details: true`` adds its small
+    low-contrast details, as the training data of ``config/training/*.yaml`` have
+    them (only allowed when some ``kind`` is ``ellipses``; used only at those points).
 
 Networks
     ``label`` (default: ``name``) names the entry on the ``network`` axis; labels must be
@@ -50,23 +69,59 @@ Networks
     called as ``function(A, depth=depth, **params)`` and returning a
     :class:`~stablesweep.networks.ReconstructionNetwork`.
 
+    *Sparsity weights from the signal.* At a grid point whose signal is
+    ``sparse-in-levels``, a network whose constructor (or custom factory) names a
+    parameter ``s`` and that sets neither ``s`` nor ``weights`` in ``params`` gets the
+    point's sparsity pattern as ``s``, i.e. the weighted l1 norm with
+    ``w_k = sqrt(s / s_k)`` on level k (:func:`stablesweep.networks.resolve_weights`);
+    a factory that names only ``weights`` gets that weight map as ``weights``. Opt
+    out with ``params: {s: null}`` (uniform weights, as the networks' own default) or
+    set ``s`` / ``weights`` explicitly. At other points (images, ellipses) nothing is
+    added. The store records each network's rule in the ``network_weights``
+    coordinate and the ``network_weights`` attr (``signal``, ``params``, ``uniform``
+    or ``none``: the network takes no weights).
+
+    A network with ``params.checkpoint`` (a trained network) refuses any mask but the
+    one it was trained with, so it needs ``sampling: {mask_from: ...}`` with that same
+    mask (or ``params.allow_mask_mismatch: true``); the checkpoint file must exist.
+
 Attack
     ``kind: momentum`` runs :func:`stablesweep.attacks.momentum_attack` with ``params``
     (its keyword arguments; ``record_every: k`` records every k-th step, i.e.
     ``record_at = 0, k, 2k, ..., steps``). ``kind: worst-case`` runs
     :func:`stablesweep.attacks.worst_case_noise` once per entry of ``levels`` (relative
-    noise levels). Every attack depth must be at most every network's depth.
+    noise levels).
+
+    *Attack depths.* The store's ``attack_depth`` axis holds the given ``depths`` and,
+    where some network is attacked at its own depth, the sentinel :data:`OWN_DEPTH`
+    (``-1``: "the network's own, full depth"); the coordinate ``attacked_depth``
+    (network, attack_depth) records the depth actually attacked (0: not attacked,
+    status ``skipped``).
+
+    - ``depths`` left out: the axis is ``[-1]`` and every network is attacked at its own
+      depth (its ``depth``; a U-Net's is 1).
+    - ``depths`` given: a network is attacked at each given depth up to its own depth
+      and skipped (NaN, ``attack_status`` ``skipped``) at deeper ones. A depth beyond
+      every network's depth is an error, as is, for firenet, a depth up to its depth
+      that is not a multiple of ``p``.
+    - Trained networks (classes with ``algorithmic = False``: unet, learned-pd) are not
+      truncated: they are attacked at their own depth only, in the ``-1`` entry (added
+      to the axis after the given depths) and skipped at the given depths.
 
 Examples
     Each entry selects one grid point (keys are axis names; an axis left out means its
     first value), one ``network`` (label; default the first), one ``trial`` (default 0)
-    and, with an attack, one ``attack_depth`` (default the first). For these the store
-    keeps the image, the reconstruction and, with a momentum attack, the perturbed
-    images ``x + r_j`` and their reconstructions.
+    and, with an attack, one ``attack_depth`` (a value of the axis, ``-1`` for "own
+    depth"; default the first at which that network is attacked; one where it is
+    skipped is an error). For these the store keeps the image, the reconstruction
+    and, with a momentum attack, the perturbed images ``x + r_j`` and their
+    reconstructions.
 
 Errors
     :func:`load_config` raises one :class:`ConfigError` listing every problem found,
-    each naming the key path, the value and what is allowed.
+    each naming the key path, the value and what is allowed. Files the config names
+    (``mask_from``, network checkpoints) are checked too unless
+    ``check_files=False`` (e.g. to plan a workflow whose training jobs write them).
 """
 
 from __future__ import annotations
@@ -80,15 +135,17 @@ import math
 import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import yaml
 
 __all__ = [
     "AXES",
+    "OWN_DEPTH",
     "AttackSpec",
     "ConfigError",
     "ExampleSpec",
@@ -111,15 +168,20 @@ AXES: tuple[tuple[str, tuple[str, ...], Any], ...] = (
     ("scheme", ("sampling", "scheme"), None),
     ("rate", ("sampling", "rate"), None),
     ("budgets", ("sampling", "budgets"), None),
+    ("mask_from", ("sampling", "mask_from"), None),
     ("signal", ("signal", "kind"), None),
     ("sparsity", ("signal", "sparsity"), None),
     ("image", ("signal", "name"), None),
     ("complex", ("signal", "complex"), False),
+    ("details", ("signal", "details"), None),
     ("noise", ("noise",), 0.0),
 )
 AXIS_NAMES = tuple(name for name, _, _ in AXES)
 PATTERN_AXES = ("budgets", "sparsity")
 _AXIS_PATH = {name: path for name, path, _ in AXES}
+
+#: ``attack_depth`` value meaning "each network's own (full) depth".
+OWN_DEPTH = -1
 
 ATTACK_KINDS = ("momentum", "worst-case")
 #: Attack parameters that the sweep itself supplies (not settable in ``attack.params``).
@@ -150,23 +212,62 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """One entry of ``networks``."""
+    """One entry of ``networks``.
+
+    ``algorithmic`` is the registry class's ``algorithmic`` attribute (``False`` for
+    the trained networks, which are attacked at their own depth only; ``True`` for
+    ``custom``, whose factory takes the depth to truncate to).
+    """
 
     label: str
     name: str
     depth: int
     params: Mapping[str, Any] = field(default_factory=dict)
     factory: str | None = None
+    algorithmic: bool = True
+
+    def attacked_depth(self, value: int, explicit: bool) -> tuple[int | None, str]:
+        """The depth attacked at ``attack_depth`` value ``value``, or ``None`` and why not.
+
+        Parameters
+        ----------
+        value : int
+            A value of the ``attack_depth`` axis (:data:`OWN_DEPTH` or a depth).
+        explicit : bool
+            Whether ``attack.depths`` was given (then algorithmic networks are attacked
+            at those depths, not at :data:`OWN_DEPTH`).
+        """
+        if value == OWN_DEPTH:
+            if not self.algorithmic or not explicit:
+                return self.depth, ""
+            return None, ("attacked at the given attack.depths, not at its own depth "
+                          f"(attack_depth {OWN_DEPTH})")
+        if not self.algorithmic:
+            return None, (f"a trained network ({self.name}) is attacked at its own depth "
+                          f"{self.depth} only (attack_depth {OWN_DEPTH})")
+        if value > self.depth:
+            return None, f"attack depth {value} exceeds the network's depth {self.depth}"
+        return value, ""
 
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """The ``attack`` section."""
+    """The ``attack`` section.
+
+    ``depths`` is the ``attack_depth`` axis: the given ``attack.depths``, then
+    :data:`OWN_DEPTH` when some network is attacked at its own depth (``depths`` left
+    out, or a trained network among the networks); see the module docstring.
+    """
 
     kind: str
     depths: tuple[int, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
     levels: tuple[float, ...] = ()
+
+    @property
+    def explicit(self) -> bool:
+        """Whether ``attack.depths`` was given."""
+        return any(d != OWN_DEPTH for d in self.depths)
 
     @property
     def steps(self) -> tuple[int, ...]:
@@ -247,6 +348,26 @@ class SweepConfig:
     def grid_shape(self) -> tuple[int, ...]:
         return tuple(len(v) for v in self.axes.values())
 
+    def attacked_depth(self, network: int, attack_depth: int) -> tuple[int | None, str]:
+        """Depth at which network ``network`` is attacked in entry ``attack_depth`` of
+        the ``attack_depth`` axis (indices), or ``None`` (skipped) and the reason."""
+        value = self.attack.depths[attack_depth]
+        return self.networks[network].attacked_depth(value, self.attack.explicit)
+
+    def weights_source(self, network: int) -> str:
+        """Where network ``network``'s l1 weights come from: ``signal``, ``params``,
+        ``uniform`` or ``none`` (see "Sparsity weights" in the module docstring)."""
+        spec = self.networks[network]
+        name = sparsity_parameter(spec)
+        given = {k: spec.params[k] for k in ("s", "weights") if k in spec.params}
+        if name is None and not given:
+            return "none"
+        if given:
+            return "params" if any(v is not None for v in given.values()) else "uniform"
+        kinds = self.axes.get("signal", (self.fixed.get("signal"),))
+        has_pattern = "sparsity" in self.axes or "sparsity" in self.fixed
+        return "signal" if "sparse-in-levels" in kinds and has_pattern else "uniform"
+
     def point(self, index: Sequence[int]) -> dict[str, Any]:
         """All problem parameters of the grid point with axis indices ``index``."""
         params = dict(self.fixed)
@@ -276,7 +397,9 @@ def pattern_label(value: Sequence[int]) -> str:
 # --------------------------------------------------------------------------- loading
 
 
-def load_config(source: str | Path | Mapping[str, Any]) -> SweepConfig:
+def load_config(
+    source: str | Path | Mapping[str, Any], *, check_files: bool = True
+) -> SweepConfig:
     """Load and validate an experiment config.
 
     Parameters
@@ -284,6 +407,11 @@ def load_config(source: str | Path | Mapping[str, Any]) -> SweepConfig:
     source : path, YAML text or mapping
         A path to a YAML file, YAML text (anything containing a newline) or an
         already parsed mapping.
+    check_files : bool
+        Also check the files the config names (``sampling.mask_from``, network
+        ``params.checkpoint``): they exist, and their masks fit the problem and each
+        other. ``False`` checks everything else (for planning runs whose earlier
+        jobs write those files); running a sweep needs ``True``.
 
     Returns
     -------
@@ -310,7 +438,7 @@ def load_config(source: str | Path | Mapping[str, Any]) -> SweepConfig:
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise ConfigError([f"not valid YAML: {err}"], where) from None
-    problems = validate(data)
+    problems = validate(data, check_files=check_files)
     if problems:
         raise ConfigError(problems, where)
     return _build(text, data)
@@ -337,15 +465,19 @@ def _build(text: str, data: dict) -> SweepConfig:
             depth=int(entry["depth"]),
             params=dict(entry.get("params", {})),
             factory=entry.get("factory"),
+            algorithmic=is_algorithmic(entry["name"]),
         )
         for entry in data["networks"]
     )
     attack = None
     if "attack" in data:
         a = data["attack"]
+        depths = tuple(int(d) for d in a.get("depths", ()))
+        if not depths or not all(n.algorithmic for n in networks):
+            depths += (OWN_DEPTH,)
         attack = AttackSpec(
             kind=a["kind"],
-            depths=tuple(int(d) for d in a["depths"]),
+            depths=depths,
             params=dict(a.get("params", {})),
             levels=tuple(float(v) for v in a.get("levels", ())),
         )
@@ -390,6 +522,8 @@ def _norm(name: str, value: Any) -> Any:
         return float(value)
     if name in ("resolution", "dim"):
         return int(value)
+    if name in ("complex", "details"):
+        return bool(value)
     return value
 
 
@@ -402,8 +536,10 @@ def schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text())
 
 
-def validate(data: Any) -> list[str]:
+def validate(data: Any, *, check_files: bool = True) -> list[str]:
     """Every problem with a parsed config: JSON schema first, then semantic checks.
+
+    ``check_files``: see :func:`load_config`.
 
     Returns
     -------
@@ -417,7 +553,7 @@ def validate(data: Any) -> list[str]:
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
         problems.extend(_schema_messages(err))
     # semantic checks run on whatever parts are well-formed
-    problems.extend(_semantic(data))
+    problems.extend(_semantic(data, check_files))
     if not problems and data.get("examples"):
         # examples refer to the grid, so they are checked on an otherwise valid config
         cfg = _build("", {**data, "examples": []})
@@ -562,17 +698,18 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def _semantic(data: Mapping) -> list[str]:
+def _semantic(data: Mapping, check_files: bool = True) -> list[str]:
     problems: list[str] = []
     problem = data.get("problem")
     if isinstance(problem, Mapping):
-        problems += _check_problem(problem)
-    problems += _check_networks(data)
+        problems += _check_problem(problem, check_files)
+    problems += _check_networks(data, check_files)
     problems += _check_attack(data)
+    problems += _check_attack_depths(data)
     return problems
 
 
-def _check_problem(problem: Mapping) -> list[str]:
+def _check_problem(problem: Mapping, check_files: bool = True) -> list[str]:
     from stablesweep import levels, sampling, transforms
 
     out: list[str] = []
@@ -596,6 +733,8 @@ def _check_problem(problem: Mapping) -> list[str]:
     sampling_ = problem.get("sampling")
     if isinstance(sampling_, Mapping):
         out += _check_sampling(problem, sampling_, shapes, sampling)
+        if "mask_from" in sampling_:
+            out += _check_mask_from(problem, sampling_, check_files)
     signal = problem.get("signal")
     if isinstance(signal, Mapping):
         out += _check_signal(problem, signal, shapes, levels)
@@ -605,10 +744,19 @@ def _check_problem(problem: Mapping) -> list[str]:
 def _check_sampling(problem, sampling_, shapes, sampling) -> list[str]:
     out = []
     has_rate, has_budgets = "rate" in sampling_, "budgets" in sampling_
+    if "mask_from" in sampling_:
+        others = sorted(k for k in sampling_ if k != "mask_from")
+        if others:
+            out.append(
+                f"problem.sampling: {', '.join(others)} given together with 'mask_from'; "
+                "expected either 'mask_from' alone (a trained network's fixed mask), "
+                "'rate' (with 'scheme') or 'budgets'")
+        return out
     if has_rate == has_budgets:
         out.append(
             f"problem.sampling: keys {sorted(sampling_)}; expected either 'rate' (with "
-            "'scheme') or 'budgets' (samples per band), not both or neither"
+            "'scheme'), 'budgets' (samples per band) or 'mask_from' (a trained network's "
+            "mask), not several or none"
         )
     if has_budgets and "scheme" in sampling_:
         out.append("problem.sampling.scheme: not used with 'budgets'; give 'scheme' and "
@@ -648,11 +796,138 @@ def _check_sampling(problem, sampling_, shapes, sampling) -> list[str]:
     return out
 
 
+def _check_mask_from(problem: Mapping, sampling_: Mapping, check_files: bool) -> list[str]:
+    """The mask file exists and fits every transform, resolution and dim of the problem."""
+    path = sampling_.get("mask_from")
+    if not isinstance(path, str) or not check_files:
+        return []
+    rec, message = _record_or_problem("problem.sampling.mask_from", path)
+    if rec is None:
+        return [message]
+    out = []
+    shape, transform = tuple(rec["shape"]), rec["transform"]
+    what = f"the {transform} mask of shape {shape} in problem.sampling.mask_from ({path!r})"
+    for p, v in _values(problem, "transform"):
+        if isinstance(v, str) and v != transform:
+            out.append(f"{p}: {v!r} does not match {what}; with mask_from every transform "
+                       f"must be {transform!r}")
+    for p, v in _values(problem, "resolution"):
+        if _is_int(v) and v != shape[0]:
+            out.append(f"{p}: {v} does not match {what}; with mask_from every resolution "
+                       f"must be {shape[0]}")
+    for p, v in _values(problem, "dim"):
+        if v in (1, 2) and v != len(shape):
+            out.append(f"{p}: {v} does not match {what}; with mask_from every dim must be "
+                       f"{len(shape)}")
+    return out
+
+
+def read_operator_record(path: str | Path) -> dict[str, Any]:
+    """:func:`stablesweep.training.checkpoint.load_operator_record`, cached per file
+    version (path, modification time, size); treat the result as read-only."""
+    p = Path(path)
+    st = p.stat()
+    return _read_record(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=16)
+def _read_record(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    from stablesweep.training.checkpoint import load_operator_record
+
+    return load_operator_record(path)
+
+
+def _train_hint(path: str) -> str:
+    """How to make a missing model file: the training config that writes it."""
+    name = Path(path).parent.name
+    candidates = [(Path("config/training") / f"{name}.yaml", None)]
+    base, _, profile = name.rpartition("-")
+    if base:
+        candidates.append((Path("config/training") / f"{base}.yaml", profile))
+    for config, profile in candidates:
+        if config.is_file():
+            return f"`stablesweep train {config}{f' --profile {profile}' if profile else ''}`"
+    return (f"`stablesweep train <training config>` (a training config with name {name!r} "
+            f"writes results/models/{name}/model.pt)")
+
+
+def _record_or_problem(key: str, path: str) -> tuple[dict | None, str | None]:
+    """The operator record of a model file, or the problem with it."""
+    if not Path(path).is_file():
+        return None, f"{key}: {path!r} does not exist; train it first with {_train_hint(path)}"
+    try:
+        return read_operator_record(path), None
+    except Exception as err:
+        return None, (f"{key}: cannot read {path!r} ({type(err).__name__}: {err}); expected "
+                      "a model file written by `stablesweep train`")
+
+
+def _record_differences(a: Mapping, b: Mapping) -> list[str]:
+    """How two stored operators differ (transform, shape, mask)."""
+    out = []
+    if a["transform"] != b["transform"]:
+        out.append(f"transform {a['transform']} vs {b['transform']}")
+    if tuple(a["shape"]) != tuple(b["shape"]):
+        out.append(f"shape {tuple(a['shape'])} vs {tuple(b['shape'])}")
+    else:
+        n = int((_bool_array(a["mask"]) ^ _bool_array(b["mask"])).sum())
+        if n:
+            out.append(f"the masks differ in {n} entries")
+    return out
+
+
+def _bool_array(mask: Any) -> np.ndarray:
+    return (mask.numpy() if hasattr(mask, "numpy") else np.asarray(mask)).astype(bool)
+
+
+def _check_checkpoint(data: Mapping, path: str, label: str, name: str, params: Mapping,
+                      check_files: bool) -> list[str]:
+    """A trained network's model file: exists, and its mask is the one measured with."""
+    ckpt = params["checkpoint"]
+    key = f"{path}.params.checkpoint"
+    allow = bool(params.get("allow_mask_mismatch", False))
+    problem = data.get("problem") if isinstance(data.get("problem"), Mapping) else {}
+    sampling_ = problem.get("sampling")
+    mask_from = sampling_.get("mask_from") if isinstance(sampling_, Mapping) else None
+    out = []
+    if not allow and isinstance(sampling_, Mapping) and mask_from is None:
+        out.append(f"{key}: {label!r} is a trained network and refuses any mask but the one "
+                   "it was trained with; measure with that mask: problem.sampling: "
+                   f"{{mask_from: {ckpt}}} (or set {path}.params.allow_mask_mismatch: true)")
+    if not check_files:
+        return out
+    rec, message = _record_or_problem(key, ckpt)
+    if rec is None:
+        return out + [message]
+    if allow:
+        return out
+    if isinstance(mask_from, str) and Path(mask_from).is_file():
+        try:
+            diffs = _record_differences(rec, read_operator_record(mask_from))
+        except Exception:  # reported for problem.sampling.mask_from
+            diffs = []
+        if diffs:
+            out.append(f"{key}: {ckpt!r} was trained with another mask than the one of "
+                       f"problem.sampling.mask_from ({mask_from!r}): {'; '.join(diffs)}; "
+                       "expected the same mask (train both with the same problem.sampling "
+                       "block), or set allow_mask_mismatch: true")
+    registry, _ = _registry()
+    if getattr(registry.get(name), "uses_wavelet", False):
+        for p, w in _values(problem, "wavelet"):
+            if isinstance(w, str) and w != rec.get("wavelet"):
+                out.append(f"{p}: {w!r} differs from the wavelet {rec.get('wavelet')!r} that "
+                           f"{path} ({label}) was trained with; expected {rec.get('wavelet')!r}")
+    return out
+
+
 def _check_signal(problem, signal, shapes, levels) -> list[str]:
     from stablesweep import signals
 
     out = []
     kinds = [v for _, v in _values(problem, "signal")]
+    if "details" in signal and "ellipses" not in kinds:
+        out.append(f"problem.signal.details: only used by kind 'ellipses'; the signal kinds "
+                   f"here are {', '.join(map(str, kinds))}")
     if "sparse-in-levels" in kinds and "sparsity" not in signal:
         out.append("problem.signal: missing key 'sparsity' (needed by kind "
                    "'sparse-in-levels'); expected one non-negative integer per level")
@@ -703,6 +978,40 @@ def network_signature(name: str) -> inspect.Signature | None:
         return None
 
 
+def is_algorithmic(name: str) -> bool:
+    """The registry class's ``algorithmic`` flag (``True`` for ``custom`` and unknown names).
+
+    Trained networks (``algorithmic = False``) are not a family of truncations: they are
+    attacked at their own depth only.
+    """
+    if name == "custom":
+        return True
+    registry, _ = _registry()
+    return bool(getattr(registry.get(name), "algorithmic", True))
+
+
+def sparsity_parameter(spec: NetworkSpec) -> str | None:
+    """``"s"`` or ``"weights"``: the parameter through which the sweep passes the
+    signal's sparsity pattern to a network (``None``: it takes neither by name).
+
+    The registry class's constructor, or for ``custom`` the factory, is inspected; a
+    parameter named ``s`` wins over ``weights`` (parameters hidden in ``**kwargs`` do
+    not count).
+    """
+    if spec.name == "custom":
+        try:
+            sig = inspect.signature(resolve_factory(spec.factory))
+        except Exception:
+            return None
+    else:
+        sig = network_signature(spec.name)
+    if sig is None:
+        return None
+    named = {p for p, par in sig.parameters.items() if par.kind in (
+        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+    return "s" if "s" in named else ("weights" if "weights" in named else None)
+
+
 def _param_default(name: str, param: str) -> Any:
     sig = network_signature(name)
     if sig is None or param not in sig.parameters:
@@ -720,7 +1029,7 @@ def resolve_factory(spec: str):
     return obj
 
 
-def _check_networks(data: Mapping) -> list[str]:
+def _check_networks(data: Mapping, check_files: bool = True) -> list[str]:
     nets = data.get("networks")
     if not isinstance(nets, list):
         return []
@@ -766,17 +1075,56 @@ def _check_networks(data: Mapping) -> list[str]:
         if name == "firenet" and _is_int(depth) and _is_int(p) and p > 0 and depth % p:
             out.append(f"{path}.depth: {depth} is not a multiple of params.p = {p}; "
                        "expected a multiple of p (firenet depth = restarts x p)")
-        attack = data.get("attack")
-        if isinstance(attack, Mapping) and isinstance(attack.get("depths"), list):
-            for j, ad in enumerate(attack["depths"]):
-                if not _is_int(ad):
-                    continue
-                if _is_int(depth) and ad > depth:
-                    out.append(f"attack.depths[{j}]: {ad} exceeds the depth {depth} of "
-                               f"{path} ({label}); expected <= {depth}")
-                elif name == "firenet" and _is_int(p) and p > 0 and ad % p:
-                    out.append(f"attack.depths[{j}]: {ad} is not a multiple of p = {p} of "
-                               f"{path} ({label}); expected a multiple of {p}")
+        if (name != "custom" and isinstance(params.get("checkpoint"), str)
+                and "checkpoint" in _named_parameters(name)):
+            out += _check_checkpoint(data, path, label, name, params, check_files)
+    return out
+
+
+def _named_parameters(name: str) -> set[str]:
+    sig = network_signature(name)
+    return set() if sig is None else set(sig.parameters)
+
+
+def _check_attack_depths(data: Mapping) -> list[str]:
+    """Given attack depths: within some network's depth; multiples of firenet's p."""
+    attack, nets = data.get("attack"), data.get("networks")
+    if not (isinstance(attack, Mapping) and isinstance(attack.get("depths"), list)
+            and isinstance(nets, list)):
+        return []
+    entries = []  # (key path, label, name, depth, p) of the networks that can be truncated
+    trained = []
+    for i, net in enumerate(nets):
+        if not (isinstance(net, Mapping) and isinstance(net.get("name"), str)
+                and _is_int(net.get("depth"))):
+            continue
+        name = net["name"]
+        if not is_algorithmic(name):
+            trained.append(name)
+            continue
+        params = net.get("params") if isinstance(net.get("params"), Mapping) else {}
+        p = params.get("p", _param_default(name, "p")) if name == "firenet" else None
+        entries.append((f"networks[{i}]", net.get("label", name), name, net["depth"], p))
+    if not entries:
+        if trained:
+            return [f"attack.depths: no network here can be truncated: trained networks "
+                    f"({', '.join(dict.fromkeys(trained))}) are attacked at their own depth "
+                    "only; leave attack.depths out"]
+        return []
+    deepest = max(entries, key=lambda e: e[3])
+    out = []
+    for j, ad in enumerate(attack["depths"]):
+        if not _is_int(ad):
+            continue
+        if ad > deepest[3]:
+            out.append(f"attack.depths[{j}]: {ad} exceeds the depth of every network (the "
+                       f"deepest, {deepest[0]} ({deepest[1]}), has depth {deepest[3]}); "
+                       f"expected <= {deepest[3]}")
+            continue
+        for path, label, name, depth, p in entries:
+            if name == "firenet" and _is_int(p) and p > 0 and ad <= depth and ad % p:
+                out.append(f"attack.depths[{j}]: {ad} is not a multiple of p = {p} of "
+                           f"{path} ({label}); expected a multiple of {p}")
     return out
 
 
@@ -902,10 +1250,20 @@ def _examples(cfg: SweepConfig, entries: list) -> tuple[list[ExampleSpec], list[
         if not (_is_int(trial) and 0 <= trial < cfg.trials):
             problems.append(f"{path}.trial: {_short(trial)} is out of range; expected an "
                             f"integer in 0..{cfg.trials - 1}")
-        ad = entry.get("attack_depth", depths[0] if depths else None)
+        attacked = depths
+        if depths and net in labels:
+            spec = cfg.networks[labels.index(net)]
+            attacked = [d for d in depths
+                        if spec.attacked_depth(d, cfg.attack.explicit)[0] is not None]
+        ad = entry.get("attack_depth", (attacked or depths)[0] if depths else None)
         if depths and ad not in depths:
             problems.append(f"{path}.attack_depth: {_short(ad)} is not an attack depth; "
                             f"expected one of: {', '.join(map(str, depths))}")
+        elif depths and ad not in attacked:
+            why = spec.attacked_depth(ad, cfg.attack.explicit)[1]
+            problems.append(f"{path}.attack_depth: network {net!r} is not attacked at attack "
+                            f"depth {ad} ({why}); expected one of: "
+                            f"{', '.join(map(str, attacked)) or '(none)'}")
         if not problems:
             out.append(ExampleSpec(
                 point=tuple(index), network=labels.index(net), trial=int(trial),

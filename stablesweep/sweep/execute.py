@@ -48,7 +48,7 @@ import dask
 import yaml
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
-from .cell import CellTask, probe_network, run_cell
+from .cell import CellTask, fixed_mask, probe_network, run_cell
 from .config import SweepConfig
 from .grid import Cell, cells
 from .progress import Progress
@@ -157,25 +157,35 @@ def layout_from_store(cfg: SweepConfig, ds) -> Layout:
 
 
 def make_task(layout: Layout, cell: Cell) -> CellTask:
-    """The :class:`CellTask` of one cell."""
+    """The :class:`CellTask` of one cell.
+
+    The attacked depth comes from :meth:`SweepConfig.attacked_depth` (``None`` and the
+    reason where the network is skipped); with ``mask_from`` the task carries the mask.
+    """
     cfg = layout.cfg
     attack = cfg.attack if cell.attack_depth is not None else None
+    attack_depth, skip = (None, "")
+    if attack is not None:
+        attack_depth, skip = cfg.attacked_depth(cell.network, cell.attack_depth)
     examples = tuple(
         (k, e.trial) for k, e in enumerate(cfg.examples)
         if (e.point, e.network, e.attack_depth) == (cell.point, cell.network, cell.attack_depth)
     )
+    point = cfg.point(cell.point)
     return CellTask(
         key=cell.key,
-        point=cfg.point(cell.point),
+        point=point,
         seed=cfg.seed,
         trials=cfg.trials,
         network=cfg.networks[cell.network],
         depths=layout.depths,
         forward=cell.runs_forward,
         attack=attack,
-        attack_depth=None if attack is None else attack.depths[cell.attack_depth],
+        attack_depth=attack_depth,
         examples=examples,
         image_shape=layout.image_shape,
+        attack_skip=skip,
+        mask=fixed_mask(point["mask_from"]) if point.get("mask_from") else None,
     )
 
 
@@ -330,11 +340,18 @@ def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retr
     run_id = uuid.uuid4().hex[:8]
     writer = StoreWriter(store, layout)
     futures = {}
+    failed = lost = 0
     for cell in todo:
-        fut = client.submit(run_cell, make_task(layout, cell), key=f"{cell.key}-{run_id}",
+        task = make_task(layout, cell)
+        if task.trivial:  # a skipped attack and no forward pass: nothing to compute
+            result = run_cell(task)
+            writer.write(cell, result)
+            failed += result.failed
+            bar.update(failed=result.failed)
+            continue
+        fut = client.submit(run_cell, task, key=f"{cell.key}-{run_id}",
                             pure=False, retries=retries)
         futures[fut.key] = (fut, cell)
-    failed = lost = 0
     for fut in as_completed([f for f, _ in futures.values()], loop=client.loop):
         _, cell = futures.pop(fut.key)
         try:

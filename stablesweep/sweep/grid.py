@@ -14,17 +14,25 @@ Seeds
 
     ``mask``
         transform, resolution, dim, scheme, rate, budgets, sparsity (the theory budget
-        uses it);
+        uses it); a mask read from a model file (``sampling.mask_from``) is fixed and
+        uses no randomness;
     ``signal``
         resolution, dim, wavelet, signal, sparsity, image, complex;
     ``noise``
-        all problem coordinates;
+        all problem coordinates except ``mask_from`` and ``details``;
     ``attack``
-        all problem coordinates, the network label and the attack depth.
+        the noise stream's coordinates, the network label and the depth actually
+        attacked (for the ``-1`` "own depth" entry: the network's depth).
 
     So the mask and the signal of a trial are the same for every network and every
     noise level (paired comparisons), and adding a value to an axis changes no other
-    cell's numbers.
+    cell's numbers. ``mask_from`` (a path: moving the file changes no numbers) and
+    ``details`` are left out of every stream: an ellipse phantom with details is the
+    one without plus the details (:func:`stablesweep.signals.ellipse_phantom`), and
+    its noise and attack start are drawn from the same seeds; configs without these
+    keys keep the seeds they had before the keys existed. Attacking a network at the
+    same depth gives the same numbers whether that depth was given in
+    ``attack.depths`` or is its own depth.
 """
 
 from __future__ import annotations
@@ -39,14 +47,18 @@ import numpy as np
 
 from .config import AXIS_NAMES, SweepConfig, canonical_json
 
+#: Problem coordinates that seed no random stream (see the module docstring).
+SEED_NEUTRAL = ("mask_from", "details")
+_SEEDED = tuple(name for name in AXIS_NAMES if name not in SEED_NEUTRAL)
+
 __all__ = ["Cell", "STREAM_KEYS", "cells", "stream_seed", "torch_seed"]
 
 #: The problem coordinates each random stream depends on.
 STREAM_KEYS: dict[str, tuple[str, ...]] = {
     "mask": ("transform", "resolution", "dim", "scheme", "rate", "budgets", "sparsity"),
     "signal": ("resolution", "dim", "wavelet", "signal", "sparsity", "image", "complex"),
-    "noise": AXIS_NAMES,
-    "attack": AXIS_NAMES,
+    "noise": _SEEDED,
+    "attack": _SEEDED,
 }
 
 
@@ -61,7 +73,10 @@ class Cell:
     network : int
         Index into ``SweepConfig.networks``.
     attack_depth : int or None
-        Index into ``SweepConfig.attack.depths`` (None without an attack).
+        Index into ``SweepConfig.attack.depths`` (None without an attack). The depth
+        actually attacked (or none: skipped) is
+        :meth:`SweepConfig.attacked_depth(network, attack_depth)
+        <stablesweep.sweep.config.SweepConfig.attacked_depth>`.
     """
 
     point: tuple[int, ...]
@@ -85,7 +100,8 @@ class Cell:
     def runs_forward(self) -> bool:
         """Whether this cell records the un-attacked metrics (rel_error, residual, ...).
 
-        With an attack, the cell at the first attack depth does; the others only attack.
+        With an attack, the cell at the first entry of the attack-depth axis does (also
+        when the network is skipped there); the others only attack.
         """
         return self.attack_depth in (None, 0)
 
@@ -119,7 +135,7 @@ def stream_seed(
     coords : mapping
         All problem parameters of the grid point (only the stream's keys are used).
     extra : mapping, optional
-        More coordinates (the attack stream's network label and attack depth).
+        More coordinates (the attack stream's network label and attacked depth).
 
     Returns
     -------

@@ -7,13 +7,24 @@ Layout (``xarray.open_zarr(path)``)
     (momentum) or ``noise_level`` (worst-case), and for the kept images ``example``,
     ``attack_record``, ``row``, ``col``. Problem parameters that are not swept are scalar
     coordinates; ``network`` has the non-dimension coordinates ``network_name``,
-    ``network_depth`` and ``network_layers``; ``example`` has ``example_<axis>``,
-    ``example_network``, ``example_trial`` (and ``example_attack_depth``).
+    ``network_depth``, ``network_layers`` and ``network_weights`` (where its l1 weights
+    come from: ``signal``, ``params``, ``uniform``, ``none``); ``example`` has
+    ``example_<axis>``, ``example_network``, ``example_trial`` (and
+    ``example_attack_depth``).
+
+    ``attack_depth`` holds the given attack depths and/or ``-1`` ("each network's own
+    depth", :data:`~stablesweep.sweep.config.OWN_DEPTH`); the coordinate
+    ``attacked_depth`` (network, attack_depth) is the depth actually attacked, 0 where
+    the network is not attacked (its attack variables are NaN there, with
+    ``attack_status`` ``skipped``).
 
     Data variables (``units`` and ``long_name`` on every one) are listed in
     :data:`VARIABLES`; the ``done`` marker (0 pending, 1 done, 2 done with a failed
     trial) has one entry per cell. Provenance in attrs: ``config`` (the YAML text),
-    ``config_hash``, ``stablesweep_version``, ``git_commit``, ``created``.
+    ``config_hash``, ``stablesweep_version``, ``git_commit``, ``created``,
+    ``network_weights`` (JSON: label -> weight source) and, with ``mask_from``,
+    ``mask_from_sha256`` (digest of the fixed mask: a store is resumed only with the
+    same mask) and ``mask_from_m`` (its number of samples).
 
 Writing
     :func:`create_store` writes the metadata and coordinates only (every data variable
@@ -36,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import hashlib
 import json
 import os
 import shutil
@@ -54,7 +66,7 @@ import zarr
 import zarr.api.asynchronous as zarr_async
 from zarr.core.sync import sync
 
-from .cell import CellResult
+from .cell import CellResult, fixed_mask
 from .config import PATTERN_AXES, SweepConfig, pattern_label
 from .grid import Cell
 
@@ -116,7 +128,8 @@ VARIABLES: dict[str, dict[str, tuple[tuple[str, ...], Any, str, str]]] = {
                                "error ||phi(y) - x|| of the truncated (attacked) network"),
         "attack_wall_time": (("trial",), float, "s", "wall time of the attack"),
         "attack_status": (("trial",), STR, "none",
-                          "attack status: ok, diverged, error ('' pending)"),
+                          "attack status: ok, diverged, error, skipped (not attacked at "
+                          "this attack depth) ('' pending)"),
         "attack_message": (("trial",), STR, "none", "error message of a failed attack"),
     },
     "examples": {
@@ -224,15 +237,25 @@ class Layout:
                                "units": "1"})
         c["network_layers"] = ("network", np.array(self.layers),
                                {"long_name": "layers of the full network", "units": "1"})
+        c["network_weights"] = ("network", np.array(
+            [cfg.weights_source(i) for i in range(len(nets))], dtype=STR), {
+                "long_name": "source of the l1 weights: signal (w_k = sqrt(s/s_k) from the "
+                "sparsity pattern at sparse-in-levels points), params, uniform, none"})
         c["trial"] = ("trial", np.arange(cfg.trials), {"long_name": "trial (independent draw)"})
         c["depth"] = ("depth", np.array(self.depths, dtype=np.int64),
                       {"long_name": "depth: number of iterations (operator applications)",
                        "units": "1"})
         if cfg.attack is not None:
             a = cfg.attack
-            c["attack_depth"] = ("attack_depth", np.array(a.depths),
-                                 {"long_name": "depth of the attacked (truncated) network",
-                                  "units": "1"})
+            c["attack_depth"] = ("attack_depth", np.array(a.depths), {
+                "long_name": "depth of the attacked (truncated) network; -1: each network's "
+                "own depth (see attacked_depth)", "units": "1"})
+            attacked = [[cfg.attacked_depth(n, j)[0] or 0 for j in range(len(a.depths))]
+                        for n in range(len(nets))]
+            c["attacked_depth"] = (
+                ("network", "attack_depth"), np.array(attacked, dtype=np.int64),
+                {"long_name": "depth at which the network is attacked (0: not attacked)",
+                 "units": "1"})
             if a.kind == "momentum":
                 c["attack_step"] = ("attack_step", np.array(a.steps),
                                     {"long_name": "attack ascent step j", "units": "1"})
@@ -303,6 +326,8 @@ _AXIS_DOC = {
     "sparsity": "local sparsities s_k (comma-separated, per level)",
     "image": "test image",
     "complex": "complex-valued sparse coefficients",
+    "details": "small low-contrast details in the ellipse phantoms",
+    "mask_from": "model file whose sampling mask every trial measures with",
     "noise": "relative noise level ||e|| / ||A x||",
 }
 
@@ -328,7 +353,20 @@ def provenance(cfg: SweepConfig) -> dict[str, str]:
         "stablesweep_version": __version__,
         "git_commit": git_commit(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "network_weights": json.dumps(
+            {n.label: cfg.weights_source(i) for i, n in enumerate(cfg.networks)}),
+        **mask_provenance(cfg),
     }
+
+
+def mask_provenance(cfg: SweepConfig) -> dict[str, Any]:
+    """``mask_from_sha256`` and ``mask_from_m`` of a config's fixed mask (else empty)."""
+    path = cfg.fixed.get("mask_from")
+    if path is None:
+        return {}
+    mask = fixed_mask(path)
+    digest = hashlib.sha256(f"{mask.shape}".encode() + np.packbits(mask).tobytes())
+    return {"mask_from_sha256": digest.hexdigest(), "mask_from_m": int(mask.sum())}
 
 
 def git_commit() -> str:
@@ -382,6 +420,15 @@ def open_or_create(path: str | Path, layout_factory, cfg: SweepConfig) -> xr.Dat
             f"store {str(path)!r} was created by a different config (config_hash "
             f"{str(have)[:12]}..., this config {cfg.hash[:12]}...); refusing to mix results. "
             "Use another --out, or delete the store to start over."
+        )
+    now = mask_provenance(cfg).get("mask_from_sha256")
+    if ds.attrs.get("mask_from_sha256") != now:
+        raise StoreError(
+            f"store {str(path)!r} was measured with another mask than the one now in "
+            f"{cfg.fixed.get('mask_from')!r} (mask_from_sha256 "
+            f"{str(ds.attrs.get('mask_from_sha256'))[:12]}..., now {str(now)[:12]}...; the "
+            "network was retrained?); refusing to mix results. Use another --out, or "
+            "delete the store to start over."
         )
     return ds
 
