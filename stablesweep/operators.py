@@ -17,6 +17,7 @@ dimensions; they are differentiable and run on the device of their input (CPU or
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -215,20 +216,111 @@ class Walsh(LinearOperator):
         return f"Walsh({self.shape_in})"
 
 
-class Wavelet(LinearOperator):
-    """Orthonormal periodized DWT ``W`` (image -> coefficients, PyWavelets layout)."""
+#: Images with at most this many pixels apply the wavelet transform as one sparse
+#: matrix product (benchmarked: 10x faster than the multilevel recursion at 32², 3.5x
+#: at 64², even at 128²) — the recursion's cost at small sizes is per-operation overhead.
+SPARSE_WAVELET_MAX_N = 4096
 
-    def __init__(self, shape: Sequence[int], wavelet: str = "haar", levels: int | None = None):
+
+def _wavelet_matrix(shape, wavelet, levels, transpose, device, dtype) -> torch.Tensor:
+    key = (tuple(shape), wavelet, levels, transpose, str(device), dtype)
+    mat = _WAVELET_MATRICES.get(key)
+    if mat is None:
+        N = int(np.prod(shape))
+        rows, cols, vals = [], [], []
+        chunk = max(1, min(N, 2**22 // N))
+        for start in range(0, N, chunk):
+            k = min(chunk, N - start)
+            eye = torch.zeros(k, N, dtype=torch.float64)
+            eye[torch.arange(k), start + torch.arange(k)] = 1.0
+            coef = transforms.dwt(eye.reshape(k, *shape), wavelet, levels, len(shape))
+            coef = coef.reshape(k, N)  # row i = W e_{start+i} = column start+i of W
+            i, c = torch.nonzero(coef.abs() > 1e-15, as_tuple=True)
+            rows.append(c)
+            cols.append(i + start)
+            vals.append(coef[i, c])
+        r, c = torch.cat(rows), torch.cat(cols)
+        if transpose:
+            r, c = c, r
+        coo = torch.sparse_coo_tensor(
+            torch.stack((r, c)), torch.cat(vals), (N, N), check_invariants=False
+        )
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": we test it
+            warnings.simplefilter("ignore", UserWarning)
+            mat = coo.coalesce().to_sparse_csr().to(device=device, dtype=dtype)
+        _WAVELET_MATRICES[key] = mat
+    return mat
+
+
+_WAVELET_MATRICES: dict[tuple, torch.Tensor] = {}
+
+
+def _apply_real_matrix(mat: torch.Tensor, x: torch.Tensor, nd: int) -> torch.Tensor:
+    """``mat @ x`` over the last ``nd`` dims of ``x`` (real or complex), batched."""
+    shape, lead = x.shape[x.ndim - nd:], x.shape[: x.ndim - nd]
+    N, B = int(np.prod(shape)), int(np.prod(lead)) if lead else 1
+    if x.is_complex():
+        xr = torch.view_as_real(x.reshape(B, N)).permute(1, 0, 2).reshape(N, 2 * B)
+        y = (mat @ xr).reshape(N, B, 2).permute(1, 0, 2).contiguous()
+        y = torch.view_as_complex(y)
+    else:
+        y = (mat @ x.reshape(B, N).T.contiguous()).T
+    return y.reshape(*lead, *shape)
+
+
+class _RealMatrixProduct(torch.autograd.Function):
+    """``y = M x`` for a real sparse ``M``; the backward applies ``M^T`` (given)."""
+
+    @staticmethod
+    def forward(ctx, x, mat, mat_t, nd):
+        ctx.mats, ctx.nd = (mat, mat_t), nd
+        return _apply_real_matrix(mat, x, nd)
+
+    @staticmethod
+    def backward(ctx, grad):
+        mat, mat_t = ctx.mats
+        return _RealMatrixProduct.apply(grad, mat_t, mat, ctx.nd), None, None, None
+
+
+class Wavelet(LinearOperator):
+    """Orthonormal periodized DWT ``W`` (image -> coefficients, PyWavelets layout).
+
+    Small images (at most :data:`SPARSE_WAVELET_MAX_N` pixels) apply ``W`` and ``W^T``
+    as sparse matrix products built once from :func:`stablesweep.transforms.dwt` and
+    cached; larger ones run the fast multilevel transform. ``sparse=False`` forces the
+    latter. Both agree to rounding (tested).
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        wavelet: str = "haar",
+        levels: int | None = None,
+        sparse: bool | None = None,
+    ):
         self.shape_in = self.shape_out = _check_image_shape(shape)
         self.d = len(self.shape_in)
         transforms.check_wavelet(wavelet)
         self.wavelet = wavelet
         self.levels = transforms._check_levels(levels, self.shape_in[0])
+        N = int(np.prod(self.shape_in))
+        self.sparse = N <= SPARSE_WAVELET_MAX_N if sparse is None else bool(sparse)
+
+    def _product(self, x: torch.Tensor, transpose: bool) -> torch.Tensor:
+        real = torch.float32 if x.dtype in (torch.float32, torch.complex64) else torch.float64
+        args = (self.shape_in, self.wavelet, self.levels)
+        mat = _wavelet_matrix(*args, transpose, x.device, real)
+        mat_t = _wavelet_matrix(*args, not transpose, x.device, real)
+        return _RealMatrixProduct.apply(x, mat, mat_t, self.d)
 
     def forward(self, x):
+        if self.sparse:
+            return self._product(x, transpose=False)
         return transforms.dwt(x, self.wavelet, self.levels, self.d)
 
     def adjoint(self, z):
+        if self.sparse:
+            return self._product(z, transpose=True)
         return transforms.idwt(z, self.wavelet, self.levels, self.d)
 
     def __repr__(self) -> str:

@@ -139,3 +139,20 @@ def test_measurement_length_checked():
     A = SamplingOperator("fourier", _mask((8, 8)))
     with pytest.raises(ValueError, match=f"last dimension must be m={A.m}"):
         A.adjoint(torch.zeros(A.m + 1, dtype=torch.complex128))
+
+
+@pytest.mark.parametrize("shape,wavelet", [((32, 32), "haar"), ((16, 16), "db4"), ((64,), "db2")])
+def test_sparse_wavelet_equals_multilevel_transform(shape, wavelet):
+    sparse, fused = Wavelet(shape, wavelet), Wavelet(shape, wavelet, sparse=False)
+    assert sparse.sparse and not fused.sparse
+    g = torch.Generator().manual_seed(3)
+    for dtype in (torch.float64, torch.complex128):
+        x = torch.randn(2, 3, *shape, dtype=dtype, generator=g)
+        torch.testing.assert_close(sparse(x), fused(x), atol=1e-13, rtol=0)
+        torch.testing.assert_close(sparse.adjoint(x), fused.adjoint(x), atol=1e-13, rtol=0)
+    # gradients flow through the sparse product (its backward applies the transpose)
+    x = torch.randn(*shape, dtype=torch.complex128, generator=g, requires_grad=True)
+    w = torch.randn(*shape, dtype=torch.complex128, generator=g)
+    torch.sum(sparse.adjoint(sparse(x) * 2.0) * w.conj()).real.backward()
+    torch.testing.assert_close(x.grad, 2.0 * w, atol=1e-12, rtol=0)
+    assert sparse.dot_test(batch=(2,)) < 1e-13

@@ -36,7 +36,7 @@ attack:
   depths: [10, 40]
   params: {lam: 0.01, eta: 0.05, tau: 0.001, steps: 6, record_every: 2}
 examples:
-  count: 1
+  - {network: firenet, trial: 0, attack_depth: 40}
 """
 
 

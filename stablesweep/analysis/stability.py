@@ -56,8 +56,23 @@ def amplification(ds: xr.Dataset) -> xr.DataArray | None:
 def _clean_error(ds: xr.Dataset, attack_depths: np.ndarray | None) -> xr.DataArray:
     """Mean rel_error over trials, without noise, at each attacked depth.
 
-    The value at attack depth a is the one at the largest recorded depth ≤ a.
+    The sweep stores the attacked network's clean error itself (``attack_clean_error``),
+    which also covers the ``attack_depth = -1`` entry ("each network at its own depth").
+    Without it, the value at attack depth a is rel_error at the largest recorded
+    depth ≤ a.
     """
+    if "attack_clean_error" in ds and attack_depths is not None:
+        err = valid(ds, "attack_clean_error")
+        level = clean_noise_level(err)
+        if level is not None:
+            err = err.sel({NOISE: level}, drop=True)
+        if TRIAL in err.dims:
+            err = err.mean(TRIAL)
+        return err.assign_attrs(
+            long_name="clean relative error at the attacked depth (no noise, mean over trials)",
+            units=ds["attack_clean_error"].attrs.get("units", "1"),
+            noise_level=float(level) if level is not None else np.nan,
+        )
     err = valid(ds, "rel_error")
     level = clean_noise_level(err)
     if level is not None:

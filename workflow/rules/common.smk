@@ -17,7 +17,8 @@ for _name in config["experiments"]:
         raise ValueError(
             f"experiments: no config file for experiment {_name!r} (looked for {_path})"
         )
-    EXPERIMENTS[_name] = load_config(_path)
+    # files a config refers to (trained models) may be made by the workflow itself
+    EXPERIMENTS[_name] = load_config(_path, check_files=False)
 
 
 wildcard_constraints:
