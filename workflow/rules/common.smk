@@ -23,7 +23,7 @@ for _name in config["experiments"]:
 
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS) or "NONE",
-    figure=r"[A-Za-z0-9_\-]+",
+    figure=r"[A-Za-z0-9_.+\-]+",
 
 
 def experiment_config(wildcards):
