@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 def model_file(tmp_path_factory) -> Path:
     """A U-Net model file for 16x16 Fourier measurements (trained for one tiny epoch)."""
     from stablesweep.training.config import parse_training_config
-    from stablesweep.training.train import train
+    from stablesweep.training.trainer import train
 
     raw = {"name": "unet-16", "seed": 0,
            "network": {"name": "unet", "params": {"channels": 2, "scales": 2}},

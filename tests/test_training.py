@@ -26,7 +26,7 @@ from stablesweep.training.checkpoint import (
     save_atomic,
 )
 from stablesweep.training.config import parse_training_config
-from stablesweep.training.train import evaluate
+from stablesweep.training.trainer import evaluate
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config" / "training"
 
@@ -116,7 +116,7 @@ def test_data_are_seeded_and_validation_independent_of_train_size():
 def test_training_reduces_loss_and_is_reproducible(tmp_path, network):
     cfg = tiny(network)
     A = make_operator(cfg)
-    from stablesweep.training.train import build_untrained
+    from stablesweep.training.trainer import build_untrained
 
     _, val = make_datasets(cfg, A)
     before, _ = evaluate(build_untrained(cfg, A), val)

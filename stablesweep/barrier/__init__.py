@@ -6,16 +6,30 @@
   (``stablesweep barrier --out results/k-digits/``).
 """
 
-from .experiment import (
-    LISTA,
-    BarrierConfig,
-    load_barrier_config,
-    parse_barrier_config,
-    run_experiment,
-    train_lista,
-    write_table,
-)
-from .problem import BarrierProblem, DenseOperator, other_index
+
+import importlib
+
+#: public name -> submodule; imported on first use (PEP 562), so that importing
+#: the package (e.g. for the CLI's parsers) does not import PyTorch.
+_EXPORTS = {
+    "LISTA": ".experiment",
+    "BarrierConfig": ".experiment",
+    "load_barrier_config": ".experiment",
+    "parse_barrier_config": ".experiment",
+    "run_experiment": ".experiment",
+    "train_lista": ".experiment",
+    "write_table": ".experiment",
+    "BarrierProblem": ".problem",
+    "DenseOperator": ".problem",
+    "other_index": ".problem",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "LISTA",

@@ -113,7 +113,7 @@ def error_vs_depth(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str, 
         _draw_cell(axes[0], cell, labels, fits, eps_theory, colors)
         log_ax, semi_ax = axes[0]
         log_ax.set(xscale="log", yscale="log", title="log–log", xlabel=x_label, ylabel=y_label)
-        semi_ax.set(yscale="log", title="semi-log", xlabel=x_label, ylabel=y_label)
+        semi_ax.set(yscale="log", title="semi-log", xlabel=x_label, ylabel="relative error [1]")
         handles, names = semi_ax.get_legend_handles_labels()
         if handles:
             fig.legend(handles, names, loc="outside lower center", ncols=min(3, len(handles)))

@@ -9,9 +9,27 @@
 - :mod:`~stablesweep.sweep.progress` — progress display.
 """
 
-from .config import ConfigError, SweepConfig, load_config
-from .execute import RunSummary, run_sweep
-from .store import StoreError, open_store
+
+import importlib
+
+#: public name -> submodule; imported on first use (PEP 562), so that importing
+#: the package (e.g. for the CLI's parsers) does not import PyTorch.
+_EXPORTS = {
+    "ConfigError": ".config",
+    "SweepConfig": ".config",
+    "load_config": ".config",
+    "RunSummary": ".execute",
+    "run_sweep": ".execute",
+    "StoreError": ".store",
+    "open_store": ".store",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",

@@ -57,16 +57,17 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
 import zarr.api.asynchronous as zarr_async
 from zarr.core.sync import sync
 
-from .cell import CellResult, fixed_mask
+if TYPE_CHECKING:  # the cell module imports torch; the store needs only its types
+    from .cell import CellResult
+
 from .config import PATTERN_AXES, SweepConfig, pattern_label
 from .grid import Cell
 
@@ -292,6 +293,8 @@ class Layout:
 
     def template(self) -> xr.Dataset:
         """The full dataset, lazily filled (NaN / "" / 0), chunked one cell per chunk."""
+        import dask.array  # only here: reading a store must not pay for importing dask
+
         coords = self.coords()
         sizes = {dim: len(v[1]) for dim, v in coords.items() if v[0] == dim}
         data_vars = {}
@@ -300,10 +303,10 @@ class Layout:
             shape = tuple(sizes[d] for d in dims)
             chunks = tuple(1 if d in cell_dims else sizes[d] for d in dims)
             fill = "" if dtype is STR else np.nan
-            data_vars[name] = (dims, da.full(shape, fill, dtype=dtype, chunks=chunks),
+            data_vars[name] = (dims, dask.array.full(shape, fill, dtype=dtype, chunks=chunks),
                                {"units": units, "long_name": long_name})
         shape = tuple(sizes[d] for d in self.cell_dims)
-        data_vars["done"] = (self.cell_dims, da.zeros(shape, dtype=np.int8, chunks=1),
+        data_vars["done"] = (self.cell_dims, dask.array.zeros(shape, dtype=np.int8, chunks=1),
                              {"units": "1", "long_name": "cell completion marker",
                               "flag_values": [0, 1, 2], "flag_meanings": DONE_MEANINGS})
         return xr.Dataset(data_vars, coords=coords, attrs=provenance(self.cfg))
@@ -364,6 +367,8 @@ def mask_provenance(cfg: SweepConfig) -> dict[str, Any]:
     path = cfg.fixed.get("mask_from")
     if path is None:
         return {}
+    from .cell import fixed_mask  # torch: only needed when a mask file is read
+
     mask = fixed_mask(path)
     digest = hashlib.sha256(f"{mask.shape}".encode() + np.packbits(mask).tobytes())
     return {"mask_from_sha256": digest.hexdigest(), "mask_from_m": int(mask.sum())}
@@ -440,7 +445,7 @@ def open_store(path: str | Path) -> xr.Dataset:
         raise StoreError(f"{str(path)!r} is not a sweep store (no zarr.json)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = xr.open_zarr(path, consolidated=None)
+        ds = xr.open_zarr(path, consolidated=None, chunks=None)
     if "done" not in ds or "config_hash" not in ds.attrs:
         raise StoreError(f"{str(path)!r} is a Zarr store but not a stablesweep sweep "
                          "(no 'done' marker or config_hash)")

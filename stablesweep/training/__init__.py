@@ -12,10 +12,32 @@ Build a trained network with ``build_network("unet", A, checkpoint=PATH)`` (or
 ``"learned-pd"``); see :mod:`stablesweep.networks.unet`.
 """
 
-from .checkpoint import MaskMismatchError, load_mask, load_model_file, load_operator_record
-from .config import TrainingConfig, TrainingConfigError, load_training_config
-from .data import make_datasets, make_mask, make_operator
-from .train import TrainResult, train
+
+import importlib
+
+#: public name -> submodule; imported on first use (PEP 562), so that importing
+#: the package (e.g. for the CLI's parsers) does not import PyTorch.
+_EXPORTS = {
+    "MaskMismatchError": ".checkpoint",
+    "load_mask": ".checkpoint",
+    "load_model_file": ".checkpoint",
+    "load_operator_record": ".checkpoint",
+    "TrainingConfig": ".config",
+    "TrainingConfigError": ".config",
+    "load_training_config": ".config",
+    "make_datasets": ".data",
+    "make_mask": ".data",
+    "make_operator": ".data",
+    "TrainResult": ".trainer",
+    "train": ".trainer",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MaskMismatchError",

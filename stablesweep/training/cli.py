@@ -46,7 +46,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from .config import TrainingConfigError
-    from .train import train
+    from .trainer import train
 
     if args.threads and args.threads > 0:
         torch.set_num_threads(args.threads)
