@@ -9,6 +9,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/constraints.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/figures.smk"
@@ -16,6 +17,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
-    input:
-        all_outputs(),
     default_target: True
+    input:
+        all_outputs,

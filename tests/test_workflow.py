@@ -115,3 +115,14 @@ def test_deleting_one_figure_recreates_only_it(workflow_run):
     # only the victim's PDF twin (same job) and the report (which embeds it) are rewritten
     assert set(changed) <= {victim.with_suffix(".pdf"),
                             workflow_run / "results" / "tiny" / "report.html"}
+
+
+def test_lint_and_format_are_clean():
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    lint = subprocess.run([str(BIN / "snakemake"), "--lint"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0 and "good condition" in lint.stdout + lint.stderr, (
+        lint.stdout[-3000:] + lint.stderr[-3000:])
+    fmt = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/rules"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert fmt.returncode == 0, fmt.stderr[-2000:]

@@ -7,9 +7,11 @@ rule analyse:
         summary="results/{experiment}/sweep.summary.json",
     output:
         "results/{experiment}/fits.nc",
-    params:
-        store="results/{experiment}/sweep.zarr",
     log:
         "results/{experiment}/logs/analyse.log",
+    conda:
+        "../envs/stablesweep.yaml"
+    params:
+        store="results/{experiment}/sweep.zarr",
     shell:
         "stablesweep analyse {params.store} -o {output} > {log} 2>&1"

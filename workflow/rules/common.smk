@@ -1,4 +1,4 @@
-# Helpers and validation shared by the rule files. No algorithm lives here: the
+# Helpers and validation shared by the rule files; no algorithm lives here. The
 # experiment configs are validated by the library (the same code `stablesweep run`
 # uses) before any job starts, so a bad config fails the DAG build, not a job.
 import json
@@ -21,9 +21,9 @@ for _name in config["experiments"]:
     EXPERIMENTS[_name] = load_config(_path, check_files=False)
 
 
-wildcard_constraints:
-    experiment="|".join(EXPERIMENTS) or "NONE",
-    figure=r"[A-Za-z0-9_.+\-]+",
+def output_dir(wildcards, output):
+    """The folder of a rule's first output."""
+    return str(Path(output[0]).parent)
 
 
 def experiment_config(wildcards):
@@ -31,18 +31,29 @@ def experiment_config(wildcards):
     return f"config/experiments/{wildcards.experiment}.yaml"
 
 
-def figure_files(wildcards):
+def experiment_figures(experiment):
     """Every figure file of an experiment, as listed by the figure_list checkpoint."""
-    listing = checkpoints.figure_list.get(experiment=wildcards.experiment).output[0]
+    listing = checkpoints.figure_list.get(experiment=experiment).output[0]
     with open(listing) as f:
         names = json.load(f)
     return expand(
         "results/{experiment}/figures/{figure}.{ext}",
-        experiment=wildcards.experiment,
+        experiment=experiment,
         figure=names,
         ext=("png", "pdf"),
     )
 
 
-def all_outputs():
-    return [f"results/{name}/report.html" for name in EXPERIMENTS]
+def figure_files(wildcards):
+    return experiment_figures(wildcards.experiment)
+
+
+def all_outputs(wildcards):
+    """Reports and figures of every experiment. The figures are targets themselves:
+    Snakemake does not re-create a missing input of an up-to-date output, so a deleted
+    figure is re-made only because `all` asks for it."""
+    outputs = []
+    for name in EXPERIMENTS:
+        outputs.append(f"results/{name}/report.html")
+        outputs.extend(experiment_figures(name))
+    return outputs

@@ -10,10 +10,12 @@ checkpoint figure_list:
         fits="results/{experiment}/fits.nc",
     output:
         "results/{experiment}/figures.json",
-    params:
-        store="results/{experiment}/sweep.zarr",
     log:
         "results/{experiment}/logs/figure-list.log",
+    conda:
+        "../envs/stablesweep.yaml"
+    params:
+        store="results/{experiment}/sweep.zarr",
     shell:
         "stablesweep figures {params.store} --fits {input.fits} --list {output} > {log} 2>&1"
 
@@ -25,11 +27,13 @@ rule figure:
     output:
         png="results/{experiment}/figures/{figure}.png",
         pdf="results/{experiment}/figures/{figure}.pdf",
-    params:
-        store="results/{experiment}/sweep.zarr",
-        outdir="results/{experiment}/figures",
     log:
         "results/{experiment}/logs/figure-{figure}.log",
+    conda:
+        "../envs/stablesweep.yaml"
+    params:
+        store="results/{experiment}/sweep.zarr",
+        outdir=output_dir,
     shell:
         "stablesweep figures {params.store} --fits {input.fits}"
         " --outdir {params.outdir} --only {wildcards.figure} > {log} 2>&1"

@@ -8,11 +8,13 @@ rule report:
         figures=figure_files,
     output:
         "results/{experiment}/report.html",
+    log:
+        "results/{experiment}/logs/report.log",
+    conda:
+        "../envs/stablesweep.yaml"
     params:
         store="results/{experiment}/sweep.zarr",
         figdir="results/{experiment}/figures",
-    log:
-        "results/{experiment}/logs/report.log",
     shell:
         "stablesweep report {params.store} --fits {input.fits}"
         " --figures {params.figdir} -o {output} > {log} 2>&1"

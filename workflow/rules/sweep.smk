@@ -10,11 +10,13 @@ rule sweep:
         experiment_config,
     output:
         "results/{experiment}/sweep.summary.json",
-    params:
-        store="results/{experiment}/sweep.zarr",
     log:
         "results/{experiment}/logs/sweep.log",
+    conda:
+        "../envs/stablesweep.yaml"
     threads: workflow.cores
+    params:
+        store="results/{experiment}/sweep.zarr",
     shell:
         "(stablesweep run {input} --out {params.store} --workers {threads}"
         " && stablesweep status {params.store} --json > {output}) > {log} 2>&1"
