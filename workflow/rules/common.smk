@@ -2,6 +2,8 @@
 # experiment configs are validated by the library (the same code `stablesweep run`
 # uses) before any job starts, so a bad config fails the DAG build, not a job.
 import json
+
+import yaml
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -29,6 +31,15 @@ def output_dir(wildcards, output):
 def experiment_config(wildcards):
     """The experiment's YAML file (an input, so editing it reruns the sweep)."""
     return f"config/experiments/{wildcards.experiment}.yaml"
+
+
+def experiment_models(wildcards):
+    """Every trained model the experiment's config names (made by rule train)."""
+    with open(experiment_config(wildcards)) as f:
+        raw = yaml.safe_load(f)
+    models = [raw["problem"].get("sampling", {}).get("mask_from")]
+    models += [(n.get("params") or {}).get("checkpoint") for n in raw["networks"]]
+    return sorted({m for m in models if m})
 
 
 def experiment_figures(experiment):

@@ -7,7 +7,8 @@
 
 rule sweep:
     input:
-        experiment_config,
+        config=experiment_config,
+        models=experiment_models,
     output:
         "results/{experiment}/sweep.summary.json",
     log:
@@ -18,5 +19,5 @@ rule sweep:
     params:
         store="results/{experiment}/sweep.zarr",
     shell:
-        "(stablesweep run {input} --out {params.store} --workers {threads}"
+        "(stablesweep run {input.config} --out {params.store} --workers {threads}"
         " && stablesweep status {params.store} --json > {output}) > {log} 2>&1"
