@@ -23,7 +23,8 @@ if ! "$py" -c "import torch" >/dev/null 2>&1; then
     echo "[bootstrap] installing $torch_pin (CPU build) into $venv" >&2
     "$py" -m pip install --quiet --disable-pip-version-check "$torch_pin" 2>&1 \
         | grep -v "^WARNING: Location" >&2 || true
-    "$py" -c "import torch" || { echo "[bootstrap] could not install $torch_pin" >&2; exit 1; }
+    "$py" -c "import torch" >/dev/null 2>&1 \
+        || { echo "[bootstrap] could not install $torch_pin" >&2; exit 1; }
 fi
 stamp="$venv/.stablesweep-installed-${extras:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then

@@ -61,25 +61,17 @@ def _clean_error(ds: xr.Dataset, attack_depths: np.ndarray | None) -> xr.DataArr
     Without it, the value at attack depth a is rel_error at the largest recorded
     depth ≤ a.
     """
-    if "attack_clean_error" in ds and attack_depths is not None:
-        err = valid(ds, "attack_clean_error")
-        level = clean_noise_level(err)
-        if level is not None:
-            err = err.sel({NOISE: level}, drop=True)
-        if TRIAL in err.dims:
-            err = err.mean(TRIAL)
-        return err.assign_attrs(
-            long_name="clean relative error at the attacked depth (no noise, mean over trials)",
-            units=ds["attack_clean_error"].attrs.get("units", "1"),
-            noise_level=float(level) if level is not None else np.nan,
-        )
-    err = valid(ds, "rel_error")
+    stored = "attack_clean_error" in ds and attack_depths is not None
+    name = "attack_clean_error" if stored else "rel_error"
+    err = valid(ds, name)
     level = clean_noise_level(err)
     if level is not None:
         err = err.sel({NOISE: level}, drop=True)
     if TRIAL in err.dims:
         err = err.mean(TRIAL)
-    if attack_depths is None:
+    if stored:
+        values = err
+    elif attack_depths is None:
         values, _ = at_depth(err, None, across=())
     else:
         values = xr.concat(
@@ -88,7 +80,7 @@ def _clean_error(ds: xr.Dataset, attack_depths: np.ndarray | None) -> xr.DataArr
         )
     return values.assign_attrs(
         long_name="clean relative error at the attacked depth (no noise, mean over trials)",
-        units=ds["rel_error"].attrs.get("units", "1"),
+        units=ds[name].attrs.get("units", "1"),
         noise_level=float(level) if level is not None else np.nan,
     )
 

@@ -7,7 +7,7 @@
 """
 
 
-import importlib
+from stablesweep._lazy import lazy_exports
 
 #: public name -> submodule; imported on first use (PEP 562), so that importing
 #: the package (e.g. for the CLI's parsers) does not import PyTorch.
@@ -24,11 +24,7 @@ _EXPORTS = {
     "other_index": ".problem",
 }
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -13,7 +13,7 @@ Build a trained network with ``build_network("unet", A, checkpoint=PATH)`` (or
 """
 
 
-import importlib
+from stablesweep._lazy import lazy_exports
 
 #: public name -> submodule; imported on first use (PEP 562), so that importing
 #: the package (e.g. for the CLI's parsers) does not import PyTorch.
@@ -32,11 +32,7 @@ _EXPORTS = {
     "train": ".trainer",
 }
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [
