@@ -30,6 +30,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from stablesweep._malloc import tune_malloc  # noqa: E402
 from stablesweep.levels import weight_map  # noqa: E402
 from stablesweep.networks import build_network  # noqa: E402
 from stablesweep.operators import SamplingOperator  # noqa: E402
@@ -90,6 +91,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(1)
+    tune_malloc()
 
     n, K = args.size, args.iters
     shape = (n, n)

@@ -20,6 +20,7 @@ import pywt
 import torch
 
 from stablesweep import transforms as T
+from stablesweep._malloc import tune_malloc
 from stablesweep.operators import SamplingOperator
 from stablesweep.sampling import budgets, multilevel_mask
 
@@ -46,8 +47,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--wavelet", default="haar")
+    ap.add_argument("--glibc-defaults", action="store_true",
+                    help="keep glibc's adaptive malloc thresholds (see stablesweep._malloc)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    tuned = False if args.glibc_defaults else tune_malloc()
+    print(f"malloc: {'fixed glibc thresholds' if tuned else 'defaults'}")
     rng = np.random.default_rng(0)
     print(f"{'size':>6} {'A+A* [ms]':>10} {'pieces [ms]':>12} {'ratio':>6} (≤1.3) "
           f"{'our DWT [ms]':>13} {'pywt [ms]':>10} {'ratio':>6} (≤1.0)")

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from stablesweep._malloc import tune_malloc
 from stablesweep.sweep import load_config
 from stablesweep.sweep.cell import run_cell
 from stablesweep.sweep.execute import make_layout, make_task
@@ -124,6 +125,7 @@ def main() -> None:
                         help="only run the direct loop (used for the fresh-process baseline)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    tune_malloc()
 
     depth = args.depth or calibrate(args.cell_seconds)
     cfg_data = config_with_depth(depth, args.cells)

@@ -302,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stablesweep`` console script."""
+    from stablesweep._malloc import tune_malloc
+
+    tune_malloc()
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

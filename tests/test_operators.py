@@ -156,3 +156,11 @@ def test_sparse_wavelet_equals_multilevel_transform(shape, wavelet):
     torch.sum(sparse.adjoint(sparse(x) * 2.0) * w.conj()).real.backward()
     torch.testing.assert_close(x.grad, 2.0 * w, atol=1e-12, rtol=0)
     assert sparse.dot_test(batch=(2,)) < 1e-13
+
+
+def test_malloc_tuning_is_applied_and_can_be_turned_off(monkeypatch):
+    from stablesweep._malloc import tune_malloc
+
+    assert tune_malloc() is True  # glibc (Linux): both thresholds accepted
+    monkeypatch.setenv("STABLESWEEP_MALLOC_TUNING", "0")
+    assert tune_malloc() is False

@@ -96,7 +96,8 @@ class ClusterConfigError(ValueError):
 
 
 class TorchThreads(WorkerPlugin):
-    """Worker plugin: one PyTorch thread per worker (intra- and inter-op)."""
+    """Worker plugin: one PyTorch thread per worker (intra- and inter-op), and glibc
+    malloc thresholds fixed for array work (:func:`stablesweep._malloc.tune_malloc`)."""
 
     name = "stablesweep-torch-threads"
 
@@ -106,6 +107,9 @@ class TorchThreads(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         import torch
 
+        from stablesweep._malloc import tune_malloc
+
+        tune_malloc()
         torch.set_num_threads(self.threads)
         with contextlib.suppress(RuntimeError):  # only settable before inter-op work
             torch.set_num_interop_threads(self.threads)
