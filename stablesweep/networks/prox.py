@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _TINY = 1e-300  # floor under |z|^2 so that 1/|z| and d|z| stay finite at z = 0
+_ONE = torch.tensor(1.0, dtype=torch.float64)
 
 
 def abs2(z: torch.Tensor) -> torch.Tensor:
@@ -105,7 +106,12 @@ def soft_threshold_(
         sq = torch.square(torch.view_as_real(z), out=work.squares)
         scale = torch.add(sq[..., 0], sq[..., 1], out=work.scale)
     scale.clamp_(min=_TINY).rsqrt_()
-    scale.mul_(t).neg_().add_(1.0).clamp_(min=0.0)
+    # 1 - t/|z| in one kernel (addcmul), then max(0, .)
+    if isinstance(t, torch.Tensor):
+        torch.addcmul(_ONE, t, scale, value=-1.0, out=scale)
+    else:
+        scale.mul_(-float(t)).add_(1.0)
+    scale.clamp_(min=0.0)
     return z.mul_(scale)
 
 
