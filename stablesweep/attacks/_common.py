@@ -173,6 +173,15 @@ def real_dtype(t: torch.Tensor) -> torch.dtype:
     return dtype if dtype.is_floating_point else torch.get_default_dtype()
 
 
+def _draw(sampler, shape, dtype, is_complex, generator, device) -> torch.Tensor:
+    """Entries from ``sampler`` (torch.rand / torch.randn); complex: real then imaginary."""
+    re = sampler(shape, generator=generator, dtype=dtype, device=generator.device)
+    if is_complex:
+        im = sampler(shape, generator=generator, dtype=dtype, device=generator.device)
+        re = torch.complex(re, im)
+    return re.to(device)
+
+
 def draw_uniform(
     shape: tuple[int, ...],
     dtype: torch.dtype,
@@ -181,11 +190,7 @@ def draw_uniform(
     device: torch.device,
 ) -> torch.Tensor:
     """U[0,1) entries; for complex, real part then imaginary part, each U[0,1)."""
-    re = torch.rand(shape, generator=generator, dtype=dtype, device=generator.device)
-    if is_complex:
-        im = torch.rand(shape, generator=generator, dtype=dtype, device=generator.device)
-        re = torch.complex(re, im)
-    return re.to(device)
+    return _draw(torch.rand, shape, dtype, is_complex, generator, device)
 
 
 def draw_gaussian(
@@ -196,11 +201,7 @@ def draw_gaussian(
     device: torch.device,
 ) -> torch.Tensor:
     """Standard normal entries (independent real and imaginary parts when complex)."""
-    re = torch.randn(shape, generator=generator, dtype=dtype, device=generator.device)
-    if is_complex:
-        im = torch.randn(shape, generator=generator, dtype=dtype, device=generator.device)
-        re = torch.complex(re, im)
-    return re.to(device)
+    return _draw(torch.randn, shape, dtype, is_complex, generator, device)
 
 
 def to_numpy(t: torch.Tensor):
