@@ -18,20 +18,28 @@ Targets: peak ≤ 1 GiB and step ≤ 5× forward with checkpointing; step ≤ 4�
 without (where autograd keeps every iteration: about 4 MiB of live tensors each at 256²,
 7–9 MiB of resident memory with the default allocator).
 
-Each configuration runs under two glibc malloc settings (``--malloc``): the default,
-which is what a sweep worker gets, and a fixed 64 KiB mmap threshold, under which the
-resident memory tracks the live tensors closely (but every image-sized buffer is a
-fresh mapping, so the times are not representative); ``--malloc jemalloc`` preloads
-jemalloc (``--jemalloc PATH``, Debian package libjemalloc2). Measured: with the default
-allocator the resident memory is 3–5× the live tensors (glibc keeps freed heap
-memory that it does not reuse), which is what decides the 1 GiB target.
+Each configuration runs under several allocator settings (``--malloc``): glibc's
+``default``; ``tuned``, the fixed glibc thresholds of :func:`stablesweep._malloc.tune_malloc`
+that the ``stablesweep`` command and its Dask workers set; ``mimalloc`` preloaded when
+the ``bench`` extra installed it; and on request ``mmap64k`` (a fixed 64 KiB mmap
+threshold: resident memory tracks the live tensors, but every image-sized buffer is a
+fresh mapping, so the times are not representative) and ``jemalloc`` (``--jemalloc
+PATH``, Debian package libjemalloc2).
+
+Measured (500 iterations at 256², this machine): with the checkpointed segments run on
+the networks' no-grad fast path and recomputed with autograd in the backward pass
+(``IterativeNetwork``'s ``_RecomputedSegment``), the peak is 606–664 MiB under all
+three allocators and step ÷ forward 3.7–4.0. With PyTorch's generic non-reentrant
+checkpoint, whose forward pass runs the out-of-place autograd code, glibc's heap
+fragmented to 2.1–2.4 GiB (live tensors never above 450 MiB) and the step cost
+4.4–4.7 forward passes.
 
 What-ifs for the network side: ``--segment-length L`` overrides the network's
 checkpoint segment length; ``--malloc-trim`` hands freed heap pages back at every
 segment boundary (forward and backward).
 
 Run: ``.venv/bin/python benchmarks/attacks.py [--size 256] [--n 100] [--p 5]
-[--malloc default mmap64k jemalloc] [--configs checkpointing] [--segment-length 25]
+[--malloc default tuned mimalloc mmap64k jemalloc] [--configs checkpointing] [--segment-length 25]
 [--malloc-trim]``.
 """
 
@@ -52,12 +60,11 @@ CONFIGS = {
     "no checkpointing": "net wrapped in a plain function: autograd keeps every iteration",
 }
 TARGETS = {"checkpointing": (1024.0, 5.0), "no checkpointing": (None, 4.0)}
-#: glibc malloc settings. With the default (dynamic) mmap threshold, image-sized
-#: buffers (1 MiB at 256² complex128) come from the heap, and glibc keeps most of what
-#: the checkpointed forward and backward passes free without reusing it (measured at
-#: 100 iterations: heap 690 MB, of which 216 MB in use). A fixed 64 KiB threshold puts
-#: every large buffer in its own mapping, returned on free.
-MALLOC = {"default": {}, "mmap64k": {"MALLOC_MMAP_THRESHOLD_": "65536"}}
+#: allocator settings (environment of the child). With glibc's default (dynamic) mmap
+#: threshold, image-sized buffers (1 MiB at 256² complex128) come from the heap; a
+#: fixed 64 KiB threshold puts every large buffer in its own mapping, returned on free.
+MALLOC = {"default": {}, "tuned": {"STABLESWEEP_BENCH_TUNE_MALLOC": "1"},
+          "mmap64k": {"MALLOC_MMAP_THRESHOLD_": "65536"}}
 
 
 def mimalloc_library() -> str | None:
@@ -67,8 +74,7 @@ def mimalloc_library() -> str | None:
 
 
 if mimalloc_library():
-    #: mimalloc reuses freed pages: measured peak 802 MiB vs 2371 MiB with glibc's
-    #: default for the checkpointed attack step (FIRENET 500 iterations at 256²)
+    #: mimalloc: another allocator, to show how much of the peak is the allocator's
     MALLOC["mimalloc"] = {"LD_PRELOAD": mimalloc_library()}
 
 
@@ -134,6 +140,10 @@ def child(
     from stablesweep.signals import test_image
 
     torch.set_num_threads(1)
+    if os.environ.get("STABLESWEEP_BENCH_TUNE_MALLOC") == "1":
+        from stablesweep._malloc import tune_malloc
+
+        tune_malloc()  # what the `stablesweep` command and its Dask workers do
     rng = np.random.default_rng(0)
     shape = (size, size)
     m = int(0.25 * size * size)
