@@ -222,11 +222,17 @@ class FIRENET(IterativeNetwork):
         j = k % self.p
         if j == 0:
             state = self._restart(state, y)
-        x, psi = primal_dual_step(
-            self.A, state.x, state.psi, state.sigma_y, ctx["thr"], self.tau, self.sigma,
-            ctx["work"],
-        )
-        x_sum = state.x_sum + x if torch.is_grad_enabled() else state.x_sum.add_(x)
+        if torch.is_grad_enabled():
+            x, psi = primal_dual_step(
+                self.A, state.x, state.psi, state.sigma_y, ctx["thr"], self.tau, self.sigma
+            )
+            x_sum = state.x_sum + x
+        else:  # fast path: x_sum updated in place
+            x, psi = primal_dual_step(
+                self.A, state.x, state.psi, state.sigma_y, ctx["thr"], self.tau, self.sigma,
+                ctx["work"], x_sum=state.x_sum,
+            )
+            x_sum = state.x_sum
         x_out = state.x_out
         if j == self.p - 1:
             x_out = x_sum / self._per_coeff(self.p * state.alpha)

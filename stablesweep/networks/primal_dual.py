@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from . import kernels
 from .base import (
     IterativeNetwork,
     check_int,
@@ -102,6 +103,7 @@ def primal_dual_step(
     tau: float,
     sigma: float,
     work: Any = None,
+    x_sum: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""One Chambolle–Pock step on the weighted square-root LASSO.
 
@@ -122,6 +124,10 @@ def primal_dual_step(
     tau, sigma : float
     work : SoftThresholdWork, optional
         Scratch buffers for the no-grad path.
+    x_sum : torch.Tensor, shape (..., *shape), optional
+        No-grad path only: a running sum, to which :math:`x^+` is added in place (in the
+        same pass as the soft-threshold when the fused kernels of
+        :mod:`~stablesweep.networks.kernels` apply).
 
     Returns
     -------
@@ -131,17 +137,28 @@ def primal_dual_step(
     -----
     With gradients disabled the step works in place on fresh buffers and on ``x``
     (whose old value is consumed); callers that need ``x`` afterwards must not pass
-    it under :func:`torch.no_grad`.
+    it under :func:`torch.no_grad`. On the CPU the element-wise work then runs in the
+    fused kernels of :mod:`~stablesweep.networks.kernels` (one pass over the
+    coefficients instead of about ten), else as PyTorch operations.
     """
     if torch.is_grad_enabled():
+        if x_sum is not None:
+            raise ValueError("x_sum is updated in place, on the no-grad path only")
         x_new = soft_threshold(x - tau * A.adjoint(psi), thr)
         v = psi + sigma * A(2.0 * x_new - x) - sigma_y
         return x_new, project_ball(v)
     u = A.adjoint(psi)
-    x_new = soft_threshold_(torch.add(x, u, alpha=-tau, out=u), thr, work)
-    v = A(lerp_(x, x_new, 2.0, out=x))  # A(2 x_new - x), in x's buffer
-    v.mul_(sigma).add_(psi).sub_(sigma_y)
-    v.mul_(norm_last(v).clamp_(min=1.0).reciprocal_())
+    if x_sum is not None and kernels.primal_update_(x, u, thr, x_sum, tau):
+        x_new = u  # u holds x_new, x holds 2 x_new - x
+    else:
+        x_new = soft_threshold_(torch.add(x, u, alpha=-tau, out=u), thr, work)
+        lerp_(x, x_new, 2.0, out=x)  # 2 x_new - x, in x's buffer
+        if x_sum is not None:
+            x_sum.add_(x_new)
+    v = A(x)
+    if not kernels.dual_update_(v, psi, sigma_y, sigma):
+        v.mul_(sigma).add_(psi).sub_(sigma_y)
+        v.mul_(norm_last(v).clamp_(min=1.0).reciprocal_())
     return x_new, v
 
 
@@ -228,15 +245,16 @@ class PrimalDual(IterativeNetwork):
         return PrimalDualState(x=x, psi=torch.zeros_like(y), x_sum=torch.zeros_like(x))
 
     def step(self, state: PrimalDualState, y: torch.Tensor, k: int, ctx: dict) -> PrimalDualState:
-        x, psi = primal_dual_step(
-            self.A, state.x, state.psi, ctx["sigma_y"], ctx["thr"], self.tau, self.sigma,
-            ctx["work"],
-        )
         if torch.is_grad_enabled():
-            x_sum = state.x_sum + x
-        else:
-            x_sum = state.x_sum.add_(x)
-        return PrimalDualState(x=x, psi=psi, x_sum=x_sum)
+            x, psi = primal_dual_step(
+                self.A, state.x, state.psi, ctx["sigma_y"], ctx["thr"], self.tau, self.sigma
+            )
+            return PrimalDualState(x=x, psi=psi, x_sum=state.x_sum + x)
+        x, psi = primal_dual_step(  # fast path: x_sum updated in place
+            self.A, state.x, state.psi, ctx["sigma_y"], ctx["thr"], self.tau, self.sigma,
+            ctx["work"], x_sum=state.x_sum,
+        )
+        return PrimalDualState(x=x, psi=psi, x_sum=state.x_sum)
 
     def output(self, state: PrimalDualState, y: torch.Tensor, k: int, ctx: dict) -> torch.Tensor:
         return state.x_sum / k
