@@ -158,6 +158,35 @@ def test_sparse_wavelet_equals_multilevel_transform(shape, wavelet):
     assert sparse.dot_test(batch=(2,)) < 1e-13
 
 
+@pytest.mark.parametrize("shape,wavelet", [((16, 16), "haar"), ((16, 16), "db4"), ((32,), "db2")])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_fast_wavelet_backward_is_the_other_transform(shape, wavelet, dtype):
+    # the fast transform's backward pass (the inverse transform, W^T = W^-1) gives the
+    # gradient autograd gets through the transform's own operations, to 1e-12, for W and
+    # W^T; and gradcheck passes on the composition
+    fast = Wavelet(shape, wavelet, sparse=False)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, *shape, dtype=dtype, generator=g)
+    w = torch.randn(2, *shape, dtype=dtype, generator=g)
+    d = len(shape)
+    pairs = [(fast.forward, lambda v: T.dwt(v, wavelet, fast.levels, d)),
+             (fast.adjoint, lambda v: T.idwt(v, wavelet, fast.levels, d))]
+    for ours, plain in pairs:
+        grads = []
+        for fn in (ours, plain):
+            xx = x.clone().requires_grad_(True)
+            out = fn(xx)
+            (grad,) = torch.autograd.grad(torch.sum(out * w.conj()).real, xx)
+            grads.append(grad)
+        assert ours(x.requires_grad_(True)).grad_fn.name().startswith("_OrthogonalDWT")
+        x.requires_grad_(False)
+        torch.testing.assert_close(grads[0], grads[1], atol=1e-12, rtol=0)
+    xs = torch.randn(*shape, dtype=dtype, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: fast.adjoint(fast(v) * 2.0).sum().real
+                                     if dtype.is_complex else fast.adjoint(fast(v) ** 2).sum(),
+                                     (xs,), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
 def test_malloc_tuning_is_applied_and_can_be_turned_off(monkeypatch):
     from stablesweep._malloc import tune_malloc
 
