@@ -34,8 +34,6 @@ itself (status ``error``) and the sweep goes on.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import sys
 import time
@@ -264,41 +262,13 @@ def connect(
                 yield client
             return
         n = workers or os.cpu_count() or 1
-        with _worker_start_method(), LocalCluster(
+        with LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True,
             dashboard_address=":8787" if dashboard else None,
             env=dict(THREAD_ENV), silence_logs=40,
         ) as local, Client(local, set_as_default=False) as client:
             client.register_plugin(TorchThreads())
             yield client
-
-
-#: modules the worker processes of a LocalCluster import once, in the forkserver
-WORKER_PRELOAD = ("torch", "stablesweep.sweep.cell")
-
-
-@contextlib.contextmanager
-def _worker_start_method() -> Iterator[None]:
-    """Start LocalCluster workers from a forkserver that has imported the cell code.
-
-    With Dask's default ``spawn`` every worker process imports distributed, PyTorch and
-    stablesweep itself and then runs the cells' imports on its first task; from a
-    forkserver that preloaded them, each worker is a fork of an interpreter that has
-    done it once (a single-threaded process, so forking it is safe), and it also shuts
-    down in a few ms instead of about a second. Where ``forkserver`` does not exist
-    (Windows), the default stays.
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        yield
-        return
-    from distributed.utils import get_mp_context
-
-    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-        ctx = get_mp_context()  # sets distributed's own preload list (once per process)
-        server = getattr(multiprocessing.forkserver, "_forkserver", None)
-        have = list(getattr(server, "_preload_modules", None) or ["distributed"])
-        ctx.set_forkserver_preload(have + [m for m in WORKER_PRELOAD if m not in have])
-        yield
 
 
 # --------------------------------------------------------------------------- the run
