@@ -85,12 +85,80 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def direct(cfg) -> tuple[float, float]:
+def direct(cfg, half: int | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of run_cell on every cell (or every other one: ``half``)."""
     layout = make_layout(cfg)
+    todo = cells(cfg) if half is None else cells(cfg)[half::2]
     start, cpu = time.perf_counter(), cpu_seconds()
-    for cell in cells(cfg):
+    for cell in todo:
         run_cell(make_task(layout, cell))
     return time.perf_counter() - start, cpu_seconds() - cpu
+
+
+def _timed_cell(task) -> float:
+    """run_cell in a Dask worker, timed there."""
+    start = time.perf_counter()
+    run_cell(task)
+    return time.perf_counter() - start
+
+
+def decomposition(cfg_data: dict, n_cells: int, tmp: Path) -> None:
+    """The 1-worker overhead from parts each measured side by side (minutes-long swings
+    of this machine's speed cancel out).
+
+    * per cell: every third cell run here and then in a 1-worker LocalCluster, one after
+      the other (submit, compute, result, and the store write the sweep does);
+    * fixed: ``stablesweep run --workers 1`` and the fresh-process direct loop on the
+      same 48 cells at depth 5 (the cells cost nothing), alternated three times; their
+      difference is what starting the cluster, creating and consolidating the store
+      and the client's imports cost.
+    """
+    from stablesweep.sweep.execute import connect
+    from stablesweep.sweep.store import StoreWriter, open_or_create
+
+    cfg = load_config(cfg_data)
+    layout = make_layout(cfg)
+    sample = cells(cfg)[::3]
+    store = tmp / "decomposition.zarr"
+    open_or_create(store, lambda: layout, cfg)
+    writer = StoreWriter(store, layout)
+    local = remote = 0.0
+    warm = {cell.network: cell for cell in reversed(sample)}.values()  # one per network
+    with connect(1) as client:
+        for cell in warm:  # first calls: imports, compiled kernels, cached matrices
+            run_cell(make_task(layout, cell))
+            client.submit(_timed_cell, make_task(layout, cell), pure=False).result()
+        for cell in sample:
+            task = make_task(layout, cell)
+            start = time.perf_counter()
+            run_cell(task)
+            local += time.perf_counter() - start
+            start = time.perf_counter()
+            writer.write(cell, client.submit(run_cell, task, pure=False).result())
+            remote += time.perf_counter() - start
+    per_cell = (remote - local) / len(sample)
+
+    tiny = config_with_depth(5, n_cells)
+    path = tmp / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+    fixed = []
+    for r in range(3):
+        base = run([sys.executable, __file__, "--direct-only", "--depth", "5",
+                    "--cells", str(n_cells)])[0]
+        sweep = run([sys.executable, "-m", "stablesweep.cli", "run", str(path), "--out",
+                     str(tmp / f"tiny-{r}.zarr"), "--workers", "1", "--quiet"])[0]
+        fixed.append(sweep - base)
+    fixed_s = statistics.median(fixed)
+    n = len(cells(cfg))
+    loop = local / len(sample) * n
+    total = fixed_s + per_cell * n
+    print(f"side by side: a cell {1e3 * local / len(sample):.0f} ms here, "
+          f"{1e3 * per_cell:+.1f} ms through the worker and the store write "
+          f"({len(sample)} cells); fixed cost of the sweep command "
+          f"{fixed_s:.2f} s (rounds: {min(fixed):.2f}-{max(fixed):.2f})")
+    print(f"overhead of the 1-worker sweep from these parts: ({fixed_s:.2f} s + {n} x "
+          f"{1e3 * per_cell:.1f} ms) / {loop:.1f} s = {100 * total / loop:.1f}%   "
+          f"(target <= 10)  {'OK' if total / loop <= 0.10 else 'MISSED'}")
 
 
 def calibrate(target: float, n_cells: int) -> int:
@@ -134,7 +202,8 @@ def run(cmd: list[str]) -> tuple[float, float]:
 
 
 MODES = ("direct loop, fresh process", "direct loop, in this process",
-         "stablesweep run, 1 worker", "stablesweep run, 2 workers")
+         "stablesweep run, 1 worker", "stablesweep run, 2 workers",
+         "2 direct loops side by side")
 
 
 def main() -> None:
@@ -146,6 +215,10 @@ def main() -> None:
                         help="network depth (default: calibrated to --cell-seconds)")
     parser.add_argument("--direct-only", action="store_true",
                         help="only run the direct loop (used for the fresh-process baseline)")
+    parser.add_argument("--half", type=int, choices=(0, 1), default=None,
+                        help="with --direct-only: every other cell, from this one")
+    parser.add_argument("--no-decomposition", action="store_true",
+                        help="skip the side-by-side decomposition of the overhead")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tune_malloc()
@@ -154,7 +227,7 @@ def main() -> None:
     cfg_data = config_with_depth(depth, args.cells)
     cfg = load_config(cfg_data)
     if args.direct_only:
-        direct(cfg)
+        direct(cfg, args.half)
         return
     n = len(cells(cfg))
     print(f"{n} cells, depth {cfg.networks[0].depth}, 2 trials per cell (64x64), "
@@ -165,12 +238,23 @@ def main() -> None:
     path = tmp / "bench.yaml"
     path.write_text(yaml.safe_dump(cfg_data))
 
+    direct_cmd = [sys.executable, __file__, "--direct-only", "--depth", str(depth),
+                  "--cells", str(args.cells)]
+
     def measure(mode: str, r: int) -> tuple[float, float]:
         if mode == "direct loop, in this process":
             return direct(cfg)
         if mode == "direct loop, fresh process":
-            return run([sys.executable, __file__, "--direct-only", "--depth", str(depth),
-                        "--cells", str(args.cells)])
+            return run(direct_cmd)
+        if mode == "2 direct loops side by side":  # the machine's own 2-core scaling
+            start, cpu = time.perf_counter(), cpu_seconds()
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            procs = [subprocess.Popen([*direct_cmd, "--half", str(h)], env=env)
+                     for h in (0, 1)]
+            for proc in procs:
+                if proc.wait() != 0:
+                    raise subprocess.CalledProcessError(proc.returncode, proc.args)
+            return time.perf_counter() - start, cpu_seconds() - cpu
         workers = 1 if "1 worker" in mode else 2
         return run([sys.executable, "-m", "stablesweep.cli", "run", str(path), "--out",
                     str(tmp / f"w{workers}-{r}.zarr"), "--workers", str(workers), "--quiet"])
@@ -183,9 +267,16 @@ def main() -> None:
             print(f"round {r + 1}: " + ", ".join(
                 f"{mode.replace('stablesweep run, ', '')} {rounds[-1][mode][0]:.1f} s"
                 for mode in MODES), flush=True)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        report(rounds, n)
+        if not args.no_decomposition:
+            decomposition(cfg_data, args.cells, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def report(rounds: list[dict[str, tuple[float, float]]], n: int) -> None:
+    """Medians over the rounds, and the ratios taken within each round."""
     print(f"{'':32s} {'wall [s], median (min-max)':>28s} {'CPU [s], median':>16s}"
           f" {'per cell':>9s}")
     for mode in MODES:
@@ -202,6 +293,10 @@ def main() -> None:
     one, two = "stablesweep run, 1 worker", "stablesweep run, 2 workers"
     speedups = [rd[one][0] / rd[two][0] for rd in rounds]
     ratio_line("speed-up 1 -> 2 workers", speedups, ">= 1.7", statistics.median(speedups) >= 1.7)
+    ceiling = [rd[MODES[0]][0] / rd[MODES[4]][0] for rd in rounds]
+    spread = f" (rounds: {min(ceiling):.2f}-{max(ceiling):.2f})" if len(ceiling) > 1 else ""
+    print(f"the machine's own scaling, 1 direct loop / 2 side by side: "
+          f"{statistics.median(ceiling):.2f}{spread}   (information: the ceiling of the above)")
     for label, base, verdict in (("a fresh-process", MODES[0], True),
                                  ("an in-process", MODES[1], False)):
         over = [100 * (rd[one][0] / rd[base][0] - 1) for rd in rounds]

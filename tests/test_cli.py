@@ -126,3 +126,29 @@ def test_bad_cluster_file(tmp_path, spec, message):
     path.write_text(yaml.safe_dump(spec))
     with pytest.raises(ClusterConfigError, match=message):
         cluster_from_file(path)
+
+
+def test_console_script_quick_exit_keeps_exit_code_and_output(tmp_path):
+    # the console entry point ends with os._exit after main(): its exit code is main's
+    # (0 for a good run, 1 for a refused config) and everything printed is flushed,
+    # also when stdout is a pipe
+    import subprocess
+    import sys
+
+    from test_sweep_run import env_with_repo
+
+    cfg = tmp_path / "cli.yaml"
+    cfg.write_text(yaml.safe_dump(CONFIG))
+    store = tmp_path / "s.zarr"
+    cmd = [sys.executable, "-m", "stablesweep.cli"]
+    env = env_with_repo()
+    ok = subprocess.run([*cmd, "run", str(cfg), "--out", str(store), "--workers", "1"],
+                        capture_output=True, text=True, env=env, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert "cells computed" in ok.stderr + ok.stdout
+    status = subprocess.run([*cmd, "status", str(store)], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert status.returncode == 0 and "experiment: cli" in status.stdout
+    bad = subprocess.run([*cmd, "run", str(tmp_path / "missing.yaml")], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert bad.returncode == 1 and "does not exist" in bad.stdout + bad.stderr
