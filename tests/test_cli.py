@@ -152,3 +152,34 @@ def test_console_script_quick_exit_keeps_exit_code_and_output(tmp_path):
     bad = subprocess.run([*cmd, "run", str(tmp_path / "missing.yaml")], capture_output=True,
                          text=True, env=env, timeout=120)
     assert bad.returncode == 1 and "does not exist" in bad.stdout + bad.stderr
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_worker_quick_exit_only_after_a_clean_close(closed):
+    # a LocalCluster worker whose plugin was torn down (clean close) ends through
+    # os._exit after flushing its output; one that was not keeps its own exit status;
+    # the plugin without quick_exit registers nothing
+    import subprocess
+    import sys
+
+    from test_sweep_run import env_with_repo
+
+    code = (
+        "import atexit, sys\n"
+        "from stablesweep.sweep.execute import TorchThreads, _QUICK_EXIT\n"
+        "TorchThreads().setup(None)\n"
+        "assert not _QUICK_EXIT['registered']\n"
+        "plugin = TorchThreads(quick_exit=True)\n"
+        "plugin.setup(None)\n"
+        f"if {closed}: plugin.teardown(None)\n"
+        "atexit.register(print, 'other exit handler ran')\n"
+        "print('worker output', end='')\n"
+        "sys.exit(0 if " + str(closed) + " else 3)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env_with_repo(), timeout=120)
+    assert out.stdout.startswith("worker output")
+    if closed:
+        assert out.returncode == 0
+    else:
+        assert out.returncode == 3 and "other exit handler ran" in out.stdout

@@ -98,12 +98,20 @@ class ClusterConfigError(ValueError):
 
 class TorchThreads(WorkerPlugin):
     """Worker plugin: one PyTorch thread per worker (intra- and inter-op), and glibc
-    malloc thresholds fixed for array work (:func:`stablesweep._malloc.tune_malloc`)."""
+    malloc thresholds fixed for array work (:func:`stablesweep._malloc.tune_malloc`).
+
+    With ``quick_exit`` (the workers of :func:`connect`'s own LocalCluster), a worker
+    process that closed cleanly ends without the interpreter's module teardown
+    (:func:`_quick_exit_after_close`).
+    """
 
     name = "stablesweep-torch-threads"
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, quick_exit: bool = False):
         self.threads = threads
+        #: skip the interpreter's module teardown after a clean close (only for the
+        #: worker processes of our own LocalCluster, never for someone else's workers)
+        self.quick_exit = quick_exit
 
     def setup(self, worker: Any) -> None:
         import torch
@@ -114,12 +122,13 @@ class TorchThreads(WorkerPlugin):
         torch.set_num_threads(self.threads)
         with contextlib.suppress(RuntimeError):  # only settable before inter-op work
             torch.set_num_interop_threads(self.threads)
-        if not _QUICK_EXIT["registered"]:
+        if self.quick_exit and not _QUICK_EXIT["registered"]:
             atexit.register(_quick_exit_after_close)
             _QUICK_EXIT["registered"] = True
 
     def teardown(self, worker: Any) -> None:
-        _QUICK_EXIT["closed"] = True
+        if self.quick_exit:
+            _QUICK_EXIT["closed"] = True
 
 
 #: a worker process that closed cleanly skips the interpreter's module teardown
@@ -293,7 +302,7 @@ def connect(
             dashboard_address=":8787" if dashboard else None,
             env=dict(THREAD_ENV), silence_logs=40,
         ) as local, Client(local, set_as_default=False) as client:
-            client.register_plugin(TorchThreads())
+            client.register_plugin(TorchThreads(quick_exit=True))
             yield client
 
 
