@@ -28,11 +28,12 @@ PATH``, Debian package libjemalloc2).
 
 Measured (500 iterations at 256², this machine): with the checkpointed segments run on
 the networks' no-grad fast path and recomputed with autograd in the backward pass
-(``IterativeNetwork``'s ``_RecomputedSegment``), the peak is 606–664 MiB under all
-three allocators and step ÷ forward 3.7–4.0. With PyTorch's generic non-reentrant
-checkpoint, whose forward pass runs the out-of-place autograd code, glibc's heap
-fragmented to 2.1–2.4 GiB (live tensors never above 450 MiB) and the step cost
-4.4–4.7 forward passes.
+(``IterativeNetwork``'s ``_RecomputedSegment``), the peak is 740–817 MiB under all
+three allocators (about 400 MiB of it is the process before the attack: PyTorch,
+Numba) and step ÷ forward 3.4–4.6 (the forward pass runs the fused kernels). With
+PyTorch's generic non-reentrant checkpoint, whose forward pass runs the out-of-place
+autograd code, glibc's heap fragmented to 2.1–2.4 GiB (live tensors never above
+450 MiB) and the step cost 4.4–4.7 forward passes.
 
 What-ifs for the network side: ``--segment-length L`` overrides the network's
 checkpoint segment length; ``--malloc-trim`` hands freed heap pages back at every

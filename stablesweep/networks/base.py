@@ -289,9 +289,9 @@ class IterativeNetwork(ReconstructionNetwork):
     :func:`torch.utils.checkpoint.checkpoint`, whose forward pass runs the
     out-of-place autograd code, this allocates far less in the forward pass and saves
     one differentiable forward pass (``benchmarks/attacks.py``, FIRENET with 500
-    iterations at 256²: peak resident memory of an attack step 0.65 GiB instead of
-    2.1 GiB with glibc's allocator, whose heap fragmented; step ÷ forward 3.7–4.0
-    instead of 4.4–4.7). Networks whose state holds non-tensor fields fall back to
+    iterations at 256²: peak resident memory of an attack step 0.74–0.82 GiB, about
+    0.4 GiB of it the process before the attack, instead of 2.1 GiB with glibc's
+    allocator, whose heap fragmented). Networks whose state holds non-tensor fields fall back to
     :func:`torch.utils.checkpoint.checkpoint`.
     """
 
