@@ -26,10 +26,10 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _timing import side_by_side  # noqa: E402
 
 from stablesweep._malloc import tune_malloc  # noqa: E402
 from stablesweep.levels import weight_map  # noqa: E402
@@ -39,19 +39,6 @@ from stablesweep.sampling import budgets, multilevel_mask  # noqa: E402
 
 #: local sparsities of a 256² image (8 Haar levels) used for the weights and budgets
 S256 = (4, 10, 30, 90, 250, 650, 1500, 3000)
-
-
-def side_by_side(fns, repeat: int) -> list[float]:
-    """Best-of-``repeat`` time of each function, the functions interleaved per repeat."""
-    for fn in fns:
-        fn()
-    best = [np.inf] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
 
 
 def pyproximal_setup(A: SamplingOperator, y: torch.Tensor, lam: float, w: torch.Tensor):

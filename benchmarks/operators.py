@@ -13,34 +13,16 @@ Run: ``.venv/bin/python benchmarks/operators.py [--repeat R]``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pywt
 import torch
+from _timing import side_by_side
 
 from stablesweep import transforms as T
 from stablesweep._malloc import tune_malloc
 from stablesweep.operators import SamplingOperator
 from stablesweep.sampling import budgets, multilevel_mask
-
-
-def side_by_side(fns, repeat: int, number: int) -> list[float]:
-    """Best-of-``repeat`` mean time per call of each function, timed interleaved.
-
-    The functions alternate within every repeat, so a burst of load on the machine
-    hits both sides of a ratio alike.
-    """
-    for fn in fns:
-        fn()
-    best = [np.inf] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            best[i] = min(best[i], (time.perf_counter() - t0) / number)
-    return best
 
 
 def main() -> None:
