@@ -164,8 +164,11 @@ def test_worker_quick_exit_only_after_a_clean_close(closed):
 
     from test_sweep_run import env_with_repo
 
+    # handlers registered before the plugin's run after it (LIFO): a quick exit skips
+    # them, with the interpreter's module teardown
     code = (
         "import atexit, sys\n"
+        "atexit.register(print, 'earlier exit handler ran')\n"
         "from stablesweep.sweep.execute import TorchThreads, _QUICK_EXIT\n"
         "TorchThreads().setup(None)\n"
         "assert not _QUICK_EXIT['registered']\n"
@@ -181,5 +184,8 @@ def test_worker_quick_exit_only_after_a_clean_close(closed):
     assert out.stdout.startswith("worker output")
     if closed:
         assert out.returncode == 0
+        assert "other exit handler ran" in out.stdout
+        assert "earlier exit handler ran" not in out.stdout
     else:
         assert out.returncode == 3 and "other exit handler ran" in out.stdout
+        assert "earlier exit handler ran" in out.stdout
