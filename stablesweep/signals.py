@@ -29,7 +29,7 @@ __all__ = [
     "test_image",
 ]
 
-TEST_IMAGES = ("camera", "ascent", "aero")
+TEST_IMAGES = ("camera", "ascent", "aero", "shepp-logan")
 _PIL_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 IMAGE_EXTENSIONS = (*_PIL_EXTENSIONS, ".npy")
 # ITU-R BT.601 luma, the weights PIL's convert("L") uses
@@ -105,13 +105,14 @@ def _prepare(img: np.ndarray, n: int, what: str) -> torch.Tensor:
 
 
 def test_image(name: str, resolution: int) -> torch.Tensor:
-    """A standard grey-scale test image from PyWavelets' bundled data.
+    """A standard grey-scale test image from PyWavelets' or scikit-image's bundled data.
 
     Parameters
     ----------
-    name : {"camera", "ascent", "aero"}
+    name : {"camera", "ascent", "aero", "shepp-logan"}
         ``pywt.data.camera`` (cameraman), ``pywt.data.ascent`` or
-        ``pywt.data.aero``; all 512 x 512.
+        ``pywt.data.aero`` (all 512 x 512), or the Shepp–Logan phantom
+        ``skimage.data.shepp_logan_phantom`` (400 x 400).
     resolution : int
         Side :math:`n` of the output, a power of two.
 
@@ -122,12 +123,18 @@ def test_image(name: str, resolution: int) -> torch.Tensor:
         integer factor, anti-aliased spline interpolation otherwise) and mapped
         affinely onto :math:`[0, 1]` (minimum 0, maximum 1).
     """
-    import pywt.data
-
     if name not in TEST_IMAGES:
         raise ValueError(f"unknown test image {name!r}; expected one of: {', '.join(TEST_IMAGES)}")
     n = check_resolution(resolution)
-    return _prepare(getattr(pywt.data, name)(), n, f"test image {name!r}")
+    if name == "shepp-logan":
+        from skimage.data import shepp_logan_phantom
+
+        raw = shepp_logan_phantom()
+    else:
+        import pywt.data
+
+        raw = getattr(pywt.data, name)()
+    return _prepare(raw, n, f"test image {name!r}")
 
 
 test_image.__test__ = False  # not a pytest test, despite the name

@@ -1,0 +1,98 @@
+"""The papers' claims, in small versions that hold by mathematics (``pytest -m claims``).
+
+Each test states a claim of the talk or of DESIGN.md, measures it on a problem small
+enough for CI (seconds), and compares with the theory's number — never with a value
+tuned to pass. The problems are noiseless and exactly sparse in levels with enough
+samples that the minimiser of the networks' square-root LASSO is the true signal (checked
+in each test: FIRENET reaches it to 1e-12), so the distance to x *is* the optimisation
+error ‖φ_n(y) − x̂‖.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from stablesweep import levels, operators, sampling
+from stablesweep.networks import build_network
+
+pytestmark = pytest.mark.claims
+
+
+def _sparse_problem(shape, s, m, seed=0):
+    rng = np.random.default_rng(seed)
+    m_k = sampling.budgets(shape, "fourier", m, "theory", s=s)
+    mask = sampling.multilevel_mask(shape, "fourier", m_k, rng)
+    A = operators.SamplingOperator("fourier", mask, wavelet="haar")
+    z = levels.sample_sparse_in_levels(shape, s, rng)
+    return A, A.to_image(z), A(z)
+
+
+def _rel_errors(its, ref, x):
+    return (torch.linalg.vector_norm(its - ref, dim=(-2, -1))
+            / torch.linalg.vector_norm(x)).numpy()
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return _sparse_problem((32, 32), [2, 4, 6, 8, 8], 300)
+
+
+@pytest.fixture(scope="module")
+def minimiser(problem):
+    """x̂ by FIRENET at ample p (600 iterations): the true x for this exact-recovery problem."""
+    A, x, y = problem
+    net = build_network("firenet", A, depth=600, p=20, delta=1e-14)
+    with torch.no_grad():
+        x_hat = net.iterates(y)[-1]
+    assert _rel_errors(x_hat[None], x, x)[0] < 1e-12  # exact recovery: x̂ = x
+    return x_hat
+
+
+def test_primal_dual_optimisation_error_falls_like_one_over_n(problem, minimiser):
+    """Ergodic primal–dual: ‖φ_n(y) − x̂‖ ≤ C/n, and the measured γ is 1 ± 0.15."""
+    A, x, y = problem
+    net = build_network("primal-dual", A, depth=2000, s=[2, 4, 6, 8, 8])
+    with torch.no_grad():
+        its = net.iterates(y)
+    n = np.asarray(net.iterate_depths, dtype=float)
+    err = _rel_errors(its, minimiser, x)
+    tail = n >= 50
+    gamma = -np.polyfit(np.log(n[tail]), np.log(err[tail]), 1)[0]
+    assert abs(gamma - 1.0) <= 0.15, f"gamma = {gamma:.3f}"
+    # and the constant is a constant: n·err stays within a factor 2 over the tail
+    scaled = n[tail] * err[tail]
+    assert scaled.max() / scaled.min() < 2.0
+
+
+@pytest.mark.parametrize("p", [10, 20])
+def test_firenet_contracts_by_e_per_restart_at_adequate_p(p):
+    """FIRENET: each restart divides the error by at least e (ε_k = e^{-1}(δ + ε_{k-1}))."""
+    A, x, y = _sparse_problem((16, 16), [1, 2, 3, 3], 100)
+    restarts = 25
+    net = build_network("firenet", A, depth=restarts * p, p=p, delta=1e-14)
+    with torch.no_grad():
+        its = net.iterates(y)
+    assert list(net.iterate_depths) == [p * k for k in range(1, restarts + 1)]
+    err = _rel_errors(its, x, x)
+    above_floor = err > 1e-10
+    ratios = err[1:] / err[:-1]
+    ratios = ratios[above_floor[1:]]
+    assert ratios.size >= 15
+    # every restart contracts by e^{-1} (up to 2% rounding), none by less
+    assert ratios.max() <= math.exp(-1) * 1.02, ratios
+    assert err[-1] < 1e-8
+
+
+def test_firenet_stalls_when_p_is_too_small():
+    """The known sensitivity (DESIGN.md §2): with p = 5 the e^{-1} schedule outruns the
+    inner iterations and the error stops falling far above the minimiser."""
+    A, x, y = _sparse_problem((16, 16), [1, 2, 3, 3], 100)
+    net = build_network("firenet", A, depth=40 * 5, p=5, delta=1e-14)
+    with torch.no_grad():
+        err = _rel_errors(net.iterates(y), x, x)
+    assert err[-1] > 0.1  # the minimiser is x, FIRENET stops 10% or more away
+    assert err[-1] / err[-10] > 0.99  # and no longer moves
