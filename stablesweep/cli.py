@@ -5,9 +5,9 @@ Usage::
     stablesweep run CONFIG [--out STORE] [--workers N | --scheduler ADDRESS | --cluster FILE]
                            [--dashboard] [--retries N] [--quiet]
     stablesweep status STORE [--json]
-    stablesweep analyse STORE [-o FITS] [--n-boot B] [--threshold T]
+    stablesweep analyse STORE [-o FITS] [--n-boot B] [--threshold T] [--force]
     stablesweep figures STORE [--fits FITS] [--outdir DIR] [--only NAME ...] [--list FILE]
-    stablesweep report STORE --fits FITS --figures DIR [-o HTML]
+    stablesweep report STORE [--fits FITS] [--figures DIR] [-o HTML] [--max-size MB]
     stablesweep train CONFIG ...       (trained networks; see stablesweep train -h)
     stablesweep barrier ...            (the K-digits experiment; see stablesweep barrier -h)
 
@@ -15,8 +15,14 @@ Each subcommand is one ``add_<name>_parser(subparsers)`` function that registers
 arguments and sets ``func`` (called with the parsed arguments, returning the exit
 code); adding a subcommand is adding such a function to :data:`SUBCOMMANDS`.
 
-Exit codes: 0 success; 1 invalid input (config, store, cluster file); 3 a run that left
-cells uncomputed (rerun to retry them).
+Without output options `analyse`, `figures` and `report` read and write the standard
+places next to the store (``results/<exp>/fits.nc``, ``figures/``, ``report.html``); an
+explicit output that exists is replaced only if it is an earlier output of the same
+command, or with ``--force``.
+
+Exit codes: 0 success; 1 invalid input (config, store, cluster file, output path) or a
+file-system error, reported in one line; 3 a run that left cells uncomputed (rerun to
+retry them); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -134,6 +140,78 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- outputs
+#
+# `analyse`, `figures` and `report` write only where they are asked to. Without an output
+# option each writes to its standard place next to the store (the layout of the
+# workflow: results/<exp>/fits.nc, figures/, report.html), replacing what an earlier run
+# wrote there. An explicit output path that already exists is replaced only when it is
+# an earlier output of the same command (recognised by its content) or with --force.
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"stablesweep {command}: {message}", file=sys.stderr)
+    return 1
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _is_own_fits(path: Path) -> bool:
+    """An analysis file `stablesweep analyse` wrote (netCDF with its attributes)."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path) as ds:
+            attrs = dict(ds.attrs)
+    except Exception:  # noqa: BLE001 - anything unreadable is not ours
+        return False
+    return attrs.get(PRODUCT_ATTR) == "analyse" or (
+        "config_hash" in attrs and any(str(k).startswith("analysis_") for k in attrs))
+
+
+def _is_own_listing(path: Path) -> bool:
+    """A figure listing `stablesweep figures --list` wrote (a JSON list of names)."""
+    import json
+
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(names, list) and all(isinstance(n, str) for n in names)
+
+
+def _refuse_overwrite(option: str, path: Path, own: Callable[[Path], bool],
+                      what: str, force: bool) -> str | None:
+    """Why writing `path` is refused (None: allowed)."""
+    if path.is_dir():
+        return f"{option} {path} is a directory; expected a file path"
+    if path.exists() and not force and not own(path):
+        return (f"{option} {path} exists and is not {what}; refusing to overwrite it "
+                "(choose another path, or pass --force)")
+    return None
+
+
+#: Global attribute by which `analyse` recognises its own earlier output.
+PRODUCT_ATTR = "stablesweep_product"
+#: Manifest of the figures written into a folder other than the standard one.
+FIGURE_MANIFEST = ".stablesweep-figures.json"
+
+
+def _collect_warnings(command: str, caught: list) -> None:
+    """Print the user-level warnings of a library call, one line each."""
+    seen = set()
+    for w in caught:
+        if not issubclass(w.category, UserWarning) or issubclass(
+                w.category, (DeprecationWarning, FutureWarning)):
+            continue
+        text = " ".join(str(w.message).split())
+        if text not in seen:
+            seen.add(text)
+            print(f"stablesweep {command}: warning: {text}", file=sys.stderr)
+
+
 # --------------------------------------------------------------------------- analyse
 
 
@@ -142,32 +220,51 @@ def add_analyse_parser(subparsers: argparse._SubParsersAction) -> None:
         "analyse", help="fit rates, noise slopes, recovery maps and stability summaries",
         description="Analyse a sweep store: ε + C/n^γ and exponential fits with bootstrap "
         "confidence intervals, the noise slope C_3, recovery probabilities and the "
-        "stability trade-off. Writes one netCDF file.",
+        "stability trade-off. Writes one netCDF file (default: fits.nc next to the store, "
+        "where `stablesweep figures` and `stablesweep report` look for it).",
     )
     p.add_argument("store", type=Path, help="sweep store (Zarr)")
     p.add_argument("-o", "--output", type=Path, default=None,
-                   help="output netCDF (default: fits.nc next to the store)")
+                   help="output netCDF (default: fits.nc next to the store); an existing "
+                   "file is replaced only if it is an earlier analysis file or with --force")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples (default 200)")
     p.add_argument("--threshold", type=float, default=1e-3,
                    help="relative error counted as recovery (default 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing --output file whatever it holds")
     p.set_defaults(func=cmd_analyse)
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
+    import warnings
+
     from stablesweep.analysis import analyse
     from stablesweep.sweep.store import StoreError, open_store
 
     if args.n_boot < 1:
-        print(f"stablesweep analyse: --n-boot {args.n_boot} must be >= 1", file=sys.stderr)
-        return 1
+        return _fail("analyse", f"--n-boot {args.n_boot} is not valid; expected an integer >= 1")
+    if not args.threshold > 0:
+        return _fail("analyse", f"--threshold {args.threshold} is not valid; expected a "
+                     "number > 0")
+    out = args.output or args.store.parent / "fits.nc"
+    why = _refuse_overwrite("--output", out, _is_own_fits, "an analysis file",
+                            args.force or _same_path(out, args.store.parent / "fits.nc"))
+    if why:
+        return _fail("analyse", why)
     try:
         ds = open_store(args.store)
     except StoreError as err:
-        print(f"stablesweep analyse: {err}", file=sys.stderr)
-        return 1
-    out = args.output or args.store.parent / "fits.nc"
-    fits = analyse(ds, n_boot=args.n_boot, seed=args.seed, threshold=args.threshold)
+        return _fail("analyse", str(err))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fits = analyse(ds, n_boot=args.n_boot, seed=args.seed, threshold=args.threshold)
+        except (ValueError, StoreError) as err:
+            _collect_warnings("analyse", caught)
+            return _fail("analyse", " ".join(str(err).split()))
+    _collect_warnings("analyse", caught)
+    fits.attrs[PRODUCT_ATTR] = "analyse"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     fits.to_netcdf(tmp)
@@ -187,19 +284,51 @@ def add_figures_parser(subparsers: argparse._SubParsersAction) -> None:
         "analysis file only (nothing is recomputed).",
     )
     p.add_argument("store", type=Path, help="sweep store (Zarr)")
-    p.add_argument("--fits", type=Path, default=None, help="analysis file (netCDF)")
+    p.add_argument("--fits", type=Path, default=None,
+                   help="analysis file (default: fits.nc next to the store, when present)")
     p.add_argument("--outdir", type=Path, default=None,
-                   help="output folder (default: figures/ next to the store)")
+                   help="output folder (default: figures/ next to the store); files of "
+                   "the same names in another existing folder are replaced only if an "
+                   "earlier `stablesweep figures` wrote them there, or with --force")
     p.add_argument("--only", nargs="+", default=None, metavar="NAME",
                    help="draw only these figures (file stems, as listed by --list)")
     p.add_argument("--list", type=Path, default=None, metavar="FILE",
                    help="write the figure names as a JSON list to FILE ('-': stdout) "
                    "and draw nothing")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite existing files whatever they hold")
     p.set_defaults(func=cmd_figures)
+
+
+def _figure_conflicts(outdir: Path, names: Sequence[str]) -> list[Path]:
+    """Files the figures would replace in `outdir` that no earlier run wrote there."""
+    import json
+
+    try:
+        ours = set(json.loads((outdir / FIGURE_MANIFEST).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        ours = set()
+    return [outdir / f"{n}.{ext}" for n in names for ext in ("png", "pdf")
+            if (outdir / f"{n}.{ext}").exists() and f"{n}.{ext}" not in ours]
+
+
+def _update_manifest(outdir: Path, paths: Sequence[Path]) -> None:
+    import json
+
+    manifest = outdir / FIGURE_MANIFEST
+    try:
+        names = set(json.loads(manifest.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        names = set()
+    names |= {p.name for p in paths}
+    tmp = manifest.with_name(f"{manifest.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(sorted(names), indent=0) + "\n", encoding="utf-8")
+    tmp.replace(manifest)
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
     import json
+    import warnings
 
     import xarray as xr
 
@@ -209,27 +338,58 @@ def cmd_figures(args: argparse.Namespace) -> int:
     try:
         ds = open_store(args.store)
     except StoreError as err:
-        print(f"stablesweep figures: {err}", file=sys.stderr)
-        return 1
+        return _fail("figures", str(err))
+    fits_path = args.fits
+    if fits_path is None and (args.store.parent / "fits.nc").exists():
+        fits_path = args.store.parent / "fits.nc"
     fits = None
-    if args.fits is not None:
-        if not args.fits.exists():
-            print(f"stablesweep figures: --fits {args.fits} does not exist", file=sys.stderr)
-            return 1
-        fits = xr.load_dataset(args.fits)
-    if args.list is not None:
-        text = json.dumps(figure_names(ds, fits), indent=1)
-        if str(args.list) == "-":
-            print(text)
-        else:
-            args.list.write_text(text + "\n")
-        return 0
-    outdir = args.outdir or args.store.parent / "figures"
+    if fits_path is not None:
+        if not fits_path.exists():
+            return _fail("figures", f"--fits {fits_path} does not exist")
+        try:
+            fits = xr.load_dataset(fits_path)
+        except (OSError, ValueError) as err:
+            return _fail("figures", f"--fits {fits_path} is not a readable netCDF file ({err})")
+    elif args.list is None:
+        print(f"stablesweep figures: no analysis file at {args.store.parent / 'fits.nc'}; "
+              "drawing without fitted curves (run `stablesweep analyse STORE` first)",
+              file=sys.stderr)
+    caught: list = []
     try:
-        paths = make_figures(ds, fits, outdir, only=args.only)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if args.list is not None:
+                text = json.dumps(figure_names(ds, fits), indent=1)
+                if str(args.list) == "-":
+                    print(text)
+                    return 0
+                why = _refuse_overwrite("--list", args.list, _is_own_listing,
+                                        "a figure listing", args.force)
+                if why:
+                    return _fail("figures", why)
+                args.list.parent.mkdir(parents=True, exist_ok=True)
+                args.list.write_text(text + "\n")
+                return 0
+            default = args.store.parent / "figures"
+            outdir = args.outdir or default
+            if outdir.exists() and not outdir.is_dir():
+                return _fail("figures", f"--outdir {outdir} is a file; expected a folder")
+            standard = _same_path(outdir, default)
+            if not standard and not args.force and outdir.is_dir() and any(outdir.iterdir()):
+                names = args.only or figure_names(ds, fits)
+                clash = _figure_conflicts(outdir, names)
+                if clash:
+                    return _fail("figures", f"--outdir {outdir} already holds {clash[0].name}"
+                                 + (f" and {len(clash) - 1} more" if len(clash) > 1 else "")
+                                 + " not written by stablesweep figures; refusing to overwrite"
+                                 " (choose another folder, or pass --force)")
+            paths = make_figures(ds, fits, outdir, only=args.only)
+            if not standard:
+                _update_manifest(outdir, paths)
     except ValueError as err:
-        print(f"stablesweep figures: {err}", file=sys.stderr)
-        return 1
+        return _fail("figures", " ".join(str(err).split()))
+    finally:
+        _collect_warnings("figures", caught)
     for path in paths:
         print(path)
     return 0
@@ -241,26 +401,68 @@ def cmd_figures(args: argparse.Namespace) -> int:
 def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report", help="write the HTML report of an experiment",
-        description="A self-contained HTML page with the figures, the fit tables and the "
-        "config that produced them.",
+        description="One self-contained HTML page (it opens offline): the figures with "
+        "captions, the fit tables (full tables as downloadable CSV) and the provenance. "
+        "By default everything is found where the workflow puts it, next to the store: "
+        "fits.nc, figures/, and the report is written to report.html there.",
     )
     p.add_argument("store", type=Path, help="sweep store (Zarr)")
-    p.add_argument("--fits", type=Path, required=True, help="analysis file (netCDF)")
-    p.add_argument("--figures", type=Path, required=True, help="figure folder")
+    p.add_argument("--fits", type=Path, default=None,
+                   help="analysis file (default: fits.nc next to the store)")
+    p.add_argument("--figures", type=Path, default=None,
+                   help="figure folder (default: figures/ next to the store)")
     p.add_argument("-o", "--output", type=Path, default=None,
-                   help="HTML file (default: report.html next to the store)")
+                   help="HTML file (default: report.html next to the store); an existing "
+                   "file is replaced only if it is an earlier report or with --force")
+    p.add_argument("--max-size", type=float, default=2.0, metavar="MB",
+                   help="size budget of the report in MB (10^6 bytes; default 2): figures "
+                   "are embedded at the largest resolution that fits; 0: no budget, embed "
+                   "the original PNGs")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing --output file whatever it holds")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from stablesweep.report import write_report
+    from stablesweep.report import is_own_report, write_report
+    from stablesweep.sweep.store import StoreError, open_store
 
-    out = args.output or args.store.parent / "report.html"
+    if not (args.max_size == 0 or args.max_size >= 0.01):
+        return _fail("report", f"--max-size {args.max_size:g} is not valid; expected 0 (no "
+                     "budget) or a size >= 0.01 MB")
+    here = args.store.parent
+    out = args.output or here / "report.html"
+    why = _refuse_overwrite("--output", out, is_own_report, "a stablesweep report",
+                            args.force or _same_path(out, here / "report.html"))
+    if why:
+        return _fail("report", why)
     try:
-        write_report(args.store, args.fits, args.figures, out)
-    except FileNotFoundError as err:
-        print(f"stablesweep report: {err}", file=sys.stderr)
-        return 1
+        open_store(args.store)
+    except StoreError as err:
+        return _fail("report", str(err))
+    fits = args.fits or here / "fits.nc"
+    if not fits.is_file():
+        how = ("run `stablesweep analyse STORE` first, or pass --fits" if args.fits is None
+               else "expected the netCDF file `stablesweep analyse` writes")
+        return _fail("report", f"no analysis file at {fits}; {how}")
+    figures = args.figures or here / "figures"
+    if args.figures is not None and not figures.is_dir():
+        return _fail("report", f"--figures {figures} is not a folder")
+    if not figures.is_dir():
+        print(f"stablesweep report: no figure folder at {figures}; writing the report "
+              "without figures (run `stablesweep figures STORE` first)", file=sys.stderr)
+    max_bytes = None if args.max_size == 0 else int(args.max_size * 1e6)
+    try:
+        write_report(args.store, fits, figures, out, max_bytes=max_bytes,
+                     command=["stablesweep", *getattr(args, "argv", ["report"])])
+    except ValueError as err:
+        return _fail("report", " ".join(str(err).split()))
+    size = out.stat().st_size
+    print(f"[stablesweep] report -> {out} ({size / 1e6:.2f} MB)", file=sys.stderr)
+    if max_bytes is not None and size > max_bytes:
+        print(f"stablesweep report: warning: {out} is {size / 1e6:.2f} MB, over the "
+              f"--max-size budget of {args.max_size:g} MB even with the smallest figures",
+              file=sys.stderr)
     print(out)
     return 0
 
@@ -308,8 +510,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stablesweep._malloc import tune_malloc
 
     tune_malloc()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    args.argv = argv
+    try:
+        return int(args.func(args) or 0)
+    except OSError as err:  # a path the user gave: unreadable, unwritable, disk full
+        detail = f"{err.strerror}: {err.filename}" if err.strerror and err.filename else err
+        print(f"stablesweep {args.command}: {detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"stablesweep {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def console() -> None:

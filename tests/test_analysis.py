@@ -521,12 +521,14 @@ def test_stability_summary_values(sweep):
     clean = sweep["rel_error"].where(sweep["status"] == "ok").sel(noise=0.0).mean("trial")
     for network, recorded in (("ergodic", 20), ("firenet", 16)):
         np.testing.assert_allclose(
-            out["clean_error"].sel(network=network, attack_depth=20),
+            out["clean_rel_error"].sel(network=network, attack_depth=20),
             clean.sel(network=network, depth=recorded).transpose(
-                *out["clean_error"].sel(network=network, attack_depth=20).dims
+                *out["clean_rel_error"].sel(network=network, attack_depth=20).dims
             ),
         )
-    assert "noise" not in out["clean_error"].dims
+    assert "noise" not in out["clean_rel_error"].dims
+    # Without signal_norm the absolute error is not derivable: left out, never mislabelled.
+    assert "clean_error" not in out and "clean_abs_error" not in out
     worst = out["tradeoff_max_amplification"]
     assert set(worst.dims) == {"network", "attack_depth"}
     assert float(worst.sel(network="firenet", attack_depth=160)) == pytest.approx(
@@ -547,7 +549,7 @@ def test_tradeoff_table_ranks_networks(sweep):
     table = tradeoff_table(sweep)
     assert isinstance(table, pd.DataFrame)
     assert list(table.columns) == [
-        "network", "attack_depth", "clean_error", "max_amplification",
+        "network", "attack_depth", "clean_rel_error", "max_amplification",
         "stability_rank", "accuracy_rank", "pareto_optimal",
     ]
     shallow = table[table.attack_depth == 20].set_index("network")
@@ -568,20 +570,25 @@ def test_analyse_round_trips_through_netcdf(sweep, tmp_path):
     small = sweep.isel(rate=[1], sparsity=[0])
     out = analyse(small, n_boot=5, seed=1, threshold=1e-2)
     for name in ("gamma", "noise_slope", "recovery_probability", "max_amplification",
-                 "tradeoff_clean_error", "selected_model", "eps_theory"):
+                 "tradeoff_clean_rel_error", "selected_model", "eps_theory", "fit_flag"):
         assert name in out, name
-    for name, var in out.data_vars.items():
-        assert "long_name" in var.attrs and "units" in var.attrs, name
+    assert out.attrs["Conventions"] == "CF-1.10"
+    for name, var in out.variables.items():
+        assert "long_name" in var.attrs, name
+        if var.dtype.kind in "USOT":
+            assert "units" not in var.attrs, name
+        else:
+            assert var.attrs["units"] not in ("none", "1/(1)", "a.u.", ""), name
     assert out.attrs["analysis_threshold"] == 1e-2 and out.attrs["git_commit"] == "deadbeef"
     assert out.attrs["analysis_depth"] == "none"
     path = tmp_path / "fits.nc"
     out.to_netcdf(path)
     with xr.open_dataset(path) as back:
         back = back.load()
-    xr.testing.assert_allclose(
-        back.drop_vars("selected_model"), out.drop_vars("selected_model")
-    )
-    assert back["selected_model"].values.tolist() == out["selected_model"].values.tolist()
+    strings = ["selected_model", "fit_flag"]
+    xr.testing.assert_allclose(back.drop_vars(strings), out.drop_vars(strings))
+    for name in strings:
+        assert back[name].values.tolist() == out[name].values.tolist()
     assert back.attrs == out.attrs
     # netCDF-3 stores the int64 attack_depth coordinate as int32.
     pd.testing.assert_frame_equal(tradeoff_table(back), tradeoff_table(out), check_dtype=False)

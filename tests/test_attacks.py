@@ -137,6 +137,9 @@ ATTACK = dict(lam=0.0, eta=0.5, tau=0.1, steps=5)
         ({"ref": "truth"}, r"ref must be one of 'pred', 'true'; got 'truth'"),
         ({"max_pert_norm": 0.0}, r"max_pert_norm must be .*got 0.0"),
         ({"max_output_change": -2.0}, r"max_output_change must be .*got -2.0"),
+        ({"max_norm": 0.0}, r"max_norm must be a finite number in \(0, inf\]; got 0.0"),
+        ({"max_norm": float("inf")}, r"max_norm must be .*got inf"),
+        ({"max_norm": "1"}, r"max_norm must be .*got '1'"),
         ({"record_at": 0}, r"record_at must be an integer >= 1; got 0"),
         ({"record_at": [0, 9]}, r"record_at must contain integer steps in \[0, steps=5\]"),
         ({"record_at": []}, r"record_at must .*not be empty"),
@@ -202,6 +205,9 @@ def test_network_output_shape_is_checked():
         ({"restarts": 0}, r"restarts must be an integer >= 1; got 0"),
         ({"steps": 0}, r"steps must be an integer >= 1; got 0"),
         ({"step_size": 0.0}, r"step_size must be .*got 0.0"),
+        ({"objective": "loss"}, r"objective must be one of \('error', 'change'\); got 'loss'"),
+        ({"init": "zeros"}, r"init must be one of \('random', 'jacobian'\); got 'zeros'"),
+        ({"jacobian_iters": 0}, r"jacobian_iters must be an integer >= 1; got 0"),
     ],
 )
 def test_worst_case_validation(kwargs, match):
@@ -614,3 +620,192 @@ def test_worst_case_zero_level_is_clean_error():
     assert torch.all(res.e == 0)
     np.testing.assert_allclose(res.error, res.clean_error)
     np.testing.assert_allclose(res.random_error, res.clean_error)
+
+
+# ------------------------------------------------------------------ worst case: new outputs
+
+
+def complex_matrix_with_singular_values(rows, cols, sigmas, seed):
+    """``U diag(σ) V^H`` with random unitary U, V: the exact SVD is known."""
+    rng = np.random.default_rng(seed)
+
+    def unitary(n):
+        q, _ = np.linalg.qr(rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n)))
+        return q
+
+    k = len(sigmas)
+    return (unitary(rows)[:, :k] * np.asarray(sigmas)) @ unitary(cols)[:, :k].conj().T
+
+
+@pytest.mark.parametrize("init", ["random", "jacobian"])
+def test_worst_case_change_objective_finds_top_singular_value(init):
+    """φ(y) = M y: max ‖φ(y+e) − φ(y)‖ over ‖e‖ ≤ ρ is σ₁ρ (exact SVD, σ₂/σ₁ = 0.8).
+
+    x is far from φ(y), so the "error" objective's maximiser is not the change's one.
+    """
+    A, x, y = make_problem(n=16, d=1, m=6, batch=(2,))
+    sig = [3.0, 2.4, 1.5, 1.0, 0.5, 0.2]
+    M = torch.from_numpy(complex_matrix_with_singular_values(16, 6, sig, seed=4))
+    net = MatrixNet(M, A.shape)
+    res = worst_case_noise(net, A, x, y, level=0.1, steps=30, restarts=2, generator=gen(),
+                           objective="change", init=init)
+    rho = res.radius
+    np.testing.assert_allclose(res.change, sig[0] * rho, rtol=1e-2)
+    assert np.all(res.change <= sig[0] * rho * (1 + 1e-9))  # never beyond the exact maximum
+    np.testing.assert_allclose(res.e_norm, rho, rtol=1e-9)
+    np.testing.assert_allclose(res.amplification, res.change / res.e_norm, rtol=1e-12)
+    # both reported at the kept e*, whatever the objective
+    with torch.no_grad():
+        out = net(y + res.e)
+        clean = net(y)
+    np.testing.assert_allclose(res.change, torch.linalg.vector_norm(out - clean, dim=-1),
+                               rtol=1e-10)
+    np.testing.assert_allclose(res.error, torch.linalg.vector_norm(out - x, dim=-1),
+                               rtol=1e-10)
+    # the random starts are far from the worst direction
+    assert np.all(res.random_change < 0.9 * res.change)
+    assert np.all(res.random_changes.max(axis=0) <= res.change)
+    # trace: best change so far, non-decreasing, ending at the kept value
+    assert res.trace.shape == (31, 2)
+    assert np.all(np.diff(res.trace, axis=0) >= 0)
+    np.testing.assert_allclose(res.trace[-1], res.change, rtol=1e-10)
+    if init == "jacobian":
+        np.testing.assert_allclose(res.jacobian_sigma, sig[0], rtol=1e-4)
+        # the start ±ρ v₁ is already the maximiser
+        np.testing.assert_allclose(res.trace[0], sig[0] * rho, rtol=1e-4)
+    else:
+        assert np.all(np.isnan(res.jacobian_sigma))
+        assert np.all(res.trace[0] < 0.95 * res.trace[-1])  # the ascent did the work
+
+
+def test_worst_case_trace_is_max_over_restarts():
+    A, x, y = make_problem(batch=(2,))
+    one = worst_case_noise(SmoothNet(A), A, x, y, level=0.2, steps=4, restarts=1,
+                           generator=gen(7))
+    two = worst_case_noise(SmoothNet(A), A, x, y, level=0.2, steps=4, restarts=2,
+                           generator=gen(7))
+    # the first restart is the same draw; the second can only raise the trace
+    assert np.all(two.trace >= one.trace)
+    np.testing.assert_allclose(two.trace[-1], two.error, rtol=1e-10)
+    np.testing.assert_allclose(two.trace[-1], two.restart_errors.max(axis=0), rtol=1e-10)
+    assert np.all(np.diff(two.trace, axis=0) >= 0)
+    d = two.to_dict(tensors=False)
+    for name in ("change", "amplification", "e_norm", "random_change", "trace"):
+        assert isinstance(d[name], np.ndarray)
+    assert two.params["objective"] == "error" and two.params["init"] == "random"
+
+
+class AmplifiedAdjoint(torch.nn.Module):
+    """The issue's φ(y) = (I + 6uu^H) A^H y: one image direction u amplified 7×."""
+
+    def __init__(self, A, u):
+        super().__init__()
+        self.A, self.u = A, u
+
+    def forward(self, y):
+        z = self.A.measure_adjoint(y)
+        ip = (self.u.conj() * z).sum(dim=(-2, -1), keepdim=True)
+        return z + 6.0 * self.u * ip
+
+
+def test_worst_case_error_finds_the_amplified_direction():
+    """Error objective with init="jacobian" on φ(y) = (I + 6uu^H)A^H y at level 0.1.
+
+    u = A^H a/‖A^H a‖ lies in the range of A^H (A = P_Ω U has orthonormal rows), so the
+    unit measurement w = A u/‖A u‖ gives φ(y + ρ e^{iθ} w) − x = c + ρ e^{iθ} B w with
+    c = φ(y) − x, B w = 7u. Maximising over the phase θ, the amplified direction reaches
+    exactly E_amp² = ‖c‖² + ρ²‖Bw‖² + 2ρ|⟨Bw, c⟩|; the attack must get within 1% of it
+    (and can never exceed ‖c‖ + 7ρ).
+    """
+    from stablesweep.sampling import band_sizes, multilevel_mask
+
+    shape = (16, 16)
+    caps = band_sizes(shape, "fourier").ravel()
+    budget = np.maximum(caps // 3, 1)
+    budget[:4] = caps[:4]  # the coarsest levels fully sampled
+    A = SamplingOperator("fourier", multilevel_mask(shape, "fourier", budget, 0))
+    rng = np.random.default_rng(1)
+    a = torch.from_numpy(rng.standard_normal(A.m) + 1j * rng.standard_normal(A.m))
+    u = A.measure_adjoint(a)
+    u = u / torch.linalg.vector_norm(u)
+    net = AmplifiedAdjoint(A, u)
+    x = torch.from_numpy(rng.standard_normal((2, *shape)))
+    y = A.measure(x.to(A.dtype))
+    level = 0.1
+    res = worst_case_noise(net, A, x, y, level=level, steps=30, restarts=2, generator=gen(),
+                           init="jacobian")
+    rho = torch.from_numpy(res.radius)
+    w = A.measure(u)
+    w = w / torch.linalg.vector_norm(w)
+    with torch.no_grad():
+        c = net(y) - x
+        Bw = net(y + w) - net(y)
+    nc = torch.linalg.vector_norm(c, dim=(-2, -1))
+    nb = torch.linalg.vector_norm(Bw, dim=(-2, -1))
+    np.testing.assert_allclose(nb, 7.0, rtol=1e-10)  # the direction is amplified 7×
+    e_amp = torch.sqrt(nc**2 + rho**2 * nb**2 + 2 * rho * (Bw.conj() * c).sum((-2, -1)).abs())
+    e_amp = e_amp.numpy()
+    assert np.all(e_amp > 1.05 * res.random_error)  # the test can tell the two apart
+    assert np.all(res.error >= 0.99 * e_amp)
+    assert np.all(res.error <= (nc + 7 * rho).numpy() * (1 + 1e-9))
+    np.testing.assert_allclose(res.jacobian_sigma, 7.0, rtol=1e-4)
+    np.testing.assert_allclose(res.amplification, res.change / res.e_norm, rtol=1e-12)
+
+
+# ----------------------------------------------------------------- momentum: cap on ‖r‖
+
+
+def test_momentum_cap_is_never_exceeded():
+    A, x, y = make_problem(n=16, d=1, m=6, batch=(3,))
+    B = torch.randn(16, 6, dtype=torch.complex128, generator=gen(3))
+    net = MatrixNet(B, A.shape)  # linear and unbounded: without a cap r grows geometrically
+    cap = 0.05
+    res = momentum_attack(net, A, x, y, lam=0.0, eta=1.0, tau=0.5, steps=25,
+                          keep_perturbations_at="all", max_norm=cap, generator=gen())
+    limit = cap * torch.linalg.vector_norm(x, dim=-1).numpy()
+    assert np.all(res.r_norm <= limit * (1 + 1e-12))
+    norms_kept = torch.linalg.vector_norm(res.perturbations, dim=-1).numpy()
+    assert np.all(norms_kept <= limit * (1 + 1e-12))
+    np.testing.assert_allclose(res.r_norm[-1], limit, rtol=1e-9)  # it runs on the sphere
+    assert np.all(res.stop_reason == "steps")
+    assert res.params["max_norm"] == cap
+    free = momentum_attack(net, A, x, y, lam=0.0, eta=1.0, tau=0.5, steps=25, generator=gen())
+    assert np.all(free.r_norm[-1] > 10 * limit)  # the cap is what held it
+    # on the ball the ascent still finds the top direction: amplification → σ_max(BM)
+    K = B @ dense_measure(A)
+    np.testing.assert_allclose(res.amplification[-1], power_iteration_sigma_max(K), rtol=1e-3)
+
+
+def test_momentum_velocity_is_the_projected_step():
+    """Reference replay of the projected heavy ball: v ← P(r + γv + η∇) − r."""
+    A, x, y = make_problem(n=8, d=1, m=5, batch=(2,))
+    B = torch.randn(8, 5, dtype=torch.complex128, generator=gen(5))
+    net = MatrixNet(B, A.shape)
+    K = B @ dense_measure(A)
+    cap, eta, gamma = 0.02, 0.3, 0.8
+    res = momentum_attack(net, A, x, y, lam=0.0, eta=eta, gamma=gamma, tau=0.5, steps=6,
+                          keep_perturbations_at="all", max_norm=cap, generator=gen(2))
+    radius = cap * torch.linalg.vector_norm(x, dim=-1)
+    r = res.perturbations[0].clone()
+    assert torch.all(torch.linalg.vector_norm(r, dim=-1) <= radius * (1 + 1e-12))
+    v = torch.zeros_like(r)
+    for j in range(1, 7):
+        grad = (r @ K.T) @ K.conj()
+        t = r + gamma * v + eta * grad
+        n = torch.linalg.vector_norm(t, dim=-1)
+        r_new = t * torch.where(n > radius, radius / n, torch.ones_like(n)).unsqueeze(-1)
+        v, r = r_new - r, r_new
+        torch.testing.assert_close(res.perturbations[j], r, rtol=1e-12, atol=1e-12)
+
+
+def test_momentum_without_cap_is_bit_identical():
+    A, x, y = make_problem(batch=(2,))
+    kw = dict(lam=0.1, eta=0.5, tau=0.1, steps=6, keep_perturbations_at="all")
+    a = momentum_attack(SmoothNet(A), A, x, y, **kw, generator=gen(9))
+    b = momentum_attack(SmoothNet(A), A, x, y, **kw, max_norm=None, generator=gen(9))
+    assert torch.equal(a.perturbations, b.perturbations) and torch.equal(a.r, b.r)
+    for name in RECORDED_METRICS:
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True)
+    # a cap larger than any iterate changes nothing but rounding ((r + v) − r ≈ v)
+    c = momentum_attack(SmoothNet(A), A, x, y, **kw, max_norm=1e6, generator=gen(9))
+    torch.testing.assert_close(a.perturbations, c.perturbations, rtol=1e-12, atol=1e-14)

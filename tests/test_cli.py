@@ -189,3 +189,133 @@ def test_worker_quick_exit_only_after_a_clean_close(closed):
     else:
         assert out.returncode == 3 and "other exit handler ran" in out.stdout
         assert "earlier exit handler ran" in out.stdout
+
+
+# --------------------------------------------------------------------------- analyse, figures,
+# report: defaults next to the store, no overwriting of files the user did not ask for
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_report_with_no_flags_uses_the_workflow_layout(tmp_path_factory, capsys):
+    from test_report import build_experiment
+
+    exp = build_experiment(tmp_path_factory.mktemp("report"))
+    # the fixture ran `analyse STORE`, `figures STORE` and `report STORE` with no flags:
+    # each wrote to the workflow's place (results/<exp>/fits.nc, figures/, report.html)
+    assert (exp / "fits.nc").is_file()
+    pngs = sorted((exp / "figures").glob("*.png"))
+    assert pngs and all(p.with_suffix(".pdf").is_file() for p in pngs)
+    html = (exp / "report.html").read_text(encoding="utf-8")
+    assert html.count("<figure>") == len(pngs)
+    # a rerun with defaults replaces the report at the standard place
+    before = (exp / "report.html").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["report", str(exp / "sweep.zarr")]) == 0
+    assert (exp / "report.html").stat().st_mtime_ns > before
+    assert capsys.readouterr().out.strip() == str(exp / "report.html")
+
+
+def test_outputs_never_replace_a_foreign_file(tmp_path_factory, tmp_path, capsys):
+    from test_report import build_experiment
+
+    exp = build_experiment(tmp_path_factory.mktemp("report"))
+    store = str(exp / "sweep.zarr")
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("my notes\n")
+    for argv, option in [
+        (["report", store, "-o", str(foreign)], "--output"),
+        (["analyse", store, "-o", str(foreign)], "--output"),
+        (["figures", store, "--list", str(foreign)], "--list"),
+    ]:
+        capsys.readouterr()
+        assert main(argv) == 1, argv
+        line = _one_line(capsys.readouterr().err)
+        assert f"{option} {foreign} exists and is not" in line and "--force" in line
+        assert foreign.read_text() == "my notes\n"
+    # a directory is never a file to write
+    assert main(["report", store, "-o", str(tmp_path)]) == 1
+    assert "is a directory" in _one_line(capsys.readouterr().err)
+    # an earlier output of the same command is replaced; --force replaces anything
+    own = tmp_path / "mine.html"
+    assert main(["report", store, "-o", str(own), "--max-size", "0.5"]) == 0
+    assert own.stat().st_size <= 500_000
+    assert main(["report", store, "-o", str(own)]) == 0
+    assert main(["report", store, "-o", str(foreign), "--force"]) == 0
+    assert foreign.read_text().startswith("<!DOCTYPE html>")
+    # figures into a folder holding a file of the same name that we did not write
+    outdir = tmp_path / "figs"
+    outdir.mkdir()
+    (outdir / "phase_transition__noise-0.png").write_bytes(b"not ours")
+    capsys.readouterr()
+    only = ["--only", "phase_transition__noise-0"]
+    assert main(["figures", store, "--outdir", str(outdir), *only]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "already holds phase_transition__noise-0.png" in line and "--force" in line
+    assert (outdir / "phase_transition__noise-0.png").read_bytes() == b"not ours"
+    assert main(["figures", store, "--outdir", str(outdir), *only, "--force"]) == 0
+    assert (outdir / "phase_transition__noise-0.png").read_bytes()[:4] == b"\x89PNG"
+    # ... and now that it is ours (recorded in the folder's manifest), no --force needed
+    assert main(["figures", store, "--outdir", str(outdir), *only]) == 0
+
+
+def test_report_errors_are_one_line(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "none.zarr")]) == 1
+    assert "is not a sweep store" in _one_line(capsys.readouterr().err)
+    cfg = load_config(CONFIG)
+    store = tmp_path / "exp" / "sweep.zarr"
+    create_store(store, make_layout(cfg))
+    assert main(["report", str(store)]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert f"no analysis file at {store.parent / 'fits.nc'}" in line
+    assert "stablesweep analyse STORE" in line
+    assert main(["report", str(store), "--max-size", "-1"]) == 1
+    assert "--max-size -1 is not valid" in _one_line(capsys.readouterr().err)
+    assert main(["figures", str(store), "--fits", str(tmp_path / "no.nc")]) == 1
+    assert "--fits" in _one_line(capsys.readouterr().err)
+    assert main(["analyse", str(store), "--n-boot", "0"]) == 1
+    assert "--n-boot 0 is not valid" in _one_line(capsys.readouterr().err)
+
+
+def test_analyse_reports_library_errors_and_warnings_in_one_line(tmp_path, capsys,
+                                                                 monkeypatch):
+    import warnings
+
+    import stablesweep.analysis as analysis
+
+    cfg = load_config(CONFIG)
+    store = tmp_path / "sweep.zarr"
+    create_store(store, make_layout(cfg))
+
+    def empty(ds, **kwargs):
+        warnings.warn("2 of 2 cells are missing:\n  noise=0.0, noise=0.1", UserWarning,
+                      stacklevel=2)
+        warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=2)
+        raise ValueError("the store is empty: no cell is done;\nrun the sweep first")
+
+    monkeypatch.setattr(analysis, "analyse", empty)
+    assert main(["analyse", str(store)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "stablesweep analyse: warning: 2 of 2 cells are missing: noise=0.0, noise=0.1",
+        "stablesweep analyse: the store is empty: no cell is done; run the sweep first",
+    ]
+    assert not (tmp_path / "fits.nc").exists()
+
+
+def test_cli_errors_have_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    from test_sweep_run import env_with_repo
+
+    out = subprocess.run([sys.executable, "-m", "stablesweep.cli", "report",
+                          str(tmp_path / "missing.zarr")], capture_output=True, text=True,
+                         env=env_with_repo(), timeout=120)
+    assert out.returncode == 1
+    assert _one_line(out.stderr).startswith("stablesweep report: ")

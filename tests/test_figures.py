@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 from matplotlib.text import Text
 from test_analysis import KEPT_STEPS, TRUTH, meas_pert_norm_truth, synthetic_sweep
+from test_figures_data import extended_sweep
 
 from stablesweep import figures
 from stablesweep.analysis import analyse
@@ -39,7 +40,7 @@ def stored(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     with warnings.catch_warnings():  # fixed-width strings are not in the Zarr v3 spec yet
         warnings.simplefilter("ignore")
-        synthetic_sweep().isel(SMALL).to_zarr(root / "sweep.zarr", mode="w")
+        extended_sweep().isel(SMALL).to_zarr(root / "sweep.zarr", mode="w")
         sweep = xr.open_zarr(root / "sweep.zarr")
     analyse(sweep, n_boot=5, threshold=1e-2).to_netcdf(root / "fits.nc")
     with xr.open_dataset(root / "fits.nc") as fits:
@@ -60,6 +61,8 @@ def test_make_figures_writes_every_type_from_the_stores(stored, tmp_path, monkey
     assert stems == sorted([
         "error_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0",
         "error_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0.05",
+        "opt_error_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0",
+        "opt_error_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0.05",
         "error_vs_noise__transform-fourier_scheme-theory_rate-0.25_sparsity-s4",
         "phase_transition__transform-fourier_noise-0",
         "phase_transition__transform-fourier_noise-0.05",
@@ -67,7 +70,9 @@ def test_make_figures_writes_every_type_from_the_stores(stored, tmp_path, monkey
         "stability_panel__example-0",
         "stability_panel__example-1",
     ])
-    assert {s.split("__")[0] for s in stems} == set(FIGURES)
+    # The worst-case types need a worst-case store (tests/test_figures_paper.py).
+    assert {s.split("__")[0] for s in stems} == set(FIGURES) - {
+        "worst_case", "worst_case_amplification", "attack_convergence"}
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
         p.name for p in paths
     )
@@ -95,7 +100,10 @@ def _texts(fig) -> list[Text]:
     return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
 
 
-@pytest.mark.parametrize("name", list(FIGURES))
+STORED_TYPES = [n for n in FIGURES if not n.startswith(("worst_case", "attack_"))]
+
+
+@pytest.mark.parametrize("name", STORED_TYPES)
 def test_figures_are_labelled_and_readable(stored, name):
     sweep, fits = stored
     figs = FIGURES[name](sweep, fits)
@@ -150,7 +158,12 @@ def test_stability_panel_shows_perturbations_and_reconstructions(sweep):
     assert titles[4:6] == ["$\\varphi(y)$", "$\\varphi(y + A r_{1})$"]
     image = fig.axes[7].get_images()[0]
     assert image.get_cmap().name == "gray"
-    np.testing.assert_allclose(image.get_array(), np.abs(sweep["example_attacked"].values[1, 2]))
+    # One grey scale fixed to the true image's range; brighter pixels are clipped.
+    truth = sweep["example_truth"].values[1]
+    assert image.get_clim() == (truth.min(), truth.max())
+    np.testing.assert_allclose(
+        image.get_array(),
+        np.clip(np.abs(sweep["example_attacked"].values[1, 2]), truth.min(), truth.max()))
     # The names of the original issue work too.
     renamed = sweep.rename(
         example_perturbed="example_perturbation", example_attacked="example_reconstruction"

@@ -9,14 +9,31 @@ product written to ``results/<exp>/fits.nc``.
 - `noise_slope`: C_3, the slope of the error against the noise.
 - `recovery_probability`: fraction of trials recovered (phase-transition maps).
 - `stability_summary` / `tradeoff_table`: worst amplification under attack, its
-  curve against ‖Ar‖, clean accuracy, and the networks ranked on both.
+  curve against ‖Ar‖, clean accuracy (relative and absolute), and the networks
+  ranked on both.
+- `worst_case_summary`: worst-case against random noise at equal budgets.
+- `opt_rates`: rates of the distance to the minimiser (no floor), the recovery
+  floor and FIRENET's stall.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import xarray as xr
 
-from .data import ATTACK_STEP, DEPTH, NOISE, provenance
+from .data import (
+    ATTACK_STEP,
+    DEPTH,
+    LEVEL,
+    NOISE,
+    EmptyStoreError,
+    PartialStoreWarning,
+    cf_attributes,
+    completion,
+    normalise_sparsity,
+    provenance,
+)
 from .fits import (
     MODELS,
     Bootstrap,
@@ -24,33 +41,42 @@ from .fits import (
     bootstrap_fit,
     evaluate,
     fit_exponential,
+    fit_flag,
     fit_model,
     fit_power_law,
     select_model,
 )
 from .noise import noise_regression_data, noise_slope
-from .rates import fit_rates
+from .rates import fit_rates, opt_rates
 from .recovery import recovery_probability
-from .stability import amplification, stability_summary, tradeoff_table
+from .stability import amplification, clean_errors, stability_summary, tradeoff_table
+from .worst_case import worst_case_summary
 
 __all__ = [
     "MODELS",
     "Bootstrap",
+    "EmptyStoreError",
     "Fit",
+    "PartialStoreWarning",
     "amplification",
     "analyse",
     "bootstrap_fit",
+    "clean_errors",
     "evaluate",
     "fit_exponential",
+    "fit_flag",
     "fit_model",
     "fit_power_law",
     "fit_rates",
     "noise_regression_data",
     "noise_slope",
+    "normalise_sparsity",
+    "opt_rates",
     "recovery_probability",
     "select_model",
     "stability_summary",
     "tradeoff_table",
+    "worst_case_summary",
 ]
 
 
@@ -82,10 +108,46 @@ def analyse(
         The union of the products whose inputs are present:
         `fit_rates` and `recovery_probability` (``rel_error`` with ``depth``),
         `noise_slope` (also ≥ 2 ``noise`` levels), `stability_summary` (attack records
-        along ``attack_step``). Attributes: the sweep's provenance and the analysis
-        parameters. Writable with ``to_netcdf`` (strings are plain ``str`` arrays,
-        counts int32, no object attributes).
+        along ``attack_step``), `worst_case_summary` (``worst_case_error`` and
+        ``random_noise_error``), `opt_rates` (``opt_error``). Attributes: the sweep's
+        provenance, the analysis parameters, ``Conventions`` = "CF-1.10" and, for a
+        store with a ``done`` marker, ``cells_done``, ``cells_total``,
+        ``cells_missing``. Every variable and coordinate has ``long_name``, numeric ones
+        ``units`` ("1" when dimensionless). Writable with ``to_netcdf`` (strings are
+        plain ``str`` arrays, counts int32, no object attributes).
+
+    Raises
+    ------
+    EmptyStoreError
+        (a ValueError) When the store's ``done`` marker shows no finished cell.
+
+    Warns
+    -----
+    PartialStoreWarning
+        When some cells are not done: how many, and the labels of up to 10.
+
+    Notes
+    -----
+    Old stores with string sparsity labels are converted by `normalise_sparsity`.
     """
+    progress = completion(ds)
+    if progress is not None:
+        if progress["done"] == 0:
+            raise EmptyStoreError(
+                f"the sweep store has no finished cell (0 of {progress['total']} done): "
+                "nothing to analyse; run the sweep first"
+            )
+        if progress["missing"]:
+            shown = "; ".join(progress["labels"])
+            more = " …" if progress["missing"] > len(progress["labels"]) else ""
+            warnings.warn(
+                f"the sweep store is partly finished: {progress['missing']} of "
+                f"{progress['total']} cells are missing ({shown}{more}); the analysis "
+                "covers the done cells only, missing ones are NaN",
+                PartialStoreWarning,
+                stacklevel=2,
+            )
+    ds = normalise_sparsity(ds)
     parts = []
     has_error = "rel_error" in ds and DEPTH in ds["rel_error"].dims
     if has_error:
@@ -95,8 +157,35 @@ def analyse(
             parts.append(noise_slope(ds, depth=depth))
     if any(ATTACK_STEP in ds[v].dims for v in ("amplification", "output_change") if v in ds):
         parts.append(stability_summary(ds))
+    if "worst_case_error" in ds and "random_noise_error" in ds:
+        parts.append(worst_case_summary(ds))
+    if "opt_error" in ds and DEPTH in ds["opt_error"].dims:
+        parts.append(opt_rates(ds, n_boot=n_boot, seed=seed, level=level))
     merged = xr.merge(parts, combine_attrs="override", join="outer") if parts else xr.Dataset()
+    if "rel_error" in ds and "eps_theory_rel" in merged:
+        merged = _place_recovery_floor(merged)
+    # Non-index coordinates on the product's dims (the sparsity pattern, attacked_depth
+    # of the attack_depth = -1 sentinel, network_depth, …) travel with it.
+    carried = {
+        str(name): ds[name].reset_coords(drop=True).compute()
+        for name in ds.coords
+        if name not in ds.dims and name not in merged.variables and ds[name].dims
+        and set(ds[name].dims) - {LEVEL} <= set(merged.dims)
+    }
+    if carried:
+        merged = merged.assign_coords(carried)
     merged.attrs = provenance(
         ds, n_boot=n_boot, seed=seed, level=level, threshold=threshold, depth=depth
     )
-    return merged
+    if progress is not None:
+        merged.attrs.update(cells_done=progress["done"], cells_total=progress["total"],
+                            cells_missing=progress["missing"])
+    return cf_attributes(merged)
+
+
+def _place_recovery_floor(merged: xr.Dataset) -> xr.Dataset:
+    """Order ``recovery_floor`` right after ``eps_theory_rel`` (the report reads them)."""
+    names = [str(n) for n in merged.data_vars if n != "recovery_floor"]
+    if "recovery_floor" in merged:
+        names.insert(names.index("eps_theory_rel") + 1, "recovery_floor")
+    return merged[names]

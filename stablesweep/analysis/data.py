@@ -210,3 +210,138 @@ def variable(
 def coords_of(da: xr.DataArray | xr.Dataset, dims: Iterable[str]) -> Mapping[str, xr.DataArray]:
     """Dimension coordinates of `dims` (those that have one) with their attributes."""
     return {d: da[d].reset_coords(drop=True) for d in dims if d in da.coords}
+
+
+LEVEL = "level"
+SPARSITY_PATTERN = "sparsity_pattern"
+
+
+def _parse_pattern(label: object) -> list[int] | None:
+    try:
+        parts = [int(p) for p in str(label).replace(" ", "").split(",")]
+    except ValueError:
+        return None
+    return parts if parts and all(p >= 0 for p in parts) else None
+
+
+def normalise_sparsity(ds: xr.Dataset) -> xr.Dataset:
+    """Convert an old store's string sparsity labels to the numeric form (in memory).
+
+    Old stores label the ``sparsity`` axis with strings of per-level sparsities,
+    "2,4,6,8,8"; new ones hold the total sparsity s = Σ_k s_k (int64) on ``sparsity``
+    and the pattern as the coordinate ``sparsity_pattern`` (sparsity, level), level =
+    1..r. A dataset already in the new form, without a sparsity axis, or whose labels
+    are not comma-separated integers (e.g. synthetic "s4") is returned unchanged.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Sweep dataset.
+
+    Returns
+    -------
+    xarray.Dataset
+        With ``sparsity`` numeric and ``sparsity_pattern`` added (shorter patterns are
+        padded with 0 to the longest).
+
+    Raises
+    ------
+    ValueError
+        When two labels have the same total sparsity (the numeric axis would repeat).
+    """
+    if SPARSITY not in ds.dims or SPARSITY not in ds.coords:
+        return ds
+    values = ds[SPARSITY].values
+    if values.dtype.kind not in "USOT":
+        return ds
+    patterns = [_parse_pattern(v) for v in values]
+    if any(p is None for p in patterns):
+        return ds
+    totals = np.array([sum(p) for p in patterns], dtype=np.int64)
+    if len(set(totals.tolist())) != totals.size:
+        raise ValueError(
+            f"sparsity labels {[str(v) for v in values]} have repeated totals "
+            f"{totals.tolist()}; expected distinct total sparsities to convert them"
+        )
+    width = max(len(p) for p in patterns)
+    table = np.zeros((len(patterns), width), dtype=np.int64)
+    for i, p in enumerate(patterns):
+        table[i, : len(p)] = p
+    attrs = dict(ds[SPARSITY].attrs)
+    out = ds.assign_coords({SPARSITY: (SPARSITY, totals)})
+    out[SPARSITY].attrs = {
+        **{k: v for k, v in attrs.items() if k not in ("units", "long_name")},
+        "long_name": "total sparsity s = Σ_k s_k", "units": "1",
+    }
+    out = out.assign_coords(
+        {
+            LEVEL: (LEVEL, np.arange(1, width + 1, dtype=np.int64),
+                    {"long_name": "sparsity level k", "units": "1"}),
+            SPARSITY_PATTERN: ((SPARSITY, LEVEL), table,
+                               {"long_name": "sparsity s_k in level k", "units": "1"}),
+        }
+    )
+    by_label = {str(v): int(t) for v, t in zip(values, totals, strict=True)}
+    for name in list(out.coords):  # other coordinates that carry the old labels
+        if name != SPARSITY and out[name].dtype.kind in "USOT" and name.endswith("sparsity"):
+            mapped = np.array([by_label.get(str(v), -1) for v in out[name].values.ravel()])
+            mapped = mapped.reshape(out[name].shape)
+            out = out.assign_coords({name: (out[name].dims, mapped.astype(np.int64),
+                                            out[name].attrs)})
+    return out
+
+
+class EmptyStoreError(ValueError):
+    """The sweep store has no finished cell: there is nothing to analyse."""
+
+
+class PartialStoreWarning(UserWarning):
+    """The sweep store is only partly finished: the analysis covers the done cells only."""
+
+
+def completion(ds: xr.Dataset, max_labels: int = 10) -> dict[str, object] | None:
+    """Done, total and missing cells of a store, from its ``done`` marker.
+
+    The store marks each cell (its point axes, ``network`` and ``attack_depth`` when the
+    sweep attacks) 0 pending, 1 done, 2 done with a failed trial
+    (`stablesweep.sweep.store`). Returns None for a dataset without ``done``, else
+    ``{"done": int, "total": int, "missing": int, "labels": [str, ...]}`` where
+    ``labels`` names up to `max_labels` pending cells ("network=fista, rate=0.25").
+    """
+    if "done" not in ds:
+        return None
+    done = ds["done"].reset_coords(drop=True).compute()
+    values = np.asarray(done.values)
+    pending = np.argwhere(values == 0)
+    names = []
+    for index in pending[:max_labels]:
+        cell = labels(done, done.dims, tuple(index))
+        names.append(", ".join(f"{k}={v}" for k, v in cell.items()))
+    return {"done": int((values > 0).sum()), "total": int(values.size),
+            "missing": int(pending.shape[0]), "labels": names}
+
+
+#: Units that mean "dimensionless" and are written as "1" (CF).
+_DIMENSIONLESS = {"", "none", "1/(1)", "a.u.", "au", "count", "dimensionless", "1"}
+
+
+def cf_attributes(ds: xr.Dataset) -> xr.Dataset:
+    """Make every variable and coordinate follow the conventions of the product.
+
+    Sets ``Conventions`` = "CF-1.10"; gives every variable and coordinate a
+    ``long_name`` (its name when none is known); string variables carry no ``units``;
+    numeric ones carry ``units``, "1" for dimensionless quantities (replacing "none",
+    "1/(1)", "a.u.", "count" and missing units). Modifies and returns `ds`.
+    """
+    for name in list(ds.variables):
+        var = ds[name].variable
+        attrs = dict(var.attrs)
+        attrs.setdefault("long_name", str(name).replace("_", " "))
+        if var.dtype.kind in "USOT":
+            attrs.pop("units", None)
+        else:
+            units = str(attrs.get("units", "")).strip()
+            attrs["units"] = "1" if units.lower() in _DIMENSIONLESS else units
+        var.attrs = attrs
+    ds.attrs["Conventions"] = "CF-1.10"
+    return ds

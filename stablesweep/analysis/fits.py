@@ -29,6 +29,7 @@ __all__ = [
     "bootstrap_fit",
     "evaluate",
     "fit_exponential",
+    "fit_flag",
     "fit_model",
     "fit_power_law",
     "select_model",
@@ -102,8 +103,10 @@ class Fit:
         Weighted residual sum of squares in log space, Σ w_i (log model_i − log err_i)².
     n_points : int
         Number of data points used (positive, finite errors).
+    n_params : int
+        Number of free parameters k: 3, or 2 when the floor ε was fixed (``floor=``).
     aic : float
-        Akaike information criterion n log(RSS/n) + 2k (k = 3 parameters), with the
+        Akaike information criterion n log(RSS/n) + 2k (k free parameters), with the
         small-sample correction 2k(k+1)/(n−k−1) when n > k + 1.
     bic : float
         Bayesian information criterion n log(RSS/n) + k log n.
@@ -113,11 +116,12 @@ class Fit:
     params: dict[str, float]
     rss: float
     n_points: int
+    n_params: int = _N_PARAMS
     aic: float = field(init=False)
     bic: float = field(init=False)
 
     def __post_init__(self) -> None:
-        n, k = self.n_points, _N_PARAMS
+        n, k = self.n_points, self.n_params
         if n < k or not np.isfinite(self.rss):
             aic = bic = np.nan
         else:
@@ -137,8 +141,8 @@ class Fit:
         return evaluate(self.model, n, self.params)
 
 
-def _failed(model: str, n_points: int) -> Fit:
-    return Fit(model, dict.fromkeys(MODELS[model], np.nan), np.nan, n_points)
+def _failed(model: str, n_points: int, n_params: int = _N_PARAMS) -> Fit:
+    return Fit(model, dict.fromkeys(MODELS[model], np.nan), np.nan, n_points, n_params)
 
 
 def _clean(
@@ -256,6 +260,7 @@ def fit_model(
     weights: np.ndarray | None = None,
     *,
     start: Mapping[str, float] | None = None,
+    floor: float | None = None,
 ) -> Fit:
     """Fit `model` to (n, err) in log space.
 
@@ -272,13 +277,23 @@ def fit_model(
     start : mapping, optional
         Starting parameters; when given the grid initialisation is skipped
         (used by `bootstrap_fit` to warm-start each resample).
+    floor : float, optional
+        Fix the floor ε at this value (≥ 0) instead of fitting it: only C and the rate
+        are free (k = 2), e.g. ``floor=0`` for the optimisation error ‖φ_n(y) − x̂‖, which
+        tends to 0. With ε = 0 the fit is the exact weighted linear regression
+        log err = log C − γ log n (power law) or log err = log C − c n (exponential),
+        the rate constrained to ≥ 0.
 
     Returns
     -------
     Fit
-        Parameters NaN when fewer than 3 usable points remain.
+        Parameters NaN when fewer usable points than free parameters remain.
     """
     _check_model(model)
+    if floor is not None:
+        if not (np.isfinite(floor) and floor >= 0):
+            raise ValueError(f"floor = {floor!r}; expected None or a finite number >= 0")
+        return _fit_fixed_floor(model, n, err, weights, float(floor), start)
     n, err, w = _clean(n, err, weights, model)
     if n.size < _N_PARAMS:
         return _failed(model, int(n.size))
@@ -299,6 +314,62 @@ def fit_model(
         return _failed(model, int(n.size))
     x, rss = _refine(model, t, err, w, x0)
     return Fit(model, _unscale(model, x[0], x[1], x[2], n0), rss, int(n.size))
+
+
+def _fixed_residuals(x, model, t, log_err, sw, eps):
+    return _log_residuals((eps, x[0], x[1]), model, t, log_err, sw)
+
+
+def _fixed_jacobian(x, model, t, log_err, sw, eps):
+    return _log_jacobian((eps, x[0], x[1]), model, t, log_err, sw)[:, 1:]
+
+
+def _fit_fixed_floor(
+    model: str,
+    n: np.ndarray,
+    err: np.ndarray,
+    weights: np.ndarray | None,
+    eps: float,
+    start: Mapping[str, float] | None,
+) -> Fit:
+    """`fit_model` with ε fixed: the 2-parameter fit of C and θ (see `fit_model`)."""
+    k = _N_PARAMS - 1
+    n, err, w = _clean(n, err, weights, model)
+    if n.size < k:
+        return _failed(model, int(n.size), k)
+    t, n0 = _scaled(model, n)
+    if eps == 0.0 and start is None:
+        # log err = log C' + log g(t; θ), linear in (log C', θ): weighted least squares.
+        u = np.log(t) if model == "power_law" else t
+        design = np.stack([np.ones_like(u), -u], axis=1)
+        sw = np.sqrt(w)
+        coef, *_ = np.linalg.lstsq(design * sw[:, None], sw * np.log(err), rcond=None)
+        log_c, theta = float(coef[0]), float(coef[1])
+        if theta < 0:  # rate bounded below by 0: the best constant
+            theta, log_c = 0.0, float(np.sum(w * np.log(err)) / np.sum(w))
+        x0 = (np.exp(log_c), theta)
+    elif start is not None:
+        C, theta = float(start["C"]), float(start[MODELS[model][2]])
+        x0 = (C * _shape(model, n0, theta), theta)
+    else:
+        thetas = _theta_grid(model, t)
+        g = _shape(model, t[None, :], thetas[:, None])
+        a2 = g / err
+        C = np.maximum(np.sum(w * a2 * (1.0 - eps / err), axis=1) / np.sum(w * a2 * a2, axis=1),
+                       0.0)
+        values = np.maximum(eps + C[:, None] * g, _TINY)
+        rss = np.sum(w * (np.log(values) - np.log(err)) ** 2, axis=1)
+        best = int(np.nanargmin(rss))
+        x0 = (C[best], thetas[best])
+    if not np.all(np.isfinite(x0)):
+        return _failed(model, int(n.size), k)
+    result = least_squares(
+        _fixed_residuals, np.clip(np.asarray(x0, dtype=float), 0.0, None),
+        jac=_fixed_jacobian, bounds=(0.0, np.inf), method="trf", x_scale="jac",
+        args=(model, t, np.log(err), np.sqrt(w), eps),
+    )
+    x, rss = result.x, float(2.0 * result.cost)
+    return Fit(model, _unscale(model, eps, x[0], x[1], n0), rss, int(n.size), k)
 
 
 def fit_power_law(n: np.ndarray, err: np.ndarray, weights: np.ndarray | None = None) -> Fit:
@@ -446,6 +517,7 @@ def bootstrap_fit(
     weights: np.ndarray | None = None,
     level: float = 0.95,
     fit: Fit | None = None,
+    floor: float | None = None,
 ) -> Bootstrap:
     """Percentile bootstrap of a model's parameters, resampling trials.
 
@@ -467,6 +539,8 @@ def bootstrap_fit(
         Confidence level in (0, 1); 0.95 gives the 2.5 / 97.5 percentiles.
     fit : Fit, optional
         Fit to the mean over all trials, if already computed.
+    floor : float, optional
+        Fixed floor ε of every refit (see `fit_model`); None fits it.
 
     Returns
     -------
@@ -493,7 +567,7 @@ def bootstrap_fit(
         raise ValueError(f"level = {level!r}; expected 0 < level < 1")
     rng = np.random.default_rng(rng)
     if fit is None:
-        fit = fit_model(model, n, mean_over_trials(err_trials), weights)
+        fit = fit_model(model, n, mean_over_trials(err_trials), weights, floor=floor)
     names = MODELS[model]
     samples = {name: np.full(n_boot, np.nan) for name in names}
     if fit.ok:
@@ -501,8 +575,101 @@ def bootstrap_fit(
         for b in range(n_boot):
             rows = rng.integers(0, n_trials, size=n_trials)
             refit = fit_model(
-                model, n, mean_over_trials(err_trials[rows]), weights, start=fit.params
+                model, n, mean_over_trials(err_trials[rows]), weights, start=fit.params,
+                floor=floor,
             )
             for name in names:
                 samples[name][b] = refit.params[name]
     return Bootstrap(fit, samples, level)
+
+
+#: Fewest points a fit needs before its numbers are reported (`fit_flag`).
+MIN_POINTS = 4
+#: Largest power-law rate γ / decades spanned by the exponential over the data that are
+#: not called degenerate (`fit_flag`).
+MAX_GAMMA = 10.0
+MAX_DECADES = 40.0
+#: A free floor ε above FLOOR_MARGIN · (smallest fitted error) is "above the data".
+FLOOR_MARGIN = 1.25
+
+FLAG_TOO_FEW = f"too few points (k < {MIN_POINTS})"
+FLAG_DEGENERATE = "degenerate parameters"
+FLAG_FLOOR = "floor above the data"
+FLAG_COLLAPSED = "bootstrap interval collapsed"
+FLAG_FLOOR_ALL = "model floor above every measured error"
+
+
+def fit_flag(
+    fit: Fit,
+    n: np.ndarray,
+    err: np.ndarray,
+    boot: Bootstrap | None = None,
+    *,
+    floor_fitted: bool = True,
+) -> str:
+    """Why a fit's numbers must not be reported ("" when they may be).
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit to the data (n, err).
+    n, err : numpy.ndarray, shape (k,)
+        The fitted data (the mean error over trials at each depth).
+    boot : Bootstrap, optional
+        Its bootstrap; None (no bootstrap run) skips the interval check.
+    floor_fitted : bool
+        Whether ε was a free parameter (the floor checks apply only then).
+
+    Returns
+    -------
+    str
+        "" when the fit is reportable, else the reasons joined by "; ", each one of
+
+        - ``"too few points (k < 4)"``: fewer than `MIN_POINTS` usable points;
+        - ``"degenerate parameters"``: a parameter is not finite, C ≤ 0, γ > `MAX_GAMMA`,
+          or the exponential falls by more than `MAX_DECADES` decades over the fitted
+          depths (c·(n_max − n_min)·log10(e) > 40: a step, not a rate);
+        - ``"model floor above every measured error"``: ε > max err (free floor only);
+        - ``"floor above the data"``: ε > 1.25 · min err, the model cannot reach
+          errors that were measured (free floor only; not repeated when the previous
+          reason holds);
+        - ``"bootstrap interval collapsed"``: the rate's interval is not finite or
+          has zero width (≤ 1e-9 of the rate), e.g. when every resample sees the same
+          single trial.
+
+    Notes
+    -----
+    Flagged fits keep their numbers in the product; readers (figures, report) show the
+    flag instead of the numbers.
+    """
+    n = np.asarray(n, dtype=float)
+    err = np.asarray(err, dtype=float)
+    keep = np.isfinite(n) & np.isfinite(err) & (err > 0)
+    if fit.model == "power_law":
+        keep &= n > 0
+    n, err = n[keep], err[keep]
+    reasons = []
+    if fit.n_points < MIN_POINTS or n.size < MIN_POINTS:
+        reasons.append(FLAG_TOO_FEW)
+    rate_name = MODELS[fit.model][2]
+    eps, C, rate = (fit.params[name] for name in MODELS[fit.model])
+    degenerate = not fit.ok or not C > 0
+    if not degenerate:
+        if fit.model == "power_law":
+            degenerate = rate > MAX_GAMMA
+        elif n.size:
+            degenerate = rate * float(n.max() - n.min()) * np.log10(np.e) > MAX_DECADES
+    if degenerate:
+        reasons.append(FLAG_DEGENERATE)
+    if floor_fitted and fit.ok and err.size:
+        if eps > err.max():
+            reasons.append(FLAG_FLOOR_ALL)
+        elif eps > FLOOR_MARGIN * err.min():
+            reasons.append(FLAG_FLOOR)
+    if boot is not None and fit.ok:
+        low, high = boot.lower[rate_name], boot.upper[rate_name]
+        if not (np.isfinite(low) and np.isfinite(high)) or high - low <= 1e-9 * max(
+            abs(rate), _TINY
+        ):
+            reasons.append(FLAG_COLLAPSED)
+    return "; ".join(reasons)

@@ -28,7 +28,7 @@ from .data import (
     valid,
 )
 
-__all__ = ["amplification", "stability_summary", "tradeoff_table"]
+__all__ = ["amplification", "clean_errors", "signal_norm", "stability_summary", "tradeoff_table"]
 
 #: Attack records averaged over trials into the curve data, with their output names.
 _CURVES = {
@@ -53,36 +53,89 @@ def amplification(ds: xr.Dataset) -> xr.DataArray | None:
     return None
 
 
-def _clean_error(ds: xr.Dataset, attack_depths: np.ndarray | None) -> xr.DataArray:
-    """Mean rel_error over trials, without noise, at each attacked depth.
+def signal_norm(ds: xr.Dataset) -> xr.DataArray | None:
+    """‖x‖ per trial without noise (``signal_norm``, clean noise level); None if absent."""
+    if "signal_norm" not in ds:
+        return None
+    norm = valid(ds, "signal_norm")
+    level = clean_noise_level(norm)
+    if level is not None:
+        norm = norm.sel({NOISE: level}, drop=True)
+    return norm.where(norm > 0)
 
-    The sweep stores the attacked network's clean error itself (``attack_clean_error``),
-    which also covers the ``attack_depth = -1`` entry ("each network at its own depth").
-    Without it, the value at attack depth a is rel_error at the largest recorded
-    depth ≤ a.
-    """
-    stored = "attack_clean_error" in ds and attack_depths is not None
-    name = "attack_clean_error" if stored else "rel_error"
-    err = valid(ds, name)
+
+def _at_attack_depths(err: xr.DataArray, attack_depths: np.ndarray | None) -> xr.DataArray:
+    """`err` at the largest recorded depth ≤ each attack depth (−1: the network's own)."""
+    across = (TRIAL,)
+    if attack_depths is None:
+        return at_depth(err, None, across=across)[0]
+    return xr.concat(
+        [at_depth(err, None if a < 0 else float(a), across=across)[0] for a in attack_depths],
+        dim=xr.DataArray(attack_depths, dims=ATTACK_DEPTH, name=ATTACK_DEPTH),
+    )
+
+
+def _clean_noise(err: xr.DataArray) -> tuple[xr.DataArray, float]:
     level = clean_noise_level(err)
     if level is not None:
         err = err.sel({NOISE: level}, drop=True)
-    if TRIAL in err.dims:
-        err = err.mean(TRIAL)
-    if stored:
-        values = err
-    elif attack_depths is None:
-        values, _ = at_depth(err, None, across=())
-    else:
-        values = xr.concat(
-            [at_depth(err, float(a), across=())[0] for a in attack_depths],
-            dim=xr.DataArray(attack_depths, dims=ATTACK_DEPTH, name=ATTACK_DEPTH),
+    return err, (float(level) if level is not None else np.nan)
+
+
+def _mean_trials(da: xr.DataArray) -> xr.DataArray:
+    return da.mean(TRIAL) if TRIAL in da.dims else da
+
+
+def clean_errors(
+    ds: xr.Dataset, attack_depths: np.ndarray | None
+) -> tuple[xr.DataArray | None, xr.DataArray | None]:
+    """Clean relative and absolute error of the attacked network, mean over trials.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Sweep dataset: ``attack_clean_error`` (ABSOLUTE ‖φ(y) − x‖ per trial and attack
+        depth) and ``signal_norm`` (‖x‖ per trial) when stored, else ``rel_error``.
+    attack_depths : numpy.ndarray, optional
+        The ``attack_depth`` coordinate (−1: each network at its own depth).
+
+    Returns
+    -------
+    rel, abs : xarray.DataArray or None
+        ``rel`` = mean over trials of ‖φ(y) − x‖/‖x‖: attack_clean_error / signal_norm
+        per trial when both are stored, else ``rel_error`` at the largest recorded depth
+        ≤ the attack depth. ``abs`` = mean over trials of ‖φ(y) − x‖:
+        attack_clean_error, else rel_error · signal_norm. None where not derivable.
+        Without noise (the level 0, else the smallest).
+    """
+    norm = signal_norm(ds)
+    level = np.nan
+    rel = absolute = None
+    if "attack_clean_error" in ds and attack_depths is not None:
+        absolute, level = _clean_noise(valid(ds, "attack_clean_error"))
+        if norm is not None:
+            rel = absolute / norm
+    if "rel_error" in ds and DEPTH in ds["rel_error"].dims:
+        err, level_r = _clean_noise(valid(ds, "rel_error"))
+        if rel is None or absolute is None:
+            level = level_r if np.isnan(level) else level
+            at = _at_attack_depths(err, attack_depths)
+            if rel is None:
+                rel = at
+            if absolute is None and norm is not None:
+                absolute = at * norm
+    about = f"without noise (noise level {level:g}), mean over trials"
+    if rel is not None:
+        rel = _mean_trials(rel).assign_attrs(
+            long_name=f"clean relative error ‖φ(y) − x‖/‖x‖ at the attacked depth, {about}",
+            units="1", noise_level=level,
         )
-    return values.assign_attrs(
-        long_name="clean relative error at the attacked depth (no noise, mean over trials)",
-        units=ds[name].attrs.get("units", "1"),
-        noise_level=float(level) if level is not None else np.nan,
-    )
+    if absolute is not None:
+        absolute = _mean_trials(absolute).assign_attrs(
+            long_name=f"clean ABSOLUTE error ‖φ(y) − x‖ at the attacked depth, {about}",
+            units="1", noise_level=level,
+        )
+    return rel, absolute
 
 
 def stability_summary(ds: xr.Dataset) -> xr.Dataset:
@@ -102,10 +155,13 @@ def stability_summary(ds: xr.Dataset) -> xr.Dataset:
         ``max_amplification`` (cells, ``attack_depth``): max over steps and trials;
         ``curve_*`` (cells, ``attack_depth``, ``attack_step``): attack records averaged
         over trials (amplification against ‖Ar‖ is ``curve_amplification`` against
-        ``curve_meas_pert_norm``); ``clean_error`` (cells without ``noise``,
-        ``attack_depth``); and the trade-off over all other cells,
-        ``tradeoff_max_amplification`` (max) and ``tradeoff_clean_error`` (mean), dims
-        (``network``, ``attack_depth``) — see `tradeoff_table`.
+        ``curve_meas_pert_norm``); ``curve_rel_meas_pert_norm`` = ‖Ar‖/‖y‖ when ``y_norm``
+        is stored, else ‖Ar‖/‖x‖ (``signal_norm``; its ``long_name`` says which), mean over
+        trials; ``clean_rel_error`` and ``clean_abs_error`` (cells without ``noise``,
+        ``attack_depth``; see `clean_errors`); and the trade-off over all other cells,
+        ``tradeoff_max_amplification`` (max), ``tradeoff_clean_rel_error`` and
+        ``tradeoff_clean_abs_error`` (mean), dims (``network``, ``attack_depth``) — see
+        `tradeoff_table`.
     """
     amp = amplification(ds)
     if amp is None or ATTACK_STEP not in amp.dims:
@@ -134,15 +190,29 @@ def stability_summary(ds: xr.Dataset) -> xr.Dataset:
     out["tradeoff_max_amplification"].attrs = {
         "long_name": "largest amplification over all cells", "units": "1"
     }
-    if "rel_error" in ds and DEPTH in ds["rel_error"].dims:
-        depths = amp[ATTACK_DEPTH].values if ATTACK_DEPTH in amp.dims else None
-        clean = _clean_error(ds, depths)
-        out["clean_error"] = clean
-        out["tradeoff_clean_error"] = clean.mean([d for d in clean.dims if d not in keep])
-        out["tradeoff_clean_error"].attrs = {
-            "long_name": "clean relative error, mean over all cells",
-            "units": clean.attrs["units"],
-        }
+    if "meas_pert_norm" in ds:
+        ref_name = "y_norm" if "y_norm" in ds else "signal_norm"
+        ref = signal_norm(ds) if ref_name == "signal_norm" else valid(ds, "y_norm")
+        if ref is not None:
+            if ref_name == "y_norm":
+                ref, _ = _clean_noise(ref.where(ref > 0))
+            sym = "‖y‖" if ref_name == "y_norm" else "‖x‖ (‖y‖ is not stored)"
+            rel = valid(ds, "meas_pert_norm") / ref
+            out["curve_rel_meas_pert_norm"] = _mean_trials(rel).assign_attrs(
+                long_name=f"relative measurement perturbation ‖Ar‖/{sym} (mean over trials)",
+                units="1", reference=ref_name,
+            )
+    depths = amp[ATTACK_DEPTH].values if ATTACK_DEPTH in amp.dims else None
+    rel, absolute = clean_errors(ds, depths)
+    for kind, clean in (("rel", rel), ("abs", absolute)):
+        if clean is None:
+            continue
+        out[f"clean_{kind}_error"] = clean
+        out[f"tradeoff_clean_{kind}_error"] = clean.mean(
+            [d for d in clean.dims if d not in keep]
+        ).assign_attrs(
+            long_name=f"{clean.attrs['long_name']}, mean over all cells", units="1"
+        )
     out.attrs = provenance(ds)
     return out
 
@@ -171,18 +241,19 @@ def tradeoff_table(ds: xr.Dataset) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per network and attack depth, columns ``network``, ``attack_depth``
-        (when present), ``clean_error`` (when available), ``max_amplification``,
+        (when present), ``clean_rel_error`` (relative ‖φ(y) − x‖/‖x‖, when available),
+        ``max_amplification``,
         ``accuracy_rank`` and ``stability_rank`` (1 = best, within each attack depth),
         ``pareto_optimal`` (no network is both more accurate and more stable); sorted
         by attack depth, then stability rank, then accuracy rank.
     """
     summary = ds if "tradeoff_max_amplification" in ds else stability_summary(ds)
     names = {"tradeoff_max_amplification": "max_amplification"}
-    if "tradeoff_clean_error" in summary:
-        names["tradeoff_clean_error"] = "clean_error"
+    if "tradeoff_clean_rel_error" in summary:
+        names["tradeoff_clean_rel_error"] = "clean_rel_error"
     table = summary[list(names)].reset_coords(drop=True).to_dataframe().reset_index()
     table = table.rename(columns=names).dropna(subset=["max_amplification"])
-    columns = (NETWORK, ATTACK_DEPTH, "clean_error", "max_amplification")
+    columns = (NETWORK, ATTACK_DEPTH, "clean_rel_error", "max_amplification")
     table = table[[c for c in columns if c in table]]
     by = [ATTACK_DEPTH] if ATTACK_DEPTH in table else []
     groups = table.groupby(by) if by else [(None, table)]
@@ -190,7 +261,7 @@ def tradeoff_table(ds: xr.Dataset) -> pd.DataFrame:
     for _, group in groups:
         group = group.copy()
         group["stability_rank"] = group["max_amplification"].rank(method="min").astype(int)
-        error = group["clean_error"] if "clean_error" in group else None
+        error = group["clean_rel_error"] if "clean_rel_error" in group else None
         if error is not None:
             group["accuracy_rank"] = error.rank(method="min").astype("Int64")
             group["pareto_optimal"] = _pareto(

@@ -6,6 +6,8 @@
 - :func:`worst_case_noise` — projected gradient ascent on ``‖φ(y + e) − x‖`` over
   measurement noise ``‖e‖ ≤ level·‖y‖`` with random restarts; returns a
   :class:`WorstCaseResult`.
+- :func:`jacobian_sigma_max` — power iteration for σ_max of the Jacobian of
+  ``e ↦ φ(y + e)``; returns a :class:`JacobianResult`.
 - :func:`attack_objective` — the objective Q itself; :func:`attack_mode` — the context
   in which networks are attacked (checkpointing on, parameters frozen).
 
@@ -14,6 +16,7 @@ every registered network (classical or trained) and any torch module can be atta
 """
 
 from ._common import attack_mode
+from .jacobian import JacobianResult, jacobian_sigma_max
 from .momentum import attack_objective, momentum_attack
 from .result import RECORDED_METRICS, STOP_REASONS, AttackResult, WorstCaseResult
 from .worst_case import worst_case_noise
@@ -22,9 +25,11 @@ __all__ = [
     "RECORDED_METRICS",
     "STOP_REASONS",
     "AttackResult",
+    "JacobianResult",
     "WorstCaseResult",
     "attack_mode",
     "attack_objective",
+    "jacobian_sigma_max",
     "momentum_attack",
     "worst_case_noise",
 ]

@@ -47,6 +47,13 @@ def _evaluate(
     return Ar, out, half_sq_norms(out - reference, d)
 
 
+def _project_ball(r: torch.Tensor, radius: torch.Tensor, d: int) -> torch.Tensor:
+    """Project each image of ``r`` (shape (b, *shape)) onto ``‖r‖ ≤ radius`` (shape (b,))."""
+    n = norms(r, d)
+    scale = torch.where(n > radius, radius / torch.where(n > 0, n, 1.0), 1.0)
+    return r * scale.reshape(-1, *([1] * d))
+
+
 def attack_objective(
     net: Network,
     A: Any,
@@ -169,6 +176,7 @@ def momentum_attack(
     max_output_change: float | None = None,
     complex_perturbation: bool | None = None,
     generator: torch.Generator,
+    max_norm: float | None = None,
 ) -> AttackResult:
     r"""Search for a small perturbation with a large effect by momentum gradient ascent.
 
@@ -229,6 +237,15 @@ def momentum_attack(
         Stop an image once ``‖r_j‖ > max_pert_norm``.
     max_output_change : float, optional
         Stop an image once ``‖φ(y + A r_j) − φ(y)‖ > max_output_change``.
+    max_norm : float, optional
+        Cap ``‖r_j‖ ≤ max_norm·‖x‖`` per image (relative to the image's norm; finite
+        and > 0). Unlike ``max_pert_norm``, which stops the attack, the cap keeps it
+        running on the ball: the random start and every iterate are projected onto
+        ``{‖r‖ ≤ ρ_r = max_norm·‖x‖}``, ``r_{j+1} = P(r_j + v_{j+1})``, and the velocity
+        is replaced by the step actually taken, ``v_{j+1} ← r_{j+1} − r_j`` (projected
+        heavy ball: the momentum never carries motion the projection removed, so it
+        does not build up against the sphere). ``None`` (default): no cap, and the
+        iteration is exactly the unconstrained one.
     complex_perturbation : bool, optional
         Whether ``r`` is complex. Default: complex when ``A.dtype``, ``x`` or ``y`` is
         complex (a Fourier model), real otherwise (Walsh with real images).
@@ -294,6 +311,7 @@ def momentum_attack(
         )
     max_pert_norm = check_optional_bound("max_pert_norm", max_pert_norm)
     max_output_change = check_optional_bound("max_output_change", max_output_change)
+    max_norm = check_optional_bound("max_norm", max_norm)
     if complex_perturbation is not None and not isinstance(complex_perturbation, bool):
         raise TypeError(
             f"complex_perturbation must be None, True or False; got {complex_perturbation!r}"
@@ -333,6 +351,10 @@ def momentum_attack(
 
         rshape = (b, *image_shape)
         r = tau * draw_uniform(rshape, rdtype, complex_perturbation, generator, device)
+        cap = None
+        if max_norm is not None:
+            cap = max_norm * norms(xf, d).to(rdtype)
+            r = _project_ball(r, cap, d)
         v = torch.zeros_like(r)
         r_keep = r.clone()  # last iterate within the bounds, per image
         # allocated at the first evaluation, in the dtype of φ(y + A r) (complex when r is)
@@ -407,7 +429,12 @@ def momentum_attack(
                         reason[ic[~ok].cpu().numpy()] = 3
                         ic, grad = ic[ok], grad[ok]
                     v[ic] = gamma * v[ic] + eta * grad
-                    r[ic] = r[ic] + v[ic]
+                    if cap is None:
+                        r[ic] = r[ic] + v[ic]
+                    else:
+                        r_new = _project_ball(r[ic] + v[ic], cap[ic], d)
+                        v[ic] = r_new - r[ic]
+                        r[ic] = r_new
                 del grad
             del Ar, out, half_sq
             if j in row_of:
@@ -452,5 +479,6 @@ def momentum_attack(
             "max_pert_norm": max_pert_norm,
             "max_output_change": max_output_change,
             "complex_perturbation": bool(complex_perturbation),
+            "max_norm": max_norm,
         },
     )

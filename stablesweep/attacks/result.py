@@ -145,13 +145,16 @@ class WorstCaseResult:
     Attributes
     ----------
     error : numpy.ndarray, shape batch
-        Worst error found, ``max ‖φ(y + e) − x‖`` over all restarts and iterates.
+        ``‖φ(y + e*) − x‖`` at the kept noise e* (with ``objective="error"`` the worst
+        error found over all restarts and iterates).
     e : torch.Tensor, shape (*batch, m)
-        The measurement-space noise attaining ``error``; ``‖e‖ ≤ level·‖y‖``.
+        The kept measurement-space noise e* (largest objective found);
+        ``‖e*‖ ≤ level·‖y‖``.
     reconstruction : torch.Tensor, shape (*batch, *shape)
-        ``φ(y + e)`` for that ``e``.
+        ``φ(y + e*)``.
     restart_errors : numpy.ndarray, shape (restarts, *batch)
-        Worst error found by each restart.
+        Largest objective found by each restart (the error with ``objective="error"``,
+        the change with ``"change"``).
     random_errors : numpy.ndarray, shape (restarts, *batch)
         Error ``‖φ(y + e_0) − x‖`` at each restart's random start e_0 (uniformly
         distributed on the sphere ``‖e‖ = level·‖y‖``): random noise of the same norm.
@@ -161,8 +164,26 @@ class WorstCaseResult:
         ``‖φ(y) − x‖``.
     radius : numpy.ndarray, shape batch
         ``level·‖y‖``, the radius of the noise ball.
+    change : numpy.ndarray, shape batch
+        ``‖φ(y + e*) − φ(y)‖``.
+    amplification : numpy.ndarray, shape batch
+        ``change / ‖e*‖`` (NaN where e* = 0).
+    e_norm : numpy.ndarray, shape batch
+        ``‖e*‖``.
+    random_changes : numpy.ndarray, shape (restarts, *batch)
+        ``‖φ(y + e_0) − φ(y)‖`` at each restart's random start.
+    random_change : numpy.ndarray, shape batch
+        Mean of ``random_changes`` over the restarts.
+    trace : numpy.ndarray, shape (steps + 1, *batch)
+        ``trace[j]``: the largest objective value (a norm, not its square) found up to
+        ascent step j, maximised over all restarts (and, with ``init="jacobian"``, the
+        first restart's candidates evaluated before its ascent); non-decreasing in j,
+        ``trace[-1]`` is the objective at e*.
+    jacobian_sigma : numpy.ndarray, shape batch
+        σ_max of the Jacobian at y from :func:`jacobian_sigma_max` (``init="jacobian"``;
+        NaN otherwise).
     params : dict
-        The settings (level, steps, restarts, step_size).
+        The settings (level, steps, restarts, step_size, objective, init).
     """
 
     error: np.ndarray
@@ -173,6 +194,13 @@ class WorstCaseResult:
     random_error: np.ndarray
     clean_error: np.ndarray
     radius: np.ndarray
+    change: np.ndarray
+    amplification: np.ndarray
+    e_norm: np.ndarray
+    random_changes: np.ndarray
+    random_change: np.ndarray
+    trace: np.ndarray
+    jacobian_sigma: np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, tensors: bool = True) -> dict[str, Any]:
@@ -184,6 +212,13 @@ class WorstCaseResult:
             "random_error": self.random_error,
             "clean_error": self.clean_error,
             "radius": self.radius,
+            "change": self.change,
+            "amplification": self.amplification,
+            "e_norm": self.e_norm,
+            "random_changes": self.random_changes,
+            "random_change": self.random_change,
+            "trace": self.trace,
+            "jacobian_sigma": self.jacobian_sigma,
             "params": dict(self.params),
         }
         if tensors:

@@ -2,8 +2,12 @@
 
 Every figure function has the signature ``f(ds, fits=None) -> dict[str, Figure]``
 (file stem → figure; empty when the dataset lacks its variables), so `make_figures`
-can draw all that a dataset supports. Nothing is recomputed from the networks: the
-figures read the sweep store (``sweep.zarr``) and the analysis product (``fits.nc``).
+can draw all that a dataset supports; `NAMES` lists the file stems of each type from
+the coordinates alone (`figure_names` draws nothing). One style everywhere
+(`common.network_styles`): Okabe–Ito colours, a marker and a dash pattern per network,
+fit lines like their data (thinner, no marker), legends outside the axes.
+Nothing is recomputed from the networks: the figures read the sweep store
+(``sweep.zarr``) and the analysis product (``fits.nc``).
 """
 
 from __future__ import annotations
@@ -14,30 +18,63 @@ from pathlib import Path
 import xarray as xr
 from matplotlib.figure import Figure
 
+from . import depth, noise, phase, stability, worst_case
 from .common import save, style
-from .depth import error_vs_depth
+from .depth import error_vs_depth, opt_error_vs_depth
 from .noise import error_vs_noise
 from .phase import phase_transition
 from .stability import amplification_curves, stability_panel
+from .worst_case import attack_convergence, worst_case_amplification
+from .worst_case import worst_case as worst_case_errors
 
 __all__ = [
     "FIGURES",
+    "NAMES",
     "amplification_curves",
+    "attack_convergence",
     "error_vs_depth",
     "error_vs_noise",
     "figure_names",
     "make_figures",
+    "opt_error_vs_depth",
     "phase_transition",
     "stability_panel",
+    "worst_case_amplification",
+    "worst_case_errors",
 ]
 
 #: Every figure type, in the order `make_figures` draws them.
 FIGURES: dict[str, Callable[[xr.Dataset, xr.Dataset | None], dict[str, Figure]]] = {
     "error_vs_depth": error_vs_depth,
+    "opt_error_vs_depth": opt_error_vs_depth,
     "error_vs_noise": error_vs_noise,
     "phase_transition": phase_transition,
     "amplification": amplification_curves,
     "stability_panel": stability_panel,
+    "worst_case": worst_case_errors,
+    "worst_case_amplification": worst_case_amplification,
+    "attack_convergence": attack_convergence,
+}
+
+
+def _only(kind: str, lister: Callable) -> Callable[[xr.Dataset, xr.Dataset | None], list[str]]:
+    def names(ds: xr.Dataset, fits: xr.Dataset | None = None) -> list[str]:
+        return [n for n in lister(ds, fits) if n.split("__", 1)[0] == kind]
+
+    return names
+
+
+#: Per figure type: its file stems from the datasets' coordinates, without drawing.
+NAMES: dict[str, Callable[[xr.Dataset, xr.Dataset | None], list[str]]] = {
+    "error_vs_depth": _only("error_vs_depth", depth.names),
+    "opt_error_vs_depth": _only("opt_error_vs_depth", depth.names),
+    "error_vs_noise": noise.names,
+    "phase_transition": phase.names,
+    "amplification": stability.names_amplification,
+    "stability_panel": stability.names_panel,
+    "worst_case": _only("worst_case", worst_case.names),
+    "worst_case_amplification": _only("worst_case_amplification", worst_case.names),
+    "attack_convergence": _only("attack_convergence", worst_case.names),
 }
 
 
@@ -52,14 +89,11 @@ def _figure_type(name: str) -> str:
 
 
 def figure_names(ds: xr.Dataset, fits: xr.Dataset | None = None) -> list[str]:
-    """File stems of every figure the datasets support (figures built, not rendered)."""
-    names: list[str] = []
-    with style():
-        for draw in FIGURES.values():
-            figures = draw(ds, fits)
-            names.extend(figures)
-            figures.clear()
-    return names
+    """File stems of every figure the datasets support, in `make_figures`' order.
+
+    Read from the variables present and their coordinates (`NAMES`): nothing is drawn.
+    """
+    return [name for lister in NAMES.values() for name in lister(ds, fits)]
 
 
 def make_figures(

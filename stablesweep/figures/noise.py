@@ -1,4 +1,5 @@
-"""Error against noise at the largest depth, with the fitted slope C_3."""
+"""Error against the swept relative noise ‖e‖/‖Ax‖ at the largest depth, with the fitted
+slope C_3."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from matplotlib.figure import Figure
 from ..analysis.data import NETWORK, NOISE, TRIAL
 from ..analysis.noise import noise_regression_data
 from .common import (
-    axis_label,
-    cell_groups,
-    network_colors,
+    cell_labels,
+    fit_style,
+    legend_outside,
+    network_style,
+    network_styles,
     new_figure,
     select,
     stem,
@@ -19,7 +22,13 @@ from .common import (
     suptitle,
 )
 
-__all__ = ["error_vs_noise"]
+__all__ = ["error_vs_noise", "names"]
+
+X_LABEL = r"relative noise $\|e\|\,/\,\|Ax\|$ (swept)"
+Y_LABELS = {
+    "rel_error": r"relative error $\|\varphi(y) - x\|\,/\,\|x\|$" "\nat the largest depth",
+    "abs_error": r"error $\|\varphi(y) - x\|$ (absolute)" "\nat the largest depth",
+}
 
 
 def _trial_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,18 +42,45 @@ def _trial_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.sqrt(var)
 
 
+def _supported(ds: xr.Dataset) -> bool:
+    return "rel_error" in ds and NOISE in ds.dims and ds.sizes[NOISE] >= 2
+
+
+def names(ds: xr.Dataset, fits: xr.Dataset | None = None) -> list[str]:
+    """File stems of the noise figures `ds` supports, without drawing."""
+    if not _supported(ds):
+        return []
+    exclude = (NETWORK, NOISE, TRIAL, "depth")
+    return [stem("error_vs_noise", labels) for labels in cell_labels(ds["rel_error"], exclude)]
+
+
+def _add_absolute_axis(ax, noise: np.ndarray, absolute: np.ndarray) -> None:
+    """Secondary x-axis with the absolute ‖e‖ when it is proportional to the swept level."""
+    keep = np.isfinite(absolute) & (noise > 0)
+    if not keep.any():
+        return
+    ratio = absolute[keep] / noise[keep]
+    scale = float(np.mean(ratio))
+    if not np.isfinite(scale) or scale <= 0 or np.ptp(ratio) > 0.05 * scale:
+        return  # ‖Ax‖ differs between cells: no single absolute axis
+    top = ax.secondary_xaxis("top", functions=(lambda v: v * scale, lambda v: v / scale))
+    top.set_xlabel(r"absolute noise $\|e\|$ (mean over trials)")
+
+
 @styled
 def error_vs_noise(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str, Figure]:
-    """Error at the largest depth against the noise, per network.
+    r"""Error at the largest depth against the swept relative noise, per network.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        Sweep dataset with ``rel_error`` (or ``abs_error``) and ≥ 2 ``noise`` levels;
-        the abscissa is ``noise_norm`` (‖e‖) when stored, else the noise level.
+        Sweep dataset with ``rel_error`` (or ``abs_error``) and ≥ 2 ``noise`` levels
+        (the relative noise ‖e‖/‖Ax‖ the config sweeps: the abscissa); with
+        ``noise_norm`` (‖e‖) a secondary top axis shows the absolute noise.
     fits : xarray.Dataset, optional
-        With ``noise_slope`` and ``noise_intercept`` (`stablesweep.analysis.noise_slope`):
-        the fitted line is drawn dashed and C_3 given in the legend.
+        With ``noise_slope`` and ``noise_intercept`` (regressed on ‖e‖): the fitted
+        line, evaluated at the mean ‖e‖ of each level, drawn like its data, thinner,
+        with C_3 in the legend.
 
     Returns
     -------
@@ -52,38 +88,41 @@ def error_vs_noise(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str, 
         ``error_vs_noise__<cell>`` → figure; markers: mean over trials, bars: ± one
         standard deviation. Empty without a noise axis of ≥ 2 levels.
     """
-    if "rel_error" not in ds or NOISE not in ds.dims or ds.sizes[NOISE] < 2:
+    if not _supported(ds):
         return {}
     x, y, _ = noise_regression_data(ds)
-    y_name = y.attrs.get("long_name", str(y.name))
-    colors = network_colors(y[NETWORK].values if NETWORK in y.dims else [])
+    styles = network_styles(y[NETWORK].values if NETWORK in y.dims else [])
+    y_label = Y_LABELS.get(str(y.name), Y_LABELS["rel_error"])
     figures = {}
-    for labels, cell in cell_groups(y, exclude=(NETWORK, NOISE, TRIAL)):
-        fig, axes = new_figure(1, 1, width=5.2, height=3.8)
+    for labels in cell_labels(ds["rel_error"], (NETWORK, NOISE, TRIAL, "depth")):
+        cell = select(y, labels)
+        fig, axes = new_figure(1, 1, width=5.4, height=4.2)
         ax = axes[0, 0]
-        networks = cell[NETWORK].values if NETWORK in cell.dims else [None]
+        networks = [str(v) for v in cell[NETWORK].values] if NETWORK in cell.dims else [None]
         x_cell = select(x, labels)
+        noise = cell[NOISE].values.astype(float)
+        absolute = None
         for net in networks:
             pick = {NETWORK: net} if net is not None else {}
             yv = cell.sel(pick).transpose(NOISE, ...).values.reshape(cell.sizes[NOISE], -1)
             xv = x_cell.sel(pick).transpose(NOISE, ...).values.reshape(cell.sizes[NOISE], -1)
-            x_mean, _ = _trial_stats(xv)
+            x_abs, _ = _trial_stats(xv.astype(float))
+            absolute = x_abs if absolute is None else absolute
             y_mean, y_std = _trial_stats(yv)
-            color = colors.get(net, "k")
-            ax.errorbar(x_mean, y_mean, yerr=y_std, fmt="o", color=color, capsize=3,
-                        label=str(net or "mean"))
+            style = network_style(styles, net)
+            ax.errorbar(noise, y_mean, yerr=y_std, capsize=3, label=str(net or "mean"),
+                        **style)
             fit = select(fits, {**labels, **pick}) if fits is not None else None
             if fit is not None and "noise_slope" in fit and np.isfinite(fit["noise_slope"]):
                 slope, intercept = float(fit["noise_slope"]), float(fit["noise_intercept"])
                 se = float(fit["noise_slope_se"]) if "noise_slope_se" in fit else np.nan
-                line = np.linspace(np.nanmin(x_mean), np.nanmax(x_mean), 50)
                 text = f"$C_3$ = {slope:.3g}" + (f" ± {se:.2g}" if np.isfinite(se) else "")
-                ax.plot(line, intercept + slope * line, "--", color=color,
-                        label=f"{net}: fit, {text}")
-        ax.set(xlabel=axis_label(x.attrs, str(x.name)),
-               ylabel=axis_label({**y.attrs, "long_name": f"{y_name} at the largest depth"},
-                                 str(y.name)))
-        ax.legend(loc="upper left", framealpha=0.85)
+                ax.plot(noise, intercept + slope * x_abs, label=f"{net}: linear fit, {text}",
+                        **fit_style(style))
+        if x.name == "noise_norm" and absolute is not None:
+            _add_absolute_axis(ax, noise, absolute)
+        ax.set(xlabel=X_LABEL, ylabel=y_label)
+        legend_outside(fig, [ax])
         suptitle(fig, "Error against noise", labels)
         figures[stem("error_vs_noise", labels)] = fig
     return figures

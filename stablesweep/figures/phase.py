@@ -8,13 +8,37 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..analysis.data import NETWORK, RATE, SCHEME, SPARSITY
+from ..analysis.data import DEPTH, NETWORK, RATE, SCHEME, SPARSITY, TRIAL
 from ..analysis.recovery import recovery_probability
-from .common import axis_label, cell_groups, new_figure, stem, styled, suptitle
+from .common import cell_groups, cell_labels, new_figure, stem, styled, suptitle
 
-__all__ = ["phase_transition"]
+__all__ = ["names", "phase_transition"]
 
 _ANNOTATE_MAX = 12  # write the probability in each square up to this many per side
+
+
+def names(ds: xr.Dataset, fits: xr.Dataset | None = None) -> list[str]:
+    """File stems of the phase-transition maps, without drawing."""
+    if fits is not None and "recovery_probability" in fits:
+        prob = fits["recovery_probability"]
+    elif "rel_error" in ds:
+        prob = ds["rel_error"]
+    else:
+        return []
+    if RATE not in prob.dims or SPARSITY not in prob.dims:
+        return []
+    exclude = (NETWORK, SCHEME, RATE, SPARSITY, TRIAL, DEPTH)
+    return [stem("phase_transition", labels) for labels in cell_labels(prob, exclude)]
+
+
+def _sparsity_ticks(grid: xr.DataArray) -> list[str]:
+    """Total sparsity s, with the per-level pattern when stored (``sparsity_pattern``)."""
+    values = [str(v) for v in grid[SPARSITY].values]
+    if "sparsity_pattern" in grid.coords and SPARSITY in grid.coords["sparsity_pattern"].dims:
+        pattern = grid.coords["sparsity_pattern"].transpose(SPARSITY, ...).values
+        values = [f"{v} ({','.join(str(int(p)) for p in row)})"
+                  for v, row in zip(values, pattern, strict=True)]
+    return values
 
 
 def _heat_map(ax, grid: xr.DataArray):
@@ -23,7 +47,7 @@ def _heat_map(ax, grid: xr.DataArray):
     mesh = ax.pcolormesh(values, vmin=0.0, vmax=1.0, cmap="viridis", edgecolors="face")
     ax.set_xticks(np.arange(grid.sizes[RATE]) + 0.5,
                   [f"{v:g}" if isinstance(v, float) else str(v) for v in grid[RATE].values])
-    ax.set_yticks(np.arange(grid.sizes[SPARSITY]) + 0.5, [str(v) for v in grid[SPARSITY].values])
+    ax.set_yticks(np.arange(grid.sizes[SPARSITY]) + 0.5, _sparsity_ticks(grid))
     ax.grid(False)
     if max(values.shape) <= _ANNOTATE_MAX:
         for (i, j), p in np.ndenumerate(values):
@@ -63,7 +87,7 @@ def phase_transition(
         return {}
     if RATE not in prob.dims or SPARSITY not in prob.dims:
         return {}
-    rate_label = axis_label(ds[RATE].attrs if RATE in ds else {}, "sampling rate m/N")
+    rate_label = "sampling rate m/N"
     level = prob.attrs.get("threshold", threshold)
     figures = {}
     for labels, cell in cell_groups(prob, exclude=(NETWORK, SCHEME, RATE, SPARSITY)):
@@ -77,7 +101,7 @@ def phase_transition(
             mesh = _heat_map(ax, cell.sel(pick))
             ax.set_title(" — ".join(str(v) for v in pick.values()) or "recovery")
             ax.set_xlabel(rate_label)
-            ax.set_ylabel("sparsity")
+            ax.set_ylabel("sparsity s (total over levels)")
         fig.colorbar(mesh, ax=axes, label=f"P(relative error < {level:g})", shrink=0.9)
         suptitle(fig, "Recovery probability", labels)
         figures[stem("phase_transition", labels)] = fig

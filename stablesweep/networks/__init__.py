@@ -19,7 +19,9 @@ name                  network
 ``"custom"``          a user's torch module from ``factory="package.module:function"``
 ====================  ==============================================================
 
-Use :func:`build_network`; the registry :data:`NETWORKS` maps names to classes (other
+Use :func:`build_network`; :func:`own_problem` and :func:`solve_minimiser`
+(:mod:`~stablesweep.networks.minimiser`) give the convex problem an iterative network
+solves and its certified minimiser. The registry :data:`NETWORKS` maps names to classes (other
 modules may add entries).
 """
 
@@ -36,6 +38,7 @@ from .firenet import FIRENET
 from .fista import FISTA, ISTA
 from .layers import LayerNetwork, evaluate, sqrt_theta
 from .learned_pd import LearnedPD
+from .minimiser import MinimiserResult, OwnProblem, objective_value, own_problem, solve_minimiser
 from .nesta import NESTA
 from .primal_dual import PrimalDual
 from .unet import UNet
@@ -61,6 +64,11 @@ __all__ = [
     "sqrt_theta",
     "operator_norm",
     "resolve_weights",
+    "OwnProblem",
+    "MinimiserResult",
+    "own_problem",
+    "objective_value",
+    "solve_minimiser",
 ]
 
 #: registry: network name -> class (constructor ``cls(A, depth=None, **params)``)
