@@ -142,7 +142,7 @@ def test_mask_from_is_checked_before_running(model_file, tmp_path):
 def test_trained_vs_stable_config(tmp_path, monkeypatch):
     path = REPO / "config" / "experiments" / "trained-vs-stable.yaml"
     cfg = load_config(path, check_files=False)  # structure, whatever was trained
-    assert cfg.fixed["mask_from"] == "results/models/unet-64/model.pt"
+    assert cfg.fixed["mask_from"] == "models/unet-64/model.pt"
     assert cfg.attack.depths == (-1,)
     assert [cfg.attacked_depth(n, 0)[0] for n in range(4)] == [1, 8, 200, 200]
     assert [e.attack_depth for e in cfg.examples] == [0, 0, 0, 0]
@@ -153,12 +153,12 @@ def test_trained_vs_stable_config(tmp_path, monkeypatch):
         shutil.copy(REPO / "config" / "training" / f"{name}.yaml", tmp_path / "config/training")
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert ("problem.sampling.mask_from: 'results/models/unet-64/model.pt' does not exist; "
-            "train it first with `stablesweep train config/training/unet-64.yaml`"
-            in info.value.problems)
-    assert ("networks[1].params.checkpoint: 'results/models/learned-pd-64/model.pt' does not "
-            "exist; train it first with `stablesweep train config/training/learned-pd-64.yaml`"
-            in info.value.problems)
+    assert ("problem.sampling.mask_from: 'models/unet-64/model.pt' does not exist; "
+            "train it first with `stablesweep train config/training/unet-64.yaml "
+            "--models-dir models`" in info.value.problems)
+    assert ("networks[1].params.checkpoint: 'models/learned-pd-64/model.pt' does not "
+            "exist; train it first with `stablesweep train config/training/learned-pd-64.yaml "
+            "--models-dir models`" in info.value.problems)
     # a profile's model folder names the profile
     with pytest.raises(ConfigError, match=r"`stablesweep train config/training/unet-64\.yaml "
                                           r"--profile paper`"):

@@ -844,11 +844,14 @@ def _train_hint(path: str) -> str:
     base, _, profile = name.rpartition("-")
     if base:
         candidates.append((Path("config/training") / f"{base}.yaml", profile))
+    models_dir = Path(path).parent.parent
+    where = "" if models_dir == Path("results/models") else f" --models-dir {models_dir}"
     for config, profile in candidates:
         if config.is_file():
-            return f"`stablesweep train {config}{f' --profile {profile}' if profile else ''}`"
-    return (f"`stablesweep train <training config>` (a training config with name {name!r} "
-            f"writes results/models/{name}/model.pt)")
+            return (f"`stablesweep train {config}{f' --profile {profile}' if profile else ''}"
+                    f"{where}`")
+    return (f"`stablesweep train <training config>{where}` (a training config with name "
+            f"{name!r} writes {models_dir}/{name}/model.pt)")
 
 
 def _record_or_problem(key: str, path: str) -> tuple[dict | None, str | None]:
