@@ -116,6 +116,71 @@ def test_worst_case_attack_cell_and_store(tmp_path):
     assert (wc.sel(noise_level=0.1) >= wc.sel(noise_level=0.01)).all()
     assert (wc >= ds["random_noise_error"] - 1e-12).all()
     assert list(ds["attack_record"].values) == [0.01, 0.1]
-    assert "example_perturbed" not in ds
     assert np.isfinite(ds["example_attacked"]).all()
+    # the change, the perturbation's norm and their ratio, per budget
+    amp = ds["worst_case_change"] / ds["worst_case_pert_norm"]
+    np.testing.assert_allclose(ds["worst_case_amplification"], amp, rtol=1e-12)
+    assert (ds["worst_case_change"] >= 0).all() and np.isfinite(ds["random_noise_change"]).all()
+    # the attack's trace: best objective so far, ending at the stored worst-case error
+    trace = ds["worst_case_trace"]
+    assert trace.dims[-1] == "attack_iter" and trace.sizes["attack_iter"] == 3  # 2 steps + 1
+    assert (trace.diff("attack_iter") >= -1e-12).all()
+    np.testing.assert_allclose(trace.isel(attack_iter=-1), wc, rtol=1e-10)
+    # the example shows x + A^* e* (the perturbation seen in the image domain)
+    assert ds["example_perturbed"].dims == ("example", "attack_record", "row", "col")
+    assert np.isfinite(ds["example_perturbed"]).all()
+    assert not np.allclose(ds["example_perturbed"].isel(attack_record=1),
+                           ds["example_truth"].isel(example=0))
     assert (ds["done"] == 1).all()
+
+
+def test_psnr_and_ssim_agree_with_scikit_image():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    cfg = config(signal={"kind": "image", "name": "camera", "sparsity": [4, 4, 4, 4]},
+                 noise=0.0, examples=[{"network": "fista", "trial": 1}])
+    _, _, res = first_result(cfg)
+    out, ref = res.examples[0]["example_output"], res.examples[0]["example_truth"]  # |phi(y)|, |x|
+    rng = ref.max() - ref.min()
+    assert math.isclose(res.values["psnr"][1], peak_signal_noise_ratio(ref, out, data_range=rng),
+                        rel_tol=1e-9)
+    assert math.isclose(res.values["ssim"][1], structural_similarity(ref, out, data_range=rng),
+                        rel_tol=1e-9)
+    # 1-D signals have none
+    _, _, res1 = first_result(config(signal={"kind": "ellipses"}, dim=1,
+                                     sampling={"scheme": "uniform", "rate": 0.5}))
+    assert np.isnan(res1.values["psnr"]).all() and np.isnan(res1.values["ssim"]).all()
+
+
+def test_minimiser_option_records_optimisation_and_recovery_errors(tmp_path):
+    from stablesweep.networks import build_network, own_problem, solve_minimiser
+
+    cfg = config(minimiser={"tol": 1e-8}, noise=0.0,
+                 networks=[{"name": "primal-dual", "depth": 30},
+                           {"name": "unet", "depth": 1, "params": {"channels": 4, "scales": 2}}])
+    layout = make_layout(cfg)
+    store = tmp_path / "m.zarr"
+    create_store(store, layout)
+    for cell in cells(cfg):
+        write_cell(store, layout, cell, run_cell(make_task(layout, cell)))
+    finalize(store)
+    ds = xr.open_zarr(store).load()
+    # independent recomputation for trial 1 of the primal-dual network
+    prob = draw_problem(cfg.point(()), cfg.seed, 1)
+    net = build_network("primal-dual", prob.A, 30, s=[2, 2, 2, 2])
+    sol = solve_minimiser(own_problem(net), prob.A, prob.y, tol=1e-8)
+    with torch.no_grad():
+        its = net.iterates(prob.y)
+    x_norm = float(prob.x.norm())
+    want = np.array([float((its[k - 1] - sol.x_hat).norm()) / x_norm for k in (1, 10, 30)])
+    got = ds["opt_error"].sel(network="primal-dual", trial=1, depth=[1, 10, 30]).values
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    rec = ds["recovery_error"].sel(network="primal-dual", trial=1).item()
+    assert math.isclose(rec, float((sol.x_hat - prob.x).norm()) / x_norm, rel_tol=1e-6)
+    assert (ds["minimiser_certificate"].sel(network="primal-dual") <= 1e-8).all()
+    # the triangle inequality ties the three errors together at every depth
+    pd = ds.sel(network="primal-dual")
+    assert (pd["rel_error"] <= pd["opt_error"] + pd["recovery_error"] + 1e-9).all()
+    # a trained-style network has no own problem: NaN, with the reason in the attrs
+    assert np.isnan(ds["opt_error"].sel(network="unet")).all()
+    assert "trained" in ds["recovery_error"].attrs["comment"]

@@ -103,7 +103,8 @@ BAD = [
     ("problem-unknown-key", [("problem.snr", 3)],
      r"problem: unknown key 'snr'; allowed keys: dim, noise, resolution, sampling, signal"),
     ("top-unknown-key", [("trails", 3)],
-     r"config: unknown key 'trails'; allowed keys: attack, examples, experiment, networks"),
+     r"config: unknown key 'trails'; allowed keys: attack, examples, experiment, minimiser, "
+     r"networks"),
     ("missing-seed", [("seed", DELETE)], r"config: missing required key 'seed'"),
     ("trials", [("trials", 0)], r"trials: 0 is out of range; expected >= 1"),
     ("network-name", [("networks.0.name", "fist")],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +23,7 @@ import yaml
 
 from stablesweep.sweep import StoreError, load_config, run_sweep
 from stablesweep.sweep.execute import make_layout
-from stablesweep.sweep.store import StoreLock, create_store, read_done
+from stablesweep.sweep.store import RUN_ATTRS, StoreLock, create_store, read_done
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,7 +79,7 @@ def assert_same_store(a: Path, b: Path) -> None:
         if name in TIMINGS:
             continue
         np.testing.assert_array_equal(x[name].values, y[name].values, err_msg=name)
-    drop = {"created"}
+    drop = set(RUN_ATTRS)
     assert {k: v for k, v in x.attrs.items() if k not in drop} == {
         k: v for k, v in y.attrs.items() if k not in drop}
 
@@ -101,7 +102,8 @@ def test_store_layout(tiny):
     assert json.loads((store / "zarr.json").read_text()).get("consolidated_metadata")
     assert dict(ds.sizes) == {
         "transform": 2, "noise": 2, "network": 4, "attack_depth": 1, "trial": 2,
-        "depth": 12, "attack_step": 3, "example": 1, "attack_record": 2, "row": 16, "col": 16}
+        "depth": 12, "attack_step": 3, "example": 1, "attack_record": 2, "row": 16, "col": 16,
+        "level": 4}
     assert list(ds["network"].values) == ["fista", "firenet", "fista-diverges", "fista-raises"]
     assert list(ds["depth"].values) == list(range(1, 13))  # union of 1..12 and 5, 10
     for name in ("rel_error", "residual", "wall_time", "status", "message", "sigma_theory",
@@ -109,8 +111,26 @@ def test_store_layout(tiny):
                  "amplification", "example_truth", "example_perturbed", "example_attacked",
                  "done"):
         assert name in ds.data_vars, name
-    for name, var in ds.data_vars.items():
-        assert var.attrs.get("units") is not None and var.attrs.get("long_name"), name
+    # CF: a long_name everywhere; units on every numeric variable ("1" when dimensionless,
+    # never "none"), none on strings
+    for name, var in ds.variables.items():
+        assert var.attrs.get("long_name"), name
+        if var.dtype.kind in "fiu" and name in ds.data_vars:
+            assert var.attrs.get("units") not in (None, "none", "a.u."), name
+        if var.dtype.kind not in "fiub":
+            assert "units" not in var.attrs, name
+    assert ds.attrs["Conventions"] == "CF-1.10"
+    assert "NaN" in ds["rel_error"].attrs["comment"]
+    # the sparsity labels have numeric companions
+    assert ds["sparsity_total"].item() == 8
+    assert list(ds["sparsity_pattern"].values) == [2, 2, 2, 2]
+    # provenance: versions of the libraries, the command, host, start and end
+    versions = json.loads(ds.attrs["versions"])
+    assert {"torch", "numpy", "zarr", "xarray", "dask", "pywavelets"} <= set(versions)
+    assert versions["numpy"] == np.__version__
+    for key in ("command", "host", "python_version", "started", "finished"):
+        assert ds.attrs[key], key
+    assert ds.attrs["finished"] >= ds.attrs["started"]
     assert ds["rel_error"].dims == ("transform", "noise", "network", "trial", "depth")
     assert ds["pert_norm"].dims == (
         "transform", "noise", "network", "attack_depth", "trial", "attack_step")
@@ -304,3 +324,20 @@ def test_lost_worker_is_retried(tmp_path, monkeypatch):
     assert marker.exists()  # a worker died running the cell ...
     assert summary.computed == 1 and summary.lost == 0  # ... and the cell was rerun
     assert (xr.open_zarr(tmp_path / "s.zarr")["status"] == "ok").all()
+
+
+def test_store_from_an_older_version_resumes_with_its_own_columns(tiny, tmp_path):
+    """A store written before psnr/ssim existed (no such arrays) still resumes; the
+    columns it has equal the reference run's."""
+    _, reference = tiny
+    cfg = load_config(TINY)
+    store = tmp_path / "old.zarr"
+    create_store(store, make_layout(cfg))
+    for name in ("psnr", "ssim"):  # what an older version did not write
+        shutil.rmtree(store / name)
+    summary = run_sweep(cfg, store, workers=1, progress=False)
+    assert summary.computed == N_CELLS
+    old, ref = xr.open_zarr(store).load(), xr.open_zarr(reference).load()
+    assert "psnr" not in old and "psnr" in ref
+    for name in ("rel_error", "residual", "amplification", "done"):
+        np.testing.assert_array_equal(old[name].values, ref[name].values, err_msg=name)

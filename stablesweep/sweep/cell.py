@@ -63,6 +63,19 @@ __all__ = [
 #: Per-trial status values (``SKIPPED``: attack only, the network is not attacked here).
 OK, DIVERGED, ERROR, SKIPPED = "ok", "diverged", "error", "skipped"
 
+#: Worst-case metrics per noise level: store name -> WorstCaseResult attribute.
+WORST_CASE_METRICS = {
+    "worst_case_error": "error",
+    "random_noise_error": "random_error",
+    "worst_case_change": "change",
+    "worst_case_pert_norm": "e_norm",
+    "worst_case_amplification": "amplification",
+    "random_noise_change": "random_change",
+}
+
+#: Per-trial minimiser variables (with ``opt_error`` over depth) of the ``minimiser`` option.
+MINIMISER_TRIAL = ("recovery_error", "minimiser_objective", "minimiser_certificate")
+
 #: Attack metrics: store name -> AttackResult attribute.
 ATTACK_METRICS = {
     "pert_norm": "r_norm",
@@ -105,6 +118,10 @@ class CellTask:
     mask : numpy.ndarray of bool, optional
         The fixed mask of ``point["mask_from"]`` (read by the client, so that workers
         need not see the file); ``None``: read it from the file when needed.
+    minimiser : mapping, optional
+        Settings (``tol``, ``max_iter``) of :func:`stablesweep.networks.solve_minimiser`
+        when the config's ``minimiser`` section is on: the forward pass also records
+        the optimisation and recovery errors; ``None``: it does not.
     """
 
     key: str
@@ -120,6 +137,7 @@ class CellTask:
     image_shape: tuple[int, int] = (1, 1)
     attack_skip: str = ""
     mask: np.ndarray | None = None
+    minimiser: Mapping[str, Any] | None = None
 
     @property
     def skips_attack(self) -> bool:
@@ -330,12 +348,14 @@ def run_cell(task: CellTask) -> CellResult:
     CellResult
         ``values`` holds, per trial (leading axis): with ``task.forward``
         ``rel_error``, ``residual`` (trial, depth), ``wall_time``, ``status``,
-        ``message``, ``sigma_theory``, ``signal_norm``, ``noise_norm`` (trial); with an
-        attack ``attack_status``, ``attack_message``, ``attack_wall_time``,
-        ``attack_clean_error`` (trial) and the metrics (trial, attack_step) of a
-        momentum attack or ``worst_case_error``, ``random_noise_error``
-        (trial, noise_level) of a worst-case one (NaN, status ``skipped``, where the
-        network is not attacked at this entry of the attack-depth axis).
+        ``message``, ``sigma_theory``, ``signal_norm``, ``noise_norm``, ``psnr``,
+        ``ssim`` (trial), with ``task.minimiser`` also ``opt_error`` (trial, depth) and
+        :data:`MINIMISER_TRIAL`; with an attack ``attack_status``, ``attack_message``,
+        ``attack_wall_time``, ``attack_clean_error`` (trial) and the metrics
+        (trial, attack_step) of a momentum attack or :data:`WORST_CASE_METRICS`
+        (trial, noise_level), ``worst_case_trace`` (trial, noise_level, attack_iter) and
+        ``jacobian_sigma_max`` (trial) of a worst-case one (NaN, status ``skipped``,
+        where the network is not attacked at this entry of the attack-depth axis).
     """
     T = task.trials
     res = CellResult()
@@ -343,8 +363,12 @@ def run_cell(task: CellTask) -> CellResult:
     if task.forward:
         for name in ("rel_error", "residual"):
             v[name] = np.full((T, len(task.depths)), np.nan)
-        for name in ("wall_time", "sigma_theory", "signal_norm", "noise_norm"):
+        for name in ("wall_time", "sigma_theory", "signal_norm", "noise_norm", "psnr", "ssim"):
             v[name] = np.full(T, np.nan)
+        if task.minimiser is not None:
+            v["opt_error"] = np.full((T, len(task.depths)), np.nan)
+            for name in MINIMISER_TRIAL:
+                v[name] = np.full(T, np.nan)
         v["status"] = np.full(T, ERROR, dtype=object)
         v["message"] = np.full(T, "", dtype=object)
     attack = task.attack
@@ -353,8 +377,11 @@ def run_cell(task: CellTask) -> CellResult:
             for name in ATTACK_METRICS:
                 v[name] = np.full((T, len(attack.steps)), np.nan)
         else:
-            for name in ("worst_case_error", "random_noise_error"):
+            for name in WORST_CASE_METRICS:
                 v[name] = np.full((T, len(attack.levels)), np.nan)
+            v["worst_case_trace"] = np.full(
+                (T, len(attack.levels), int(attack.params["steps"]) + 1), np.nan)
+            v["jacobian_sigma_max"] = np.full(T, np.nan)
         v["attack_clean_error"] = np.full(T, np.nan)
         v["attack_wall_time"] = np.full(T, np.nan)
         v["attack_status"] = np.full(T, ERROR, dtype=object)
@@ -408,6 +435,12 @@ def _forward(task: CellTask, prob: Problem, t: int, v: dict, example: dict | Non
         res = torch.linalg.vector_norm(prob.A.measure(its) - prob.y, dim=-1)
         v["rel_error"][t, idx] = err.numpy()
         v["residual"][t, idx] = res.numpy()
+        v["psnr"][t], v["ssim"][t] = image_quality(its[-1], prob.x)
+        if task.minimiser is not None:
+            try:
+                _minimiser(task, prob, net, its, idx, t, v)
+            except Exception as err:  # the forward results stand; say why these are NaN
+                v["message"][t] = f"minimiser: {_describe(err)}"
         if example is not None and task.attack is None:
             example["example_output"] = _pad(its[-1], task.image_shape)
         bad = ~np.isfinite(err.numpy())
@@ -419,6 +452,51 @@ def _forward(task: CellTask, prob: Problem, t: int, v: dict, example: dict | Non
             v["status"][t] = OK
     except Exception as err:
         v["message"][t] = _describe(err)
+
+
+def image_quality(output: torch.Tensor, x: torch.Tensor) -> tuple[float, float]:
+    r"""PSNR (dB) and SSIM of :math:`|\hat x|` against :math:`|x|` (NaN for 1-D signals).
+
+    scikit-image's ``peak_signal_noise_ratio`` and ``structural_similarity`` with the
+    data range :math:`\max|x| - \min|x|` of the true image (7×7 window; SSIM is NaN for
+    images smaller than that or a constant true image).
+    """
+    if x.dim() != 2 or not bool(torch.isfinite(torch.view_as_real(output) if
+                                                output.is_complex() else output).all()):
+        return math.nan, math.nan
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    ref = x.detach().abs().to(torch.float64).cpu().numpy()
+    out = output.detach().abs().to(torch.float64).cpu().numpy()
+    data_range = float(ref.max() - ref.min())
+    if data_range <= 0:
+        return math.nan, math.nan
+    with np.errstate(divide="ignore"):
+        psnr = float(peak_signal_noise_ratio(ref, out, data_range=data_range))
+    ssim = (float(structural_similarity(ref, out, data_range=data_range))
+            if min(ref.shape) >= 7 else math.nan)
+    return psnr, ssim
+
+
+def _minimiser(task: CellTask, prob: Problem, net: Any, its: torch.Tensor, idx: np.ndarray,
+               t: int, v: dict) -> None:
+    """Optimisation error against the network's own minimiser, and its recovery error.
+
+    Networks without an own convex problem (trained, custom) keep NaN.
+    """
+    from stablesweep.networks import own_problem, solve_minimiser
+
+    problem = own_problem(net)
+    if problem is None:
+        return
+    sol = solve_minimiser(problem, prob.A, prob.y, **task.minimiser)
+    x_norm = float(torch.linalg.vector_norm(prob.x))
+    x_hat = sol.x_hat.to(its.dtype)
+    dims = tuple(range(-prob.A.d, 0))
+    v["opt_error"][t, idx] = (torch.linalg.vector_norm(its - x_hat, dim=dims) / x_norm).numpy()
+    v["recovery_error"][t] = float(torch.linalg.vector_norm(x_hat - prob.x)) / x_norm
+    v["minimiser_objective"][t] = float(np.asarray(sol.objective))
+    v["minimiser_certificate"][t] = float(np.asarray(sol.certificate))
 
 
 def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None) -> None:
@@ -454,20 +532,29 @@ def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None
                 example["example_attacked"] = np.stack(
                     [_pad(rec, task.image_shape) for rec in result.reconstructions])
         else:
-            outputs = []
+            outputs, perturbed = [], []
             for j, level in enumerate(spec.levels):
                 wc = attacks.worst_case_noise(net, prob.A, prob.x, prob.y, level=level,
                                               generator=gen, **spec.params)
-                v["worst_case_error"][t, j] = float(np.asarray(wc.error))
-                v["random_noise_error"][t, j] = float(np.asarray(wc.random_error))
+                for name, attr in WORST_CASE_METRICS.items():
+                    v[name][t, j] = float(np.asarray(getattr(wc, attr)))
+                v["worst_case_trace"][t, j] = np.asarray(wc.trace, dtype=float).reshape(-1)
                 v["attack_clean_error"][t] = float(np.asarray(wc.clean_error))
+                sigma = np.asarray(getattr(wc, "jacobian_sigma", np.nan), dtype=float)
+                if sigma.size and np.isfinite(sigma).all():
+                    v["jacobian_sigma_max"][t] = float(sigma.reshape(-1)[0])
                 outputs.append(wc.reconstruction)
+                if keep:
+                    with torch.no_grad():
+                        perturbed.append(prob.x + prob.A.measure_adjoint(wc.e))
             final = v["worst_case_error"][t]
             if keep:
                 with torch.no_grad():
                     example["example_output"] = _pad(net(prob.y), task.image_shape)
                 example["example_attacked"] = np.stack(
                     [_pad(rec, task.image_shape) for rec in outputs])
+                example["example_perturbed"] = np.stack(
+                    [_pad(img, task.image_shape) for img in perturbed])
         v["attack_wall_time"][t] = time.perf_counter() - start
         if np.all(np.isfinite(final)):
             v["attack_status"][t] = OK

@@ -338,6 +338,7 @@ class SweepConfig:
     networks: tuple[NetworkSpec, ...]
     attack: AttackSpec | None
     examples: tuple[ExampleSpec, ...]
+    minimiser: Mapping[str, Any] | None = None
 
     @property
     def hash(self) -> str:
@@ -492,9 +493,26 @@ def _build(text: str, data: dict) -> SweepConfig:
         networks=networks,
         attack=attack,
         examples=(),
+        minimiser=minimiser_settings(data.get("minimiser")),
     )
     examples, _ = _examples(cfg, data.get("examples", []))
     return SweepConfig(**{**cfg.__dict__, "examples": tuple(examples)})
+
+
+#: Defaults of the ``minimiser`` section (see :func:`minimiser_settings`).
+MINIMISER_DEFAULTS: Mapping[str, Any] = {"tol": 1e-7, "max_iter": 100_000}
+
+
+def minimiser_settings(raw: Any) -> dict[str, Any] | None:
+    """The ``minimiser`` section as solver settings, or None when it is off.
+
+    ``true`` gives :data:`MINIMISER_DEFAULTS`; a mapping overrides them (``tol``: the
+    certificate, a relative primal–dual gap; ``max_iter``: the iteration cap of
+    :func:`stablesweep.networks.solve_minimiser`).
+    """
+    if raw is None or raw is False:
+        return None
+    return {**MINIMISER_DEFAULTS, **(raw if isinstance(raw, Mapping) else {})}
 
 
 def _lookup(problem: Mapping, path: tuple[str, ...]) -> tuple[bool, Any]:

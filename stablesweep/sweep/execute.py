@@ -225,6 +225,7 @@ def make_task(layout: Layout, cell: Cell) -> CellTask:
         image_shape=layout.image_shape,
         attack_skip=skip,
         mask=fixed_mask(point["mask_from"]) if point.get("mask_from") else None,
+        minimiser=cfg.minimiser,
     )
 
 

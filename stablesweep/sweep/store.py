@@ -50,9 +50,12 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import platform
+import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -87,62 +90,116 @@ __all__ = [
 
 STR = np.dtypes.StringDType()
 
-#: group -> variable -> (trailing dims after the group's cell dims, dtype, units, long_name)
-VARIABLES: dict[str, dict[str, tuple[tuple[str, ...], Any, str, str]]] = {
+#: group -> variable -> (trailing dims after the group's cell dims, dtype, units, long_name).
+#: Norms of images and measurements are dimensionless (units "1"); strings carry no units.
+VARIABLES: dict[str, dict[str, tuple[tuple[str, ...], Any, str | None, str]]] = {
     "forward": {
         "rel_error": (("trial", "depth"), float, "1",
                       "relative error ||x_hat - x|| / ||x|| of the network truncated at depth"),
-        "residual": (("trial", "depth"), float, "a.u.",
+        "residual": (("trial", "depth"), float, "1",
                      "measurement residual ||A x_hat - y|| of the network truncated at depth"),
+        "psnr": (("trial",), float, "dB",
+                 "PSNR of |phi(y)| against |x| at full depth, data range max|x| - min|x| "
+                 "(skimage.metrics.peak_signal_noise_ratio)"),
+        "ssim": (("trial",), float, "1",
+                 "SSIM of |phi(y)| against |x| at full depth, data range max|x| - min|x| "
+                 "(skimage.metrics.structural_similarity, 7x7 window)"),
         "wall_time": (("trial",), float, "s", "wall time of the forward pass (all depths)"),
-        "status": (("trial",), STR, "none", "trial status: ok, diverged, error ('' pending)"),
-        "message": (("trial",), STR, "none", "error message of a failed trial"),
+        "status": (("trial",), STR, None, "trial status: ok, diverged, error ('' pending)"),
+        "message": (("trial",), STR, None, "error message of a failed trial"),
+    },
+    "minimiser": {
+        "opt_error": (("trial", "depth"), float, "1",
+                      "optimisation error ||phi_n(y) - x_hat|| / ||x||, x_hat the minimiser "
+                      "of the network's own convex problem"),
+        "recovery_error": (("trial",), float, "1",
+                           "recovery error ||x_hat - x|| / ||x|| of the network's own minimiser"),
+        "minimiser_objective": (("trial",), float, "1",
+                                "objective value of the network's own problem at x_hat"),
+        "minimiser_certificate": (("trial",), float, "1",
+                                  "relative primal-dual gap certified at x_hat (an upper "
+                                  "bound on (P(x_hat) - P*) / P(x_hat))"),
     },
     "problem": {
-        "sigma_theory": (("trial",), float, "a.u.",
+        "sigma_theory": (("trial",), float, "1",
                          "sigma_{s,M}(z)_{l1_w} / (sqrt(s) sqrt(r)), the accuracy floor eps"),
-        "signal_norm": (("trial",), float, "a.u.", "norm ||x|| of the true image"),
-        "noise_norm": (("trial",), float, "a.u.", "norm ||e|| = ||y - A z|| of the noise"),
+        "signal_norm": (("trial",), float, "1", "norm ||x|| of the true image"),
+        "noise_norm": (("trial",), float, "1", "norm ||e|| = ||y - A z|| of the noise"),
     },
     "momentum": {
-        "pert_norm": (("trial", "attack_step"), float, "a.u.",
+        "pert_norm": (("trial", "attack_step"), float, "1",
                       "norm ||r|| of the image-domain perturbation"),
-        "meas_pert_norm": (("trial", "attack_step"), float, "a.u.",
+        "meas_pert_norm": (("trial", "attack_step"), float, "1",
                            "norm ||A r|| of the perturbation in measurement space"),
-        "output_change": (("trial", "attack_step"), float, "a.u.",
+        "output_change": (("trial", "attack_step"), float, "1",
                           "output change ||phi(y + A r) - phi(y)||"),
-        "attack_error": (("trial", "attack_step"), float, "a.u.",
+        "attack_error": (("trial", "attack_step"), float, "1",
                          "error ||phi(y + A r) - x|| of the perturbed reconstruction"),
         "amplification": (("trial", "attack_step"), float, "1",
                           "amplification ||phi(y + A r) - phi(y)|| / ||A r||"),
-        "attack_objective": (("trial", "attack_step"), float, "a.u.",
+        "attack_objective": (("trial", "attack_step"), float, "1",
                              "attack objective Q(r)"),
     },
     "worst-case": {
-        "worst_case_error": (("trial", "noise_level"), float, "a.u.",
-                             "worst error max ||phi(y + e) - x|| over ||e|| <= level ||y||"),
-        "random_noise_error": (("trial", "noise_level"), float, "a.u.",
+        "worst_case_error": (("trial", "noise_level"), float, "1",
+                             "error ||phi(y + e*) - x|| at the attack's perturbation e*, "
+                             "||e*|| <= level ||y||"),
+        "random_noise_error": (("trial", "noise_level"), float, "1",
                                "mean error ||phi(y + e) - x|| for random e, ||e|| = level ||y||"),
+        "worst_case_change": (("trial", "noise_level"), float, "1",
+                              "output change ||phi(y + e*) - phi(y)|| at the attack's e*"),
+        "worst_case_pert_norm": (("trial", "noise_level"), float, "1",
+                                 "norm ||e*|| of the attack's perturbation"),
+        "worst_case_amplification": (("trial", "noise_level"), float, "1",
+                                     "amplification ||phi(y + e*) - phi(y)|| / ||e*||"),
+        "random_noise_change": (("trial", "noise_level"), float, "1",
+                                "mean change ||phi(y + e) - phi(y)|| for random e, "
+                                "||e|| = level ||y||"),
+        "worst_case_trace": (("trial", "noise_level", "attack_iter"), float, "1",
+                             "largest attack objective (error or change, a norm) found up "
+                             "to ascent step j, over the restarts"),
     },
     "attack": {
-        "attack_clean_error": (("trial",), float, "a.u.",
+        "attack_clean_error": (("trial",), float, "1",
                                "error ||phi(y) - x|| of the truncated (attacked) network"),
+        "jacobian_sigma_max": (("trial",), float, "1",
+                               "largest singular value of the Jacobian of e -> phi(y + e) at "
+                               "e = 0 (power iteration; worst-case attacks with init: jacobian)"),
         "attack_wall_time": (("trial",), float, "s", "wall time of the attack"),
-        "attack_status": (("trial",), STR, "none",
+        "attack_status": (("trial",), STR, None,
                           "attack status: ok, diverged, error, skipped (not attacked at "
                           "this attack depth) ('' pending)"),
-        "attack_message": (("trial",), STR, "none", "error message of a failed attack"),
+        "attack_message": (("trial",), STR, None, "error message of a failed attack"),
     },
     "examples": {
-        "example_truth": (("row", "col"), float, "a.u.", "magnitude of the true image x"),
-        "example_output": (("row", "col"), float, "a.u.",
+        "example_truth": (("row", "col"), float, "1", "magnitude of the true image x"),
+        "example_output": (("row", "col"), float, "1",
                            "magnitude of the reconstruction phi(y) (attacked network)"),
-        "example_perturbed": (("attack_record", "row", "col"), float, "a.u.",
-                              "magnitude of the perturbed image x + r_j"),
-        "example_attacked": (("attack_record", "row", "col"), float, "a.u.",
+        "example_perturbed": (("attack_record", "row", "col"), float, "1",
+                              "magnitude of the perturbed image x + r_j (momentum) or of "
+                              "the image-domain view A^* e of the worst-case "
+                              "perturbation added to x, x + A^* e (per noise level)"),
+        "example_attacked": (("attack_record", "row", "col"), float, "1",
                              "magnitude of the attacked reconstruction phi(y + A r_j) "
                              "(momentum) or phi(y + e) (worst-case, per noise level)"),
     },
+}
+
+#: What NaN means, per variable (the ``comment`` attribute), where NaN is expected.
+NAN_MEANINGS: dict[str, str] = {
+    "rel_error": "NaN at depths the network does not output (FIRENET: only at restart "
+                 "boundaries, multiples of p) and in pending or failed trials",
+    "residual": "NaN at depths the network does not output (FIRENET: only at restart "
+                "boundaries) and in pending or failed trials",
+    "opt_error": "NaN at depths the network does not output, and for networks without an "
+                 "own convex problem (trained, custom)",
+    "recovery_error": "NaN for networks without an own convex problem (trained, custom)",
+    "minimiser_objective": "NaN for networks without an own convex problem",
+    "minimiser_certificate": "NaN for networks without an own convex problem",
+    "psnr": "NaN for 1-D signals and failed trials; inf when phi(y) = x exactly",
+    "ssim": "NaN for 1-D signals, images smaller than 7x7 and failed trials",
+    "jacobian_sigma_max": "NaN unless the attack starts from the Jacobian (init: jacobian)",
+    "worst_case_trace": "NaN in pending, skipped or failed attacks",
 }
 
 DONE_MEANINGS = "0: pending, 1: done, 2: done with a failed trial"
@@ -194,6 +251,8 @@ class Layout:
         """Variable group -> its leading (cell) dims."""
         cfg = self.cfg
         groups = {"forward": (*self.point_dims, "network"), "problem": self.point_dims}
+        if cfg.minimiser is not None:
+            groups["minimiser"] = groups["forward"]
         if cfg.attack is not None:
             adims = (*self.point_dims, "network", "attack_depth")
             groups["momentum" if cfg.attack.kind == "momentum" else "worst-case"] = adims
@@ -208,8 +267,6 @@ class Layout:
         for group, lead in self.groups().items():
             for name, (tail, dtype, units, long_name) in VARIABLES[group].items():
                 if group == "examples" and "attack_record" in tail and not self._records():
-                    continue
-                if name == "example_perturbed" and self.cfg.attack.kind != "momentum":
                     continue
                 out[name] = ((*lead, *tail), dtype, units, long_name, group)
         return out
@@ -228,6 +285,7 @@ class Layout:
         for name, value in cfg.fixed.items():
             c[name] = ((), _coord_values(name, [value]).reshape(()),
                        {"long_name": _AXIS_DOC[name]})
+        c.update(_sparsity_coords(cfg))
         nets = cfg.networks
         c["network"] = ("network", np.array([n.label for n in nets], dtype=STR),
                         {"long_name": "network (label of the config entry)"})
@@ -264,6 +322,9 @@ class Layout:
                 c["noise_level"] = ("noise_level", np.array(a.levels),
                                     {"long_name": "relative noise level ||e|| / ||y|| of the "
                                      "worst-case search", "units": "1"})
+                c["attack_iter"] = ("attack_iter", np.arange(int(a.params["steps"]) + 1), {
+                    "long_name": "ascent step of the worst-case search (0: the start)",
+                    "units": "1"})
         if cfg.examples:
             self._example_coords(c)
         return c
@@ -274,13 +335,18 @@ class Layout:
         c["example"] = ("example", np.arange(len(ex)), {"long_name": "kept example"})
         for i, name in enumerate(cfg.axes):
             values = _coord_values(name, cfg.axes[name])
-            c[f"example_{name}"] = ("example", values[[e.point[i] for e in ex]])
+            c[f"example_{name}"] = ("example", values[[e.point[i] for e in ex]],
+                                    {"long_name": f"{_AXIS_DOC[name]} of the example"})
         c["example_network"] = ("example", np.array(
-            [cfg.networks[e.network].label for e in ex], dtype=STR))
-        c["example_trial"] = ("example", np.array([e.trial for e in ex]))
+            [cfg.networks[e.network].label for e in ex], dtype=STR),
+            {"long_name": "network of the example"})
+        c["example_trial"] = ("example", np.array([e.trial for e in ex]),
+                              {"long_name": "trial of the example"})
         if cfg.attack is not None:
             c["example_attack_depth"] = ("example", np.array(
-                [cfg.attack.depths[e.attack_depth] for e in ex]))
+                [cfg.attack.depths[e.attack_depth] for e in ex]), {
+                    "long_name": "attack depth of the example (-1: the network's own depth)",
+                    "units": "1"})
         records = self._records()
         if records:
             kind = cfg.attack.kind
@@ -303,8 +369,13 @@ class Layout:
             shape = tuple(sizes[d] for d in dims)
             chunks = tuple(1 if d in cell_dims else sizes[d] for d in dims)
             fill = "" if dtype is STR else np.nan
+            attrs = {"long_name": long_name}
+            if units is not None:
+                attrs["units"] = units
+            if name in NAN_MEANINGS:
+                attrs["comment"] = NAN_MEANINGS[name]
             data_vars[name] = (dims, dask.array.full(shape, fill, dtype=dtype, chunks=chunks),
-                               {"units": units, "long_name": long_name})
+                               attrs)
         shape = tuple(sizes[d] for d in self.cell_dims)
         data_vars["done"] = (self.cell_dims, dask.array.zeros(shape, dtype=np.int8, chunks=1),
                              {"units": "1", "long_name": "cell completion marker",
@@ -335,6 +406,38 @@ _AXIS_DOC = {
 }
 
 
+def _sparsity_coords(cfg: SweepConfig) -> dict[str, Any]:
+    """Numeric companions of the sparsity labels: total s and the pattern per level.
+
+    The ``sparsity`` axis keeps its labels ("2,4,6,8,8", the cells' keys); next to it
+    ``sparsity_total`` (s = Σ_k s_k) and ``sparsity_pattern`` (sparsity, level) let
+    ``ds.swap_dims(sparsity="sparsity_total")`` select and plot numerically.
+    """
+    swept = "sparsity" in cfg.axes
+    values = cfg.axes["sparsity"] if swept else [cfg.fixed.get("sparsity")]
+    patterns = [tuple(v) if isinstance(v, (tuple, list)) else None for v in values]
+    if any(p is None or not all(isinstance(k, (int, np.integer)) for k in p)
+           for p in patterns):
+        return {}
+    width = max(len(p) for p in patterns)
+    table = np.zeros((len(patterns), width), dtype=np.int64)
+    for i, p in enumerate(patterns):
+        table[i, : len(p)] = p
+    totals = table.sum(axis=1)
+    lead = ("sparsity",) if swept else ()
+    if not swept:
+        table, totals = table[0], totals.reshape(())
+    return {
+        "level": ("level", np.arange(1, width + 1, dtype=np.int64),
+                  {"long_name": "sparsity level k", "units": "1"}),
+        "sparsity_total": (lead, totals,
+                           {"long_name": "total sparsity s = sum_k s_k", "units": "1"}),
+        "sparsity_pattern": ((*lead, "level"), table,
+                             {"long_name": "sparsity s_k in level k (0: no such level)",
+                              "units": "1"}),
+    }
+
+
 def _coord_values(name: str, values) -> np.ndarray:
     if name in PATTERN_AXES:
         return np.array([pattern_label(v) for v in values], dtype=STR)
@@ -348,18 +451,47 @@ def provenance(cfg: SweepConfig) -> dict[str, str]:
     """Attrs of a new store: config text and hash, package version, git commit, time."""
     from stablesweep import __version__
 
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return {
+        "Conventions": "CF-1.10",
         "title": f"stablesweep sweep: {cfg.experiment}",
         "experiment": cfg.experiment,
         "config": cfg.text,
         "config_hash": cfg.hash,
         "stablesweep_version": __version__,
         "git_commit": git_commit(),
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "created": now,
+        "started": now,
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "host": socket.gethostname(),
+        "python_version": platform.python_version(),
+        "versions": json.dumps(library_versions()),
         "network_weights": json.dumps(
             {n.label: cfg.weights_source(i) for i, n in enumerate(cfg.networks)}),
         **mask_provenance(cfg),
     }
+
+
+#: Store attributes that describe a run rather than its results (they differ between two
+#: runs of one config; everything else, data included, is identical).
+RUN_ATTRS = ("created", "started", "finished", "command", "host")
+
+#: Libraries whose versions go into a store's ``versions`` attribute.
+PROVENANCE_LIBRARIES = ("torch", "numpy", "scipy", "zarr", "xarray", "dask", "distributed",
+                        "pywavelets", "scikit-image")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of :data:`PROVENANCE_LIBRARIES` (``"absent"`` when missing)."""
+    from importlib import metadata
+
+    out = {}
+    for name in PROVENANCE_LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
 
 
 def mask_provenance(cfg: SweepConfig) -> dict[str, Any]:
@@ -486,8 +618,12 @@ class StoreWriter:
         self._arrays: dict[str, Any] = {}
 
     def _array(self, name: str):
+        """The array ``name``, or None when the store predates that variable."""
         if name not in self._arrays:
-            self._arrays[name] = sync(self.group.getitem(name))
+            try:
+                self._arrays[name] = sync(self.group.getitem(name))
+            except KeyError:
+                self._arrays[name] = None
         return self._arrays[name]
 
     def _index(self, cell: Cell, group: str) -> tuple[int, ...]:
@@ -512,6 +648,9 @@ class StoreWriter:
         self._put([("done", self._index(cell, group), marker)])
 
     def _put(self, puts: list[tuple[str, tuple[int, ...], Any]]) -> None:
+        # a store written by an older version lacks the newer variables: they are skipped,
+        # so such a store still resumes (with the columns it has)
+        puts = [p for p in puts if self._array(p[0]) is not None]
         arrays = [self._array(name) for name, _, _ in puts]
 
         async def put_all() -> None:
@@ -527,9 +666,11 @@ def write_cell(path: str | Path, layout: Layout, cell: Cell, result: CellResult)
 
 
 def finalize(path: str | Path) -> None:
-    """Consolidate the store's metadata (once, at the end of a run)."""
+    """Stamp the end time (``finished``) and consolidate the metadata (end of a run)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        root = zarr.open_group(str(path), mode="r+", zarr_format=3)
+        root.attrs["finished"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         zarr.consolidate_metadata(str(path), zarr_format=3)
 
 
