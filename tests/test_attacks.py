@@ -20,6 +20,7 @@ from stablesweep.attacks import (
     WorstCaseResult,
     attack_mode,
     attack_objective,
+    jacobian_sigma_max,
     momentum_attack,
     worst_case_noise,
 )
@@ -750,6 +751,16 @@ def test_worst_case_error_finds_the_amplified_direction():
     assert np.all(res.error <= (nc + 7 * rho).numpy() * (1 + 1e-9))
     np.testing.assert_allclose(res.jacobian_sigma, 7.0, rtol=1e-4)
     np.testing.assert_allclose(res.amplification, res.change / res.e_norm, rtol=1e-12)
+    # a Jacobian computed once (and shared by several budgets) gives the same attack
+    g = gen()
+    jac = jacobian_sigma_max(net, y.reshape(2, -1), generator=g)
+    again = worst_case_noise(net, A, x, y, level=level, steps=30, restarts=2, generator=g,
+                             init="jacobian", jacobian=jac)
+    np.testing.assert_array_equal(again.error, res.error)
+    np.testing.assert_array_equal(again.trace, res.trace)
+    with pytest.raises(ValueError, match="jacobian is for"):
+        worst_case_noise(net, A, x[0], y[0], level=level, steps=1, restarts=1, generator=gen(),
+                         init="jacobian", jacobian=jac)
 
 
 # ----------------------------------------------------------------- momentum: cap on ‖r‖

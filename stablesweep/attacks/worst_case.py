@@ -22,7 +22,7 @@ from ._common import (
     norms,
     real_dtype,
 )
-from .jacobian import jacobian_sigma_max
+from .jacobian import JacobianResult, jacobian_sigma_max
 from .result import WorstCaseResult
 
 __all__ = ["worst_case_noise", "OBJECTIVES", "INITS"]
@@ -56,6 +56,7 @@ def worst_case_noise(
     objective: str = "error",
     init: str = "random",
     jacobian_iters: int = 50,
+    jacobian: JacobianResult | None = None,
 ) -> WorstCaseResult:
     r"""Largest reconstruction error (or change) caused by measurement noise of a given size.
 
@@ -118,6 +119,10 @@ def worst_case_noise(
         the random draws are the same as with ``"random"`` after the Jacobian's.
     jacobian_iters : int, default 50
         Power iterations of :func:`jacobian_sigma_max` (``init="jacobian"`` only).
+    jacobian : JacobianResult, optional
+        A :func:`jacobian_sigma_max` result for these ``y`` (``init="jacobian"`` only):
+        used instead of computing it, so that several budgets at one ``y`` share one
+        power iteration (the Jacobian does not depend on the budget).
 
     Returns
     -------
@@ -174,7 +179,12 @@ def worst_case_noise(
     jac_sigma = np.full(b, np.nan)
     v1 = None
     if init == "jacobian":
-        jac = jacobian_sigma_max(net, yf, iters=jacobian_iters, generator=generator)
+        jac = jacobian
+        if jac is None:
+            jac = jacobian_sigma_max(net, yf, iters=jacobian_iters, generator=generator)
+        elif jac.vector.numel() != b * m:
+            raise ValueError(f"jacobian is for {jac.vector.numel()} measurement entries; "
+                             f"expected {b * m} (the batch of y)")
         jac_sigma = np.asarray(jac.sigma, dtype=np.float64).reshape(b)
         v1 = jac.vector.reshape(b, m).to(yf.dtype)
 

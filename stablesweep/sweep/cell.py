@@ -533,9 +533,13 @@ def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None
                     [_pad(rec, task.image_shape) for rec in result.reconstructions])
         else:
             outputs, perturbed = [], []
+            jac = None  # one power iteration per trial, shared by the budgets
+            if spec.params.get("init") == "jacobian":
+                jac = attacks.jacobian_sigma_max(
+                    net, prob.y, iters=int(spec.params.get("jacobian_iters", 50)), generator=gen)
             for j, level in enumerate(spec.levels):
                 wc = attacks.worst_case_noise(net, prob.A, prob.x, prob.y, level=level,
-                                              generator=gen, **spec.params)
+                                              generator=gen, jacobian=jac, **spec.params)
                 for name, attr in WORST_CASE_METRICS.items():
                     v[name][t, j] = float(np.asarray(getattr(wc, attr)))
                 v["worst_case_trace"][t, j] = np.asarray(wc.trace, dtype=float).reshape(-1)
