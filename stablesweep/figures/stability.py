@@ -244,16 +244,27 @@ def _show(ax, image: np.ndarray | None, vmin: float, vmax: float, cmap: str = "g
     return None
 
 
-def _columns(pert, attacked, truth, output, norms):
-    """(top image, bottom image, top title, bottom title) of each column of the panel."""
+def _columns(pert, attacked, truth, output, norms, levels=None):
+    """(top image, bottom image, top title, bottom title, difference title) per column.
+
+    Momentum attacks: x + r_j over φ(y + A r_j). Worst-case attacks (``levels``: the
+    budgets ε of the kept records): x + A*e over φ(y + e), titled with ε.
+    """
     columns = []
     if truth is not None and output is not None:
-        columns.append((truth, output, "$x$", r"$\varphi(y)$"))
+        columns.append((truth, output, "$x$", r"$\varphi(y)$", None))
     for k in range(len(pert)):
         j = k + 1
+        if levels is not None:
+            eps = f"$\\varepsilon$ = {float(levels[k]):.0e}"
+            columns.append((pert[k], attacked[k], f"$x + A^*e$, {eps}",
+                            f"$\\varphi(y + e)$, {eps}",
+                            f"$|\\varphi(y + e) - \\varphi(y)|$, {eps}"))
+            continue
         size = f"\n$\\|r_{{{j}}}\\|$ = {norms[k]:.3g}" if norms is not None else ""
         columns.append(
-            (pert[k], attacked[k], f"$x + r_{{{j}}}${size}", f"$\\varphi(y + A r_{{{j}}})$")
+            (pert[k], attacked[k], f"$x + r_{{{j}}}${size}", f"$\\varphi(y + A r_{{{j}}})$",
+             f"$|\\varphi(y + A r_{{{j}}}) - \\varphi(y)|$")
         )
     return columns
 
@@ -340,14 +351,16 @@ def stability_panel(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str,
             _magnitude(select(ds[n], labels), image_dims) if n in ds else None
             for n in ("example_truth", "example_output")
         )
-        columns = _columns(top, bottom, truth, output, _record_norms(ds, labels))
+        worst_case = ATTACK_STEP not in ds.dims and ATTACK_RECORD in ds.coords
+        levels = ds[ATTACK_RECORD].values if worst_case else None
+        columns = _columns(top, bottom, truth, output, _record_norms(ds, labels), levels)
         one_d = columns[0][1].ndim == 1
         diffs = None if output is None else [np.abs(b - output) for b in bottom]
         rows = 3 if diffs is not None else 2
         fig, axes = new_figure(rows, len(columns), width=2.4, height=1.9 if one_d else 2.5)
         vmin, vmax = _scale(truth, output, columns)
         mappable = None
-        for k, (upper, lower, upper_title, lower_title) in enumerate(columns):
+        for k, (upper, lower, upper_title, lower_title, _) in enumerate(columns):
             mappable = _show(axes[0, k], upper, vmin, vmax) or mappable
             _show(axes[1, k], lower, vmin, vmax)
             axes[0, k].set_title(upper_title)
@@ -365,7 +378,7 @@ def stability_panel(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str,
             for k, diff in enumerate(diffs):
                 ax = axes[2, offset + k]
                 diff_map = _show(ax, diff, 0.0, dmax, cmap="magma") or diff_map
-                ax.set_title(rf"$|\varphi(y + A r_{{{k + 1}}}) - \varphi(y)|$")
+                ax.set_title(columns[offset + k][4])
             if diff_map is not None:
                 fig.colorbar(diff_map, ax=axes[2, :], shrink=0.8, label="difference")
         about = _example_labels(ds, labels)

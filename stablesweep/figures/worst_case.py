@@ -34,7 +34,19 @@ LEVEL = "noise_level"
 ITER = "attack_iter"
 BUDGET = r"budget $\varepsilon = \|e\|\,/\,\|y\|$"
 _FILL = ("full", "left", "bottom", "right")
-_OBJECTIVE = r"($\|\varphi(y+e) - x\|$ or $\|\varphi(y+e) - \varphi(y)\|$)"
+#: The worst-case attack's objective (``attack.params.objective``) in formula form.
+_OBJECTIVES = {"error": r"$\|\varphi(y+e) - x\|$", "change": r"$\|\varphi(y+e) - \varphi(y)\|$"}
+
+
+def _objective(ds: xr.Dataset) -> str:
+    """The maximised quantity of the sweep's worst-case attack, from its stored config."""
+    try:
+        import yaml
+
+        params = yaml.safe_load(ds.attrs.get("config", "")).get("attack", {}).get("params", {})
+        return _OBJECTIVES[params.get("objective", "error")]
+    except Exception:  # no or unreadable config: say both
+        return " or ".join(_OBJECTIVES.values())
 
 
 def _mean_trials(da: xr.DataArray) -> xr.DataArray:
@@ -90,9 +102,9 @@ def _trace(ds: xr.Dataset):
         if "signal_norm" in ds:
             norm = ds["signal_norm"]
             trace = trace / norm.where(norm > 0)
-            label = "best objective so far / " r"$\|x\|$" "\n" + _OBJECTIVE
+            label = f"best {_objective(ds)} so far / " r"$\|x\|$"
         else:
-            label = "best objective so far (absolute)\n" + _OBJECTIVE
+            label = f"best {_objective(ds)} so far"
         return _mean_trials(trace), ITER, label, "worst-case ascent"
     if "attack_objective" in ds and ATTACK_STEP in ds["attack_objective"].dims:
         return (_mean_trials(valid(ds, "attack_objective")), ATTACK_STEP,
@@ -318,8 +330,10 @@ def attack_convergence(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[s
             positive = sub.values[np.isfinite(sub.values)]
             ax.set(yscale="log" if positive.size and positive.min() > 0
                    and scale_for(positive) == "log" else "linear",
-                   xlabel="attack step", ylabel=y_label,
-                   title=rf"$\varepsilon$ = {level:g}" if level is not None else "")
+                   xlabel="attack step", title=rf"$\varepsilon$ = {level:g}" if level is not None
+                   else "")
+        for ax in axes[:, 0]:  # one y label per row: long labels would run into the panels
+            ax.set_ylabel(y_label)
             log_ticks(ax)
         for ax in axes.ravel()[len(levels):]:
             ax.set_axis_off()
