@@ -209,9 +209,14 @@ def test_opt_error_figure_draws_the_fit_or_says_why_not(sweep):
     (fit,) = [line for line in ax.get_lines() if line.get_label().startswith("firenet: fit")]
     np.testing.assert_allclose(fit.get_ydata(), 0.6 * np.exp(-0.1 * fit.get_xdata()), rtol=1e-10)
     floors = [line for line in ax.get_lines() if "recovery floor" in line.get_label()]
-    assert len(floors) == 2
-    for line in floors:
-        np.testing.assert_allclose(line.get_ydata(), FLOOR)
+    assert len(floors) == 1  # both networks solve one problem: one shared floor line
+    np.testing.assert_allclose(floors[0].get_ydata(), FLOOR)
+    # different floors get a line each, in the network's colour, named by network
+    other = _opt_fits(cell, "").assign(recovery_floor=("network", [FLOOR, 2 * FLOOR]))
+    (fig2,) = opt_error_vs_depth(cell, other).values()
+    floors = [line for line in fig2.axes[0].get_lines() if "recovery floor" in line.get_label()]
+    assert sorted(float(line.get_ydata()[0]) for line in floors) == [FLOOR, 2 * FLOOR]
+    assert {line.get_label().rsplit("(", 1)[-1] for line in floors} == {"ergodic)", "firenet)"}
     assert "optimisation error" in ax.get_ylabel()
 
     (flagged,) = opt_error_vs_depth(cell, _opt_fits(cell, "floor above data")).values()

@@ -342,7 +342,8 @@ def opt_rates(
         Over the cells of ``opt_error`` (and ``fit_model``, ``bound`` where stated):
         ``opt_C`` (cell, fit_model), ``opt_gamma`` with ``opt_gamma_low/high``,
         ``opt_c`` with ``opt_c_low/high``, ``opt_model`` (selected model, str),
-        ``opt_fit_flag`` (cell, fit_model; str, see `fits.fit_flag`), ``opt_n_points``;
+        ``opt_fit_flag`` (cell, fit_model; str, see `fits.fit_flag`; a stalled FIRENET
+        curve is flagged "stalled from depth N"), ``opt_n_points``;
         ``recovery_floor`` (mean ``recovery_error`` over trials); ``stalled`` (1/0, NaN
         where not decidable or not a FIRENET network) and ``stall_depth`` (see `stall`).
 
@@ -376,6 +377,10 @@ def opt_rates(
         if net_axis is not None and not _is_stall_network(err[NETWORK].values[index[net_axis]]):
             continue
         stalled[index], stall_at[index] = stall(n, mean_over_trials(values[index]))
+        if stalled[index] == 1.0:  # no rate to the minimiser: its fits are not reported
+            reason = f"stalled from depth {stall_at[index]:g}"
+            out["flag"] = out["flag"].astype(f"<U{max(out['flag'].dtype.itemsize // 4, 80)}")
+            out["flag"][index] = reason
     opt = "optimisation error ‖φ_n(y) − x̂‖/‖x‖ (x̂: minimiser of the network's own problem)"
     no_fit = "NaN where the network has no minimiser (trained, custom) or too few depths"
     data_vars = {

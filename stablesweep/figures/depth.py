@@ -175,23 +175,29 @@ def error_vs_depth(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str, 
     styles = network_styles(_networks(ds["rel_error"]) if NETWORK in ds.dims else [])
     figures = {}
     for labels, cell in _cells(ds, "rel_error"):
-        fig, axes = new_figure(1, 2, width=4.6, height=3.6)
+        fig, axes = new_figure(1, 2, width=4.6, height=4.6)
         _draw_series(axes[0], cell, labels, fits, styles, table=_RATE_VARIABLE,
                      selected="selected_model", eps=True, flag_name="fit_flag")
-        eps = theory_rel(ds, fits, labels)
-        if eps is not None:
-            for ax in axes[0]:
-                ax.axhline(eps, color="0.35", linestyle=(0, (1, 1)), linewidth=1.4,
-                           label=f"{THEORY} = {eps:.3g}")
-        log_ax, semi_ax = axes[0]
-        log_ax.set(xscale="log", yscale="log", title="log–log", xlabel=X_LABEL, ylabel=REL_LABEL)
-        semi_ax.set(yscale="log", title="semi-log", xlabel=X_LABEL, ylabel=REL_LABEL)
-        for ax in axes[0]:
-            log_ticks(ax)
-        legend_outside(fig, axes[0])
-        suptitle(fig, "Relative error against depth", labels)
+        _finish(fig, axes[0], theory_rel(ds, fits, labels), REL_LABEL,
+                "Relative error against depth", labels)
         figures[stem("error_vs_depth", labels)] = fig
     return figures
+
+
+def _finish(fig: Figure, axes, eps: float | None, y_label: str, title: str,
+            labels: dict) -> None:
+    """The theory's ε line (when known), log–log and semi-log axes, legend and title."""
+    if eps is not None:
+        for ax in axes:
+            ax.axhline(eps, color="0.35", linestyle=(0, (1, 1)), linewidth=1.4,
+                       label=f"{THEORY} = {eps:.3g}")
+    log_ax, semi_ax = axes
+    log_ax.set(xscale="log", yscale="log", title="log–log", xlabel=X_LABEL, ylabel=y_label)
+    semi_ax.set(yscale="log", title="semi-log", xlabel=X_LABEL, ylabel=y_label)
+    for ax in axes:
+        log_ticks(ax)
+    legend_outside(fig, axes)
+    suptitle(fig, title, labels)
 
 
 @styled
@@ -221,9 +227,10 @@ def opt_error_vs_depth(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[s
     styles = network_styles(_networks(ds["opt_error"]) if NETWORK in ds.dims else [])
     figures = {}
     for labels, cell in _cells(ds, "opt_error"):
-        fig, axes = new_figure(1, 2, width=4.6, height=3.6)
+        fig, axes = new_figure(1, 2, width=4.6, height=4.6)
         _draw_series(axes[0], cell, labels, fits, styles, table=_OPT_VARIABLE,
                      selected="opt_model", eps=False, flag_name="opt_fit_flag")
+        floors: list[tuple[float, list]] = []  # networks sharing a minimiser share a line
         for net in _networks(cell):
             pick = {**labels, NETWORK: net} if net is not None else labels
             floor = None
@@ -231,24 +238,22 @@ def opt_error_vs_depth(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[s
                 floor = _mean_value(select(fits["recovery_floor"], pick))
             if floor is None and "recovery_error" in ds:
                 floor = _mean_value(select(valid(ds, "recovery_error"), pick))
-            if floor is not None:
-                style = network_style(styles, net)
-                for ax in axes[0]:
-                    ax.axhline(floor, color=style["color"], linestyle=(0, (6, 3)),
-                               linewidth=0.9,
-                               label=rf"{net}: recovery floor $\|\hat x - x\|/\|x\|$ = "
-                                     f"{floor:.3g}")
-        eps = theory_rel(ds, fits, labels)
-        if eps is not None:
+            if floor is None:
+                continue
+            same = [f for f in floors if abs(f[0] - floor) <= 0.01 * abs(floor)]
+            if same:
+                same[0][1].append(net)
+            else:
+                floors.append((floor, [net]))
+        for floor, nets in floors:
+            color = network_style(styles, nets[0])["color"] if len(nets) == 1 else "k"
+            every = len(floors) == 1 and len(nets) == len(_networks(cell))
+            who = "" if every else ", ".join(str(n) for n in nets if n is not None)
             for ax in axes[0]:
-                ax.axhline(eps, color="0.35", linestyle=(0, (1, 1)), linewidth=1.4,
-                           label=f"{THEORY} = {eps:.3g}")
-        log_ax, semi_ax = axes[0]
-        log_ax.set(xscale="log", yscale="log", title="log–log", xlabel=X_LABEL, ylabel=OPT_LABEL)
-        semi_ax.set(yscale="log", title="semi-log", xlabel=X_LABEL, ylabel=OPT_LABEL)
-        for ax in axes[0]:
-            log_ticks(ax)
-        legend_outside(fig, axes[0])
-        suptitle(fig, "Distance to the minimiser against depth", labels)
+                ax.axhline(floor, color=color, linestyle=(0, (6, 3)), linewidth=0.9,
+                           label=rf"recovery floor $\|\hat x - x\|/\|x\|$ = {floor:.3g}"
+                                 + (f" ({who})" if who else ""))
+        _finish(fig, axes[0], theory_rel(ds, fits, labels), OPT_LABEL,
+                "Distance to the minimiser against depth", labels)
         figures[stem("opt_error_vs_depth", labels)] = fig
     return figures
