@@ -1,0 +1,31 @@
+"""The README documents what a user finds in a store and the experiments that ship."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from stablesweep.sweep.store import VARIABLES
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def _variables_section() -> str:
+    start = README.index("## What the results hold")
+    return README[start:README.index("\n## ", start + 1)]
+
+
+def test_every_store_variable_is_in_the_readme_table():
+    section = _variables_section()
+    documented = set(re.findall(r"`([a-z_]+)`", section))
+    missing = [name for group in VARIABLES.values() for name in group if name not in documented]
+    assert not missing, f"store variables missing from README 'What the results hold': {missing}"
+
+
+def test_every_shipped_experiment_is_listed():
+    start = README.index("## Experiments")
+    section = README[start:README.index("\n## ", start + 1)]
+    shipped = sorted(p.stem for p in (REPO / "config" / "experiments").glob("*.yaml"))
+    missing = [name for name in shipped if f"`{name}`" not in section]
+    assert not missing, f"experiments missing from the README table: {missing}"
