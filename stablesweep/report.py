@@ -159,6 +159,10 @@ FIGURE_SECTIONS: list[Section] = [
     Section("accuracy", "Accuracy against depth",
             "How close does each network get to the signal, and how fast does the error "
             "fall with depth n (the number of layers or iterations)?", [
+                TableSpec("accuracy", "Accuracy at full depth",
+                          "Relative error at each network's full depth, and the PSNR and "
+                          "SSIM of |φ(y)| against |x| (scikit-image), mean over trials.",
+                          ("full_depth_rel_error", "psnr_mean", "ssim_mean")),
                 FigureKind("error_vs_depth", "Error against depth",
                            "Relative error ‖φ_n(y) − x‖/‖x‖ of each network truncated at "
                            "depth n (mean over trials), with the fitted rate curves and the "
@@ -202,12 +206,14 @@ FIGURE_SECTIONS: list[Section] = [
                            short="amplification ‖φ(y+Ar) − φ(y)‖/‖Ar‖ along each network's own "
                                  "attack path"),
                 FigureKind("stability_panel", "Stability test examples",
-                           "One attacked example: the image x, the clean reconstruction "
-                           "φ(y), the perturbation and the perturbed reconstruction "
-                           "φ(y + Ar), with the difference, on a shared colour scale.",
+                           "One attacked example: the image x and the clean reconstruction "
+                           "φ(y) in the first column; then the perturbed input (x + r for "
+                           "the momentum attack, x + A*e for the worst-case one at each "
+                           "budget ε) above its reconstruction, with the difference "
+                           "|φ(y + ·) − φ(y)| below; one grey scale with a colour bar.",
                            "example",
-                           short="x, φ(y), perturbation, φ(y+Ar) and difference on one colour "
-                                 "scale"),
+                           short="x and φ(y); perturbed inputs above their reconstructions; "
+                                 "differences below"),
                 FigureKind("attack_convergence", "Attack convergence",
                            "Best objective value found so far against the ascent step (max "
                            "over restarts): a flat end means the attack has converged.",

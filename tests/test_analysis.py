@@ -613,3 +613,22 @@ def test_integer_status_codes(sweep):
         recovery_probability(as_int, 1e-2)["recovery_probability"],
         recovery_probability(sweep, 1e-2)["recovery_probability"],
     )
+
+
+def test_accuracy_summary_takes_each_networks_last_recorded_depth():
+    from stablesweep.analysis import accuracy_summary
+
+    depth = np.arange(1, 11)
+    err = np.full((2, 2, 10), np.nan)  # network, trial, depth
+    err[0] = np.linspace(1.0, 0.1, 10)  # every depth
+    err[1, :, 4::5] = [[0.5, 0.2], [0.7, 0.4]]  # FIRENET-like: depths 5 and 10 only
+    ds = xr.Dataset(
+        {"rel_error": (("network", "trial", "depth"), err),
+         "psnr": (("network", "trial"), [[20.0, 30.0], [10.0, np.nan]]),
+         "ssim": (("network", "trial"), [[0.5, 0.7], [0.2, 0.4]])},
+        coords={"network": ["a", "b"], "trial": [0, 1], "depth": depth})
+    out = accuracy_summary(ds)
+    np.testing.assert_allclose(out["full_depth_rel_error"], [0.1, 0.3])
+    np.testing.assert_allclose(out["psnr_mean"], [25.0, 10.0])  # a failed trial is skipped
+    np.testing.assert_allclose(out["ssim_mean"], [0.6, 0.3])
+    assert out["psnr_mean"].attrs["units"] == "dB"

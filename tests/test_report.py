@@ -337,17 +337,18 @@ def test_report_renders_in_chromium(experiment, tmp_path):
     assert len(srcs) == n_png and all(s.startswith("data:image/png;base64,") for s in srcs)
     # a screenshot that rendered: not blank, and the figures show in it
     shot = tmp_path / "report.png"
-    _, console = open_in_chromium(report, tmp_path, screenshot=shot)
+    size = (1280, 3200)  # tall enough to reach the first figures below the tables
+    _, console = open_in_chromium(report, tmp_path, screenshot=shot, size=size)
     assert console == [], console
     pixels = _pixels(shot)
-    assert pixels.shape[:2] == (1800, 1280)
+    assert pixels.shape[:2] == (size[1], size[0])
     assert pixels.std() > 20.0  # a blank (one-colour) page has 0
     # the same page without its figures differs where the figures are drawn
     bare = tmp_path / "bare.html"
     bare.write_text(re.sub(r"src='data:image/png;base64,[^']+'", "src=''",
                            report.read_text(encoding="utf-8")), encoding="utf-8")
     shot_bare = tmp_path / "bare.png"
-    open_in_chromium(bare, tmp_path, screenshot=shot_bare)
+    open_in_chromium(bare, tmp_path, screenshot=shot_bare, size=size)
     changed = (np.abs(pixels - _pixels(shot_bare)).max(axis=2) > 30).mean()
     assert changed > 0.05, f"only {changed:.1%} of the screenshot shows figures"
 

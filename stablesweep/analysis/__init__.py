@@ -4,6 +4,7 @@ Each function takes the sweep dataset (DESIGN.md §4) and returns an xarray Data
 over the cells it finds; `analyse` merges all that the dataset supports into the
 product written to ``results/<exp>/fits.nc``.
 
+- `accuracy_summary`: relative error, PSNR and SSIM at full depth.
 - `fit_rates`: ε, C_2, γ (power law) and c (exponential) of error against depth,
   with bootstrap intervals and the selected model; ε next to the theory value.
 - `noise_slope`: C_3, the slope of the error against the noise.
@@ -22,6 +23,7 @@ import warnings
 
 import xarray as xr
 
+from .accuracy import accuracy_summary
 from .data import (
     ATTACK_STEP,
     DEPTH,
@@ -58,6 +60,7 @@ __all__ = [
     "EmptyStoreError",
     "Fit",
     "PartialStoreWarning",
+    "accuracy_summary",
     "amplification",
     "analyse",
     "bootstrap_fit",
@@ -106,7 +109,8 @@ def analyse(
     -------
     xarray.Dataset
         The union of the products whose inputs are present:
-        `fit_rates` and `recovery_probability` (``rel_error`` with ``depth``),
+        `accuracy_summary`, `fit_rates` and `recovery_probability` (``rel_error`` with
+        ``depth``),
         `noise_slope` (also ≥ 2 ``noise`` levels), `stability_summary` (attack records
         along ``attack_step``), `worst_case_summary` (``worst_case_error`` and
         ``random_noise_error``), `opt_rates` (``opt_error``). Attributes: the sweep's
@@ -151,6 +155,7 @@ def analyse(
     parts = []
     has_error = "rel_error" in ds and DEPTH in ds["rel_error"].dims
     if has_error:
+        parts.append(accuracy_summary(ds))
         parts.append(fit_rates(ds, n_boot=n_boot, seed=seed, level=level))
         parts.append(recovery_probability(ds, threshold=threshold, depth=depth))
         if NOISE in ds["rel_error"].dims and ds.sizes[NOISE] >= 2:
