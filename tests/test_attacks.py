@@ -820,3 +820,19 @@ def test_momentum_without_cap_is_bit_identical():
     # a cap larger than any iterate changes nothing but rounding ((r + v) − r ≈ v)
     c = momentum_attack(SmoothNet(A), A, x, y, **kw, max_norm=1e6, generator=gen(9))
     torch.testing.assert_close(a.perturbations, c.perturbations, rtol=1e-12, atol=1e-14)
+
+
+def test_warm_start_is_a_candidate_so_the_maximum_grows_with_the_budget():
+    A, x, y = make_problem(n=16, d=1, m=8, batch=(2,))
+    net = SmoothNet(A)
+    small = worst_case_noise(net, A, x, y, level=0.05, steps=3, restarts=1, generator=gen())
+    # one short ascent from another seed still keeps at least what the warm start
+    # reaches: e* of the smaller budget is feasible at the larger one
+    big = worst_case_noise(net, A, x, y, level=0.1, steps=1, restarts=1, generator=gen(9),
+                           warm_start=small.e)
+    assert np.all(big.error >= small.error)
+    assert np.all(big.trace[-1] == big.error)  # the trace includes the warm candidates
+    assert np.all(big.e_norm <= big.radius * (1 + 1e-12))
+    with pytest.raises(ValueError, match="warm_start has"):
+        worst_case_noise(net, A, x, y, level=0.1, steps=1, restarts=1, generator=gen(),
+                         warm_start=small.e[0])

@@ -96,3 +96,38 @@ def test_firenet_stalls_when_p_is_too_small():
         err = _rel_errors(net.iterates(y), x, x)
     assert err[-1] > 0.1  # the minimiser is x, FIRENET stops 10% or more away
     assert err[-1] / err[-10] > 0.99  # and no longer moves
+
+
+def test_worst_case_error_never_falls_as_the_budget_grows():
+    """max over ‖e‖ ≤ ε‖y‖ grows with ε (the feasible sets are nested): the sweep's
+    attack warm-starts each budget from the e* of the smaller one, so its measured
+    worst-case error is non-decreasing in ε for every network, trained-style included."""
+    from stablesweep.sweep import load_config
+    from stablesweep.sweep.cell import run_cell
+    from stablesweep.sweep.execute import make_layout, make_task
+    from stablesweep.sweep.grid import cells
+
+    cfg = load_config({
+        "experiment": "claims-wc", "seed": 5, "trials": 2,
+        "problem": {"transform": "fourier", "resolution": 16,
+                    "sampling": {"scheme": "theory", "rate": 0.35},
+                    "signal": {"kind": "sparse-in-levels", "sparsity": [1, 2, 3, 3]}},
+        "networks": [{"name": "fista", "depth": 30},
+                     {"name": "firenet", "depth": 30, "params": {"p": 10}},
+                     {"name": "unet", "depth": 1, "params": {"channels": 4, "scales": 2}}],
+        # deliberately unsorted budgets: the order of the config does not matter
+        "attack": {"kind": "worst-case", "levels": [1.0e-2, 1.0e-3, 3.0e-2, 1.0e-1],
+                   "params": {"objective": "error", "steps": 4, "restarts": 1}},
+    })
+    layout = make_layout(cfg)
+    order = np.argsort(cfg.attack.levels)
+    for cell in cells(cfg):
+        res = run_cell(make_task(layout, cell))
+        if "worst_case_error" not in res.values:
+            continue
+        assert (res.values["attack_status"] == "ok").all(), res.values["attack_message"]
+        wc = res.values["worst_case_error"][:, order]
+        assert np.all(np.diff(wc, axis=1) >= -1e-12 * wc[:, 1:]), (cell, wc)
+        # the random starts are candidates too: never below random noise of the same norm
+        assert np.all(res.values["worst_case_error"]
+                      >= res.values["random_noise_error"] * (1 - 1e-12))

@@ -57,6 +57,7 @@ def worst_case_noise(
     init: str = "random",
     jacobian_iters: int = 50,
     jacobian: JacobianResult | None = None,
+    warm_start: torch.Tensor | None = None,
 ) -> WorstCaseResult:
     r"""Largest reconstruction error (or change) caused by measurement noise of a given size.
 
@@ -123,6 +124,11 @@ def worst_case_noise(
         A :func:`jacobian_sigma_max` result for these ``y`` (``init="jacobian"`` only):
         used instead of computing it, so that several budgets at one ``y`` share one
         power iteration (the Jacobian does not depend on the budget).
+    warm_start : torch.Tensor, shape like ``y``, optional
+        A perturbation to evaluate as a candidate before the restarts, as given
+        (projected onto the ball) and scaled onto the sphere ‖e‖ = ρ — typically e* of
+        a smaller budget: it is feasible here, so the objective found can only grow with
+        the budget, as the maximum over a growing set does.
 
     Returns
     -------
@@ -225,6 +231,18 @@ def worst_case_noise(
                 best_obj.copy_(torch.where(better, obj, best_obj))
                 e_best[better] = e.detach()[better]
                 out_best[better] = out.detach()[better]
+
+        if warm_start is not None:
+            if warm_start.numel() != b * m:
+                raise ValueError(f"warm_start has {warm_start.numel()} entries; expected "
+                                 f"{b * m} (the shape of y)")
+            w = _project(warm_start.detach().reshape(b, m).to(yf.dtype), radius)
+            wn = norms(w, 1)
+            for cand in (w, w * (radius / torch.where(wn > 0, wn, 1.0)).unsqueeze(-1)):
+                _, out_w, _, obj_w, _, _ = evaluate(cand, False)
+                keep(cand, out_w, obj_w)
+                trace.copy_(torch.maximum(trace, obj_w.unsqueeze(0)))
+            del out_w
 
         for k in range(restarts):
             g = draw_gaussian((b, m), rdtype, yf.is_complex(), generator, device)

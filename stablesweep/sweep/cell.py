@@ -532,14 +532,18 @@ def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None
                 example["example_attacked"] = np.stack(
                     [_pad(rec, task.image_shape) for rec in result.reconstructions])
         else:
-            outputs, perturbed = [], []
             jac = None  # one power iteration per trial, shared by the budgets
             if spec.params.get("init") == "jacobian":
                 jac = attacks.jacobian_sigma_max(
                     net, prob.y, iters=int(spec.params.get("jacobian_iters", 50)), generator=gen)
-            for j, level in enumerate(spec.levels):
+            outputs, perturbed = [None] * len(spec.levels), [None] * len(spec.levels)
+            warm = None  # e* of the next smaller budget: feasible at the larger ones
+            for j in sorted(range(len(spec.levels)), key=lambda i: spec.levels[i]):
+                level = spec.levels[j]
                 wc = attacks.worst_case_noise(net, prob.A, prob.x, prob.y, level=level,
-                                              generator=gen, jacobian=jac, **spec.params)
+                                              generator=gen, jacobian=jac, warm_start=warm,
+                                              **spec.params)
+                warm = wc.e
                 for name, attr in WORST_CASE_METRICS.items():
                     v[name][t, j] = float(np.asarray(getattr(wc, attr)))
                 v["worst_case_trace"][t, j] = np.asarray(wc.trace, dtype=float).reshape(-1)
@@ -547,10 +551,10 @@ def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None
                 sigma = np.asarray(getattr(wc, "jacobian_sigma", np.nan), dtype=float)
                 if sigma.size and np.isfinite(sigma).all():
                     v["jacobian_sigma_max"][t] = float(sigma.reshape(-1)[0])
-                outputs.append(wc.reconstruction)
+                outputs[j] = wc.reconstruction
                 if keep:
                     with torch.no_grad():
-                        perturbed.append(prob.x + prob.A.measure_adjoint(wc.e))
+                        perturbed[j] = prob.x + prob.A.measure_adjoint(wc.e)
             final = v["worst_case_error"][t]
             if keep:
                 with torch.no_grad():

@@ -185,7 +185,8 @@ OWN_DEPTH = -1
 
 ATTACK_KINDS = ("momentum", "worst-case")
 #: Attack parameters that the sweep itself supplies (not settable in ``attack.params``).
-_ATTACK_SUPPLIED = {"net", "A", "x", "y", "generator", "record_at", "level", "jacobian"}
+_ATTACK_SUPPLIED = {"net", "A", "x", "y", "generator", "record_at", "level", "jacobian",
+                    "warm_start"}
 _INT_PARAMS = {"p", "steps", "record_every", "restarts", "n"}
 _REAL_PARAMS = {"lam", "eta", "delta", "tau", "sigma", "gamma", "theta", "L", "L_A", "eps0",
                 "step_size", "mu"}
