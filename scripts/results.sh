@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Regenerate the results page docs/results.md (and its figures in docs/results/) from
+# scratch: every experiment it quotes, then the page. No training: the trained networks
+# ship in models/. About 25 minutes on 2 cores; outputs land in results/<experiment>/.
+#
+#   bash scripts/results.sh            # everything (finished stages are kept: rerunning
+#                                      # after an interruption resumes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+start=$(date +%s)
+
+# 1. sweeps through the workflow: rates (64², 128²) and stability at equal budgets
+snakemake --profile workflow/profiles/default \
+    --config experiments='[rates, rates-128, stability, trained-vs-stable]'
+
+# 2. Table 1 (K digits) and the kernel trade-off
+if [ ! -f results/k-digits/summary.json ]; then
+    stablesweep barrier --config config/experiments/k-digits.yaml --out results/k-digits \
+        --no-progress
+fi
+if [ ! -f results/tradeoff/tradeoff.nc ]; then
+    stablesweep tradeoff config/tradeoff/kernel-32.yaml -o results/tradeoff
+fi
+
+# 3. the page
+minutes=$(( ($(date +%s) - start + 59) / 60 ))
+python -m stablesweep.results_page --results results -o docs/results.md --minutes "$minutes"
