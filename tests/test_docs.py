@@ -29,3 +29,16 @@ def test_every_shipped_experiment_is_listed():
     shipped = sorted(p.stem for p in (REPO / "config" / "experiments").glob("*.yaml"))
     missing = [name for name in shipped if f"`{name}`" not in section]
     assert not missing, f"experiments missing from the README table: {missing}"
+
+
+def test_the_readme_example_config_is_valid():
+    import yaml
+
+    from stablesweep.sweep import load_config
+
+    blocks = re.findall(r"```yaml\n(.*?)```", README, flags=re.DOTALL)
+    sweeps = [b for b in blocks if yaml.safe_load(b).get("networks")]
+    assert sweeps, "the README shows an example experiment config"
+    for block in sweeps:
+        cfg = load_config(yaml.safe_load(block), check_files=False)
+        assert cfg.minimiser is not None and cfg.attack.kind == "worst-case"
