@@ -277,3 +277,18 @@ def test_seeds_come_from_coordinates():
     r = dict(bigger.point((0, 1)))
     assert r == p
     assert state(stream_seed(0, 1, "noise", r)) == state(stream_seed(0, 1, "noise", p))
+
+
+def test_a_repeated_yaml_key_is_refused_not_silently_overridden(tmp_path):
+    from stablesweep.training.config import TrainingConfigError, load_training_config
+
+    text = yaml.safe_dump(BASE, sort_keys=False) + "trials: 200\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(text)
+    (problem,) = info.value.problems
+    assert "found the key 'trials' twice (first on line" in problem
+    # the other configs the package reads use the same loader
+    path = tmp_path / "train.yaml"
+    path.write_text("name: a\nname: b\n")
+    with pytest.raises(TrainingConfigError, match="found the key 'name' twice"):
+        load_training_config(path)

@@ -207,12 +207,17 @@ def load_barrier_config(path: str | os.PathLike | None, quick: bool = False) -> 
     """Read ``config/experiments/k-digits.yaml`` (or use the defaults for ``None``)."""
     import yaml
 
+    from stablesweep.yaml_loader import load_yaml
+
     raw: Mapping[str, Any] = {}
     if path is not None:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"k-digits config '{p}' does not exist")
-        raw = yaml.safe_load(p.read_text()) or {}
+        try:
+            raw = load_yaml(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"k-digits config '{p}': not valid YAML: {err}") from None
         if not isinstance(raw, Mapping):
             raise ValueError(f"k-digits config '{p}': top level is {type(raw).__name__}; "
                              "expected a mapping")

@@ -143,6 +143,8 @@ import jsonschema
 import numpy as np
 import yaml
 
+from stablesweep.yaml_loader import load_yaml
+
 __all__ = [
     "AXES",
     "OWN_DEPTH",
@@ -437,7 +439,7 @@ def load_config(
         else:
             text = str(source)
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.YAMLError as err:
             raise ConfigError([f"not valid YAML: {err}"], where) from None
     problems = validate(data, check_files=check_files)

@@ -49,6 +49,8 @@ import dask
 import yaml
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
+from stablesweep.yaml_loader import load_yaml
+
 from .cell import CellTask, fixed_mask, probe_network, run_cell
 from .config import SweepConfig
 from .grid import Cell, cells
@@ -242,7 +244,7 @@ def cluster_from_file(path: str | Path):
     """A dask-jobqueue cluster from a YAML description (see the module docstring)."""
     path = Path(path)
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise ClusterConfigError(f"cluster file {str(path)!r}: {err}") from None
     if not isinstance(spec, dict):

@@ -65,6 +65,8 @@ from typing import Any
 
 import yaml
 
+from stablesweep.yaml_loader import load_yaml
+
 __all__ = [
     "NETWORK_NAMES",
     "TrainingConfig",
@@ -205,7 +207,7 @@ def load_training_config(
     if not path.is_file():
         raise FileNotFoundError(f"training config '{path}' does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except yaml.YAMLError as err:
         raise TrainingConfigError([f"YAML syntax: {err}"], str(path)) from err
     return parse_training_config(raw, source=str(path), profile=profile)
