@@ -341,3 +341,13 @@ def test_store_from_an_older_version_resumes_with_its_own_columns(tiny, tmp_path
     assert "psnr" not in old and "psnr" in ref
     for name in ("rel_error", "residual", "amplification", "done"):
         np.testing.assert_array_equal(old[name].values, ref[name].values, err_msg=name)
+
+
+def test_dashboard_and_scheduler_listen_on_loopback_only():
+    from stablesweep.sweep.execute import connect
+
+    with connect(workers=1, dashboard=True) as client:
+        info = client.scheduler_info()
+        assert info["address"].startswith("tcp://127.0.0.1:")
+        link = client.dashboard_link
+        assert "127.0.0.1" in link, link

@@ -302,7 +302,8 @@ def connect(
         n = workers or os.cpu_count() or 1
         with LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True,
-            dashboard_address=":8787" if dashboard else None,
+            # loopback only: the dashboard has no authentication (tunnel it with ssh -L)
+            dashboard_address="127.0.0.1:8787" if dashboard else None,
             env=dict(THREAD_ENV), silence_logs=40,
         ) as local, Client(local, set_as_default=False) as client:
             client.register_plugin(TorchThreads(quick_exit=True))
@@ -338,7 +339,8 @@ def run_sweep(
     cluster : path, optional
         dask-jobqueue cluster description (YAML).
     dashboard : bool
-        Serve the Dask dashboard of the LocalCluster (port 8787).
+        Serve the Dask dashboard of the LocalCluster on 127.0.0.1:8787 only (it has no
+        authentication; reach it from elsewhere through ``ssh -L 8787:127.0.0.1:8787``).
     retries : int
         Resubmissions of a cell whose task failed or whose worker was lost.
     progress : bool
