@@ -54,6 +54,7 @@ from stablesweep.yaml_loader import load_yaml
 from .cell import CellTask, fixed_mask, probe_network, run_cell
 from .config import SweepConfig
 from .grid import Cell, cells
+from .integrity import mark_pending, verify_cells
 from .progress import Progress
 from .store import Layout, StoreLock, StoreWriter, finalize, open_or_create, read_done
 
@@ -166,6 +167,8 @@ class RunSummary:
     #: time spent starting the cluster / connecting, and writing results (client side)
     connect_seconds: float = 0.0
     write_seconds: float = 0.0
+    #: done cells found damaged (missing, unreadable or changed data) and recomputed
+    repaired: int = 0
 
     def __str__(self) -> str:
         text = (f"{self.store}: {self.computed} cells computed in {self.seconds:.1f} s "
@@ -174,6 +177,8 @@ class RunSummary:
             text += f"; {self.failed} with a failed trial (see status/message)"
         if self.lost:
             text += f"; {self.lost} not computed (rerun to retry)"
+        if self.repaired:
+            text += f"; {self.repaired} damaged cells recomputed"
         return text
 
 
@@ -229,6 +234,22 @@ def make_task(layout: Layout, cell: Cell) -> CellTask:
         mask=fixed_mask(point["mask_from"]) if point.get("mask_from") else None,
         minimiser=cfg.minimiser,
     )
+
+
+def repair_damaged(store: str | Path, layout: Layout, all_cells: list[Cell]) -> int:
+    """Verify every done cell against its checksum; mark damaged ones pending again.
+
+    Prints what it found (cell and reason, at most 10) and returns how many cells will
+    be recomputed. Stores without checksums (older versions) are trusted as they are.
+    """
+    report = verify_cells(store, layout, all_cells)
+    if report.damaged:
+        print(f"[stablesweep] {len(report.damaged)} of {report.checked} done cells of "
+              f"{str(store)!r} are damaged and will be computed again:", file=sys.stderr)
+        for cell, why in report.damaged[:10]:
+            print(f"[stablesweep]   {cell.key}: {why}", file=sys.stderr)
+        mark_pending(store, [c for c, _ in report.damaged])
+    return len(report.damaged)
 
 
 def pending_cells(cfg: SweepConfig, store: str | Path) -> list[Cell]:
@@ -361,6 +382,7 @@ def run_sweep(
         ds = open_or_create(store, lambda: make_layout(cfg), cfg)
         layout = layout_from_store(cfg, ds)
         all_cells = cells(cfg)
+        damaged = repair_damaged(store, layout, all_cells)
         todo = pending_cells(cfg, store)
         bar = Progress(len(todo), len(all_cells) - len(todo), stream=stream, enabled=progress)
         failed = lost = 0
@@ -376,7 +398,7 @@ def run_sweep(
             finalize(store)
     return RunSummary(store, len(all_cells), len(all_cells) - len(todo), len(todo) - lost,
                       failed, lost, time.monotonic() - start, timing["connect"],
-                      timing["write"])
+                      timing["write"], damaged)
 
 
 def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retries: int,

@@ -73,6 +73,7 @@ if TYPE_CHECKING:  # the cell module imports torch; the store needs only its typ
 
 from .config import PATTERN_AXES, SweepConfig, pattern_label
 from .grid import Cell
+from .integrity import CHECKSUM, cell_checksum, cell_groups
 
 __all__ = [
     "Layout",
@@ -377,6 +378,9 @@ class Layout:
             data_vars[name] = (dims, dask.array.full(shape, fill, dtype=dtype, chunks=chunks),
                                attrs)
         shape = tuple(sizes[d] for d in self.cell_dims)
+        data_vars[CHECKSUM] = (self.cell_dims, dask.array.zeros(shape, dtype=np.int64, chunks=1),
+                               {"long_name": "checksum of the cell's values (BLAKE2b-64; 0: none)",
+                                "units": "1"})
         data_vars["done"] = (self.cell_dims, dask.array.zeros(shape, dtype=np.int8, chunks=1),
                              {"units": "1", "long_name": "cell completion marker",
                               "flag_values": [0, 1, 2], "flag_meanings": DONE_MEANINGS})
@@ -631,7 +635,7 @@ class StoreWriter:
         return tuple(position[d] for d in self.groups[group])
 
     def write(self, cell: Cell, result: CellResult) -> None:
-        """Write a finished cell's values and images, then mark it done."""
+        """Write a finished cell's values and images, its checksum, then mark it done."""
         puts = []
         for name, values in result.values.items():
             _, dtype, _, _, group = self.variables[name]
@@ -644,8 +648,28 @@ class StoreWriter:
                     puts.append((name, (k,), np.asarray(image, dtype=np.float64)))
         self._put(puts)
         group = "attack" if cell.attack_depth is not None else "forward"
+        where = self._index(cell, group)
+        if self._array(CHECKSUM) is not None:  # older stores have none
+            self._put([(CHECKSUM, where, np.int64(self._checksum(cell, puts)))])
         marker = np.int8(2 if result.failed else 1)
-        self._put([("done", self._index(cell, group), marker)])
+        self._put([("done", where, marker)])
+
+    def _checksum(self, cell: Cell, puts: list) -> int:
+        """The cell's checksum over its regions as they now read (see `integrity`)."""
+        written = {name: value for name, _, value in puts}
+        triples = []
+        for group in cell_groups(cell, self.groups):
+            index = self._index(cell, group)
+            for name, (_, dtype, _, _, g) in self.variables.items():
+                arr = self._array(name) if g == group else None
+                if arr is None:
+                    continue
+                value = written.get(name)
+                if value is None:  # not written by this cell: the fill value
+                    shape = arr.shape[len(index):]
+                    value = np.full(shape, "" if dtype is STR else np.nan, dtype=dtype)
+                triples.append((name, index, value))
+        return cell_checksum(triples)
 
     def _put(self, puts: list[tuple[str, tuple[int, ...], Any]]) -> None:
         # a store written by an older version lacks the newer variables: they are skipped,
