@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stablesweep.barrier.cli import add_barrier_parser
+from stablesweep.tradeoff.cli import add_tradeoff_parser
 from stablesweep.training.cli import add_train_parser
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
@@ -478,6 +479,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_report_parser,
     add_train_parser,
     add_barrier_parser,
+    add_tradeoff_parser,
 ]
 
 

@@ -126,7 +126,7 @@ BAD = [
      r"networks\[0\]: missing required key 'factory'"),
     ("custom-factory-import",
      [("networks.0", {"name": "custom", "factory": "nosuch.module:fn", "depth": 5})],
-     r"networks\[0\]\.factory: cannot import 'nosuch\.module:fn' \(ModuleNotFoundError"),
+     r"networks\[0\]\.factory: cannot import 'nosuch\.module:fn' \(ImportError"),
     ("factory-format",
      [("networks.0", {"name": "custom", "factory": "not a path", "depth": 5})],
      r"networks\[0\]\.factory: 'not a path' is not valid; expected an import path"),

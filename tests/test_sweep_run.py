@@ -43,9 +43,10 @@ TINY = {
         {"name": "firenet", "depth": 10, "params": {"lam": 1.0e-3, "p": 5}},
         # a real divergence: a step 1/L far beyond 1/||A||^2
         {"name": "fista", "label": "fista-diverges", "depth": 12, "params": {"L": 1.0e-30}},
-        # a real error, through the custom-factory route: lam = 0 is refused at build time
-        {"name": "custom", "label": "fista-raises", "factory": "stablesweep.networks.fista:FISTA",
-         "depth": 12, "params": {"lam": 0.0}},
+        # a real error, through the custom-factory route: a network built for fully sampled
+        # measurements (what validation probes) given half of them in every trial
+        {"name": "custom", "label": "fista-raises", "factory": "helper_networks:fixed_size_net",
+         "depth": 12, "params": {"m": 256}},
     ],
     "attack": {
         "kind": "momentum",
@@ -57,6 +58,14 @@ TINY = {
 N_CELLS = 2 * 2 * 4
 
 TIMINGS = {"wall_time", "attack_wall_time", "checksum"}  # the checksum covers the timings
+
+
+# helper_networks (tests/) must import in every process that builds TINY's networks: this
+# one, subprocesses and every Dask worker (they inherit the environment)
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [_TESTS, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
 
 def env_with_repo() -> dict[str, str]:
@@ -165,7 +174,8 @@ def test_values_and_failures_are_recorded(tiny):
     assert (ds["status"].sel(network="fista-diverges") == "diverged").all()
     assert ds["message"].sel(network="fista-diverges").str.contains("non-finite").all()
     assert (ds["status"].sel(network="fista-raises") == "error").all()
-    assert ds["message"].sel(network="fista-raises").str.contains("lam = 0").all()
+    assert ds["message"].sel(network="fista-raises").str.contains(
+        "this network takes 256 measurements; got 128").all()
     done = ds["done"]
     assert (done.sel(network=["fista", "firenet"]) == 1).all()
     assert (done.sel(network=["fista-diverges", "fista-raises"]) == 2).all()

@@ -258,7 +258,7 @@ def test_sparsity_weights_come_from_the_signal(tmp_path, monkeypatch):
     assert network_params(cfg.networks[0], point, A) == {"s": [1, 1, 1]}
     built = [build_network(spec, A, point=point) for spec in cfg.networks]
     torch.testing.assert_close(built[0].weights, expected)
-    torch.testing.assert_close(built[3].weights, expected)
+    torch.testing.assert_close(built[3].module.weights, expected)  # inside CustomNetwork
     assert (built[1].weights == 1).all()
     torch.testing.assert_close(built[2].weights, weight_map(A.shape, [1, 2, 1]))
     # not at other signals

@@ -43,7 +43,6 @@ from .config import (
     AttackSpec,
     NetworkSpec,
     read_operator_record,
-    resolve_factory,
     sparsity_parameter,
 )
 from .grid import stream_seed, torch_seed
@@ -295,17 +294,20 @@ def build_network(spec: NetworkSpec, A: Any, depth: int | None = None,
                   point: Mapping[str, Any] | None = None):
     """Build a network entry for operator ``A`` (``depth`` defaults to the entry's).
 
-    ``name: custom`` calls the ``factory`` as ``factory(A, depth=depth, **params)``;
-    any other name goes to :func:`stablesweep.networks.build_network`. With the grid
+    Every network, ``name: custom`` included, goes through
+    :func:`stablesweep.networks.build_network`: a custom ``factory`` is wrapped in
+    :class:`~stablesweep.networks.CustomNetwork` (called as ``factory(A, depth=depth,
+    **params)`` and probed once), so a plain module mapping y to x works everywhere —
+    error at its depth, attacks, examples. With the grid
     ``point``, the parameters are :func:`network_params` (sparsity weights from the
     signal); without it, the entry's ``params`` as they are.
     """
     depth = spec.depth if depth is None else depth
     params = network_params(spec, point, A)
-    if spec.name == "custom":
-        return resolve_factory(spec.factory)(A, depth=depth, **params)
     from stablesweep.networks import build_network as build
 
+    if spec.name == "custom":
+        return build("custom", A, depth=depth, factory=spec.factory, **params)
     return build(spec.name, A, depth=depth, **params)
 
 

@@ -127,7 +127,6 @@ Errors
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import itertools
 import json
@@ -573,13 +572,103 @@ def validate(data: Any, *, check_files: bool = True) -> list[str]:
     problems = []
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
         problems.extend(_schema_messages(err))
+    problems.extend(_non_finite(data))
     # semantic checks run on whatever parts are well-formed
     problems.extend(_semantic(data, check_files))
-    if not problems and data.get("examples"):
-        # examples refer to the grid, so they are checked on an otherwise valid config
+    if not problems:
+        # what needs the built grid: examples on the grid, the resources a cell needs,
+        # and every network built (custom factories called) on the first grid point
         cfg = _build("", {**data, "examples": []})
-        problems.extend(_examples(cfg, data["examples"])[1])
+        problems.extend(_examples(cfg, data.get("examples", []))[1])
+        problems.extend(_check_resources(cfg))
+        if not problems and check_files:
+            problems.extend(_check_builds(cfg))
     return list(dict.fromkeys(problems))
+
+
+def _non_finite(node: Any, path: str = "config") -> list[str]:
+    """Every NaN or infinite number anywhere in the config (YAML's .nan, .inf)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return [f"{path}: {node} is not allowed; expected a finite number"]
+    if isinstance(node, Mapping):
+        return [m for k, v in node.items()
+                for m in _non_finite(v, str(k) if path == "config" else f"{path}.{k}")]
+    if isinstance(node, list):
+        return [m for i, v in enumerate(node) for m in _non_finite(v, f"{path}[{i}]")]
+    return []
+
+
+#: Environment variable that skips the memory estimate (for a deliberate override).
+SKIP_RESOURCE_CHECK = "STABLESWEEP_SKIP_RESOURCE_CHECK"
+
+
+def cell_memory_bytes(cfg: SweepConfig) -> int:
+    """Estimated peak memory of the largest cell: the stored iterates of one forward pass.
+
+    ``(depth + 1) · N · 16`` bytes (complex128 images, N = n^d at the largest resolution,
+    one per recorded depth, the deepest network) plus the store's per-trial arrays of
+    that cell, ``trials · depth · 8`` bytes per variable.
+    """
+    n = max(int(v) for v in cfg.axes.get("resolution", (cfg.fixed.get("resolution", 2),)))
+    d = max(int(v) for v in cfg.axes.get("dim", (cfg.fixed.get("dim", 2),)))
+    depth = max(spec.depth for spec in cfg.networks)
+    return (depth + 1) * n**d * 16 + 8 * cfg.trials * depth * 8
+
+
+def _check_resources(cfg: SweepConfig) -> list[str]:
+    """Refuse a sweep whose cells cannot fit this machine's memory (before any work)."""
+    import os
+
+    if os.environ.get(SKIP_RESOURCE_CHECK) == "1":
+        return []
+    try:
+        import psutil
+
+        total = int(psutil.virtual_memory().total)
+    except Exception:  # pragma: no cover - psutil is a dependency of distributed
+        return []
+    need = cell_memory_bytes(cfg)
+    if need <= total // 2:
+        return []
+    gib = 2**30
+    return [f"networks: one cell needs about {need / gib:.3g} GiB (depth "
+            f"{max(s.depth for s in cfg.networks)} x {cfg.trials} trials at the largest "
+            f"resolution); this machine has {total / gib:.3g} GiB and a cell may use at most "
+            f"half of it. Lower the depth or the resolution, or set {SKIP_RESOURCE_CHECK}=1 "
+            "to run it anyway (e.g. on a larger machine)"]
+
+
+def _check_builds(cfg: SweepConfig) -> list[str]:
+    """Build every network on the first grid point (a custom one also maps a y).
+
+    A parameter the constructor refuses (``L: 0``, a step size too large for ‖A‖) or a
+    factory that is not callable, raises, or returns something that does not map a
+    measurement to an image of the right shape, is reported now instead of in every
+    cell.
+    """
+
+    from stablesweep import operators
+
+    from .cell import build_network, fixed_mask
+
+    point = cfg.point((0,) * len(cfg.axes))
+    n, d = int(point["resolution"]), int(point.get("dim", 2))
+    out = []
+    try:
+        mask = (fixed_mask(point["mask_from"]) if point.get("mask_from") is not None
+                else np.ones((n,) * d, dtype=bool))
+        A = operators.SamplingOperator(point["transform"], mask,
+                                       wavelet=point.get("wavelet", "haar"))
+    except Exception:  # the problem checks report what is wrong with the problem
+        return []
+    for i, spec in enumerate(cfg.networks):
+        where = f"networks[{i}]" + (".factory" if spec.factory else ".params")
+        try:
+            build_network(spec, A, point=point)
+        except Exception as err:
+            out.append(f"{where}: network {spec.label!r} cannot be built with these "
+                       f"settings: {type(err).__name__}: {err}")
+    return out
 
 
 def _path(parts: Sequence[Any]) -> str:
@@ -1045,12 +1134,10 @@ def _param_default(name: str, param: str) -> Any:
 
 
 def resolve_factory(spec: str):
-    """Import ``"pkg.module:function"`` and return the callable."""
-    module, _, attr = spec.partition(":")
-    obj = getattr(importlib.import_module(module), attr)
-    if not callable(obj):
-        raise TypeError(f"{spec} is not callable")
-    return obj
+    """Import ``"pkg.module:function"`` (the one implementation, in the networks)."""
+    from stablesweep.networks.custom import resolve_factory as resolve
+
+    return resolve(spec)
 
 
 def _check_networks(data: Mapping, check_files: bool = True) -> list[str]:
