@@ -61,6 +61,8 @@ from typing import Any
 
 import yaml
 
+from stablesweep.yaml_loader import load_yaml
+
 __all__ = [
     "NETWORK_KINDS",
     "TradeoffConfig",
@@ -181,7 +183,7 @@ def load_tradeoff_config(path: str | os.PathLike) -> TradeoffConfig:
     if not path.is_file():
         raise TradeoffConfigError([f"file '{path}' does not exist"], str(path))
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise TradeoffConfigError([f"YAML syntax: {err}"], str(path)) from err
     return parse_tradeoff_config(raw, source=str(path))
