@@ -3,8 +3,8 @@
 Usage::
 
     stablesweep run CONFIG [--out STORE] [--workers N | --scheduler ADDRESS | --cluster FILE]
-                           [--dashboard] [--retries N] [--quiet]
-    stablesweep status STORE [--json]
+                           [--dashboard] [--retries N] [--quiet] [--dry-run]
+    stablesweep status STORE [--json] [--verify]
     stablesweep analyse STORE [-o FITS] [--n-boot B] [--threshold T] [--force]
     stablesweep figures STORE [--fits FITS] [--outdir DIR] [--only NAME ...] [--list FILE]
     stablesweep report STORE [--fits FITS] [--figures DIR] [-o HTML] [--max-size MB]
@@ -22,7 +22,7 @@ command, or with ``--force``.
 
 Exit codes: 0 success; 1 invalid input (config, store, cluster file, output path) or a
 file-system error, reported in one line; 3 a run that left cells uncomputed (rerun to
-retry them); 130 interrupted.
+retry them); 4 ``status --verify`` found damaged cells; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -65,22 +65,54 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
                        "stablesweep.sweep.execute), e.g. {kind: slurm, jobs: 10, ...}")
     p.add_argument("--dashboard", action="store_true",
                    help="serve the Dask dashboard of the local cluster (port 8787)")
-    p.add_argument("--retries", type=int, default=3,
+    p.add_argument("--retries", type=_non_negative_int, default=3,
                    help="resubmissions of a cell whose worker was lost (default 3)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the config and print the cells, trials, estimated CPU "
+                   "time and peak memory per worker, and what the store already holds; "
+                   "compute and write nothing")
     p.set_defaults(func=cmd_run)
+
+
+#: Memory a local worker process holds before its first cell (torch, numpy, dask).
+WORKER_BASE_BYTES = 400 * 2**20
+#: Local workers per CPU above which ``--workers`` is refused (they would only contend).
+WORKERS_PER_CPU = 4
+
+
+def _check_workers(workers: int | None) -> str | None:
+    """Why ``--workers`` cannot run on this machine (None: it can)."""
+    if workers is None:
+        return None
+    import psutil
+
+    cpus = os.cpu_count() or 1
+    memory = psutil.virtual_memory().total
+    limit = max(1, min(WORKERS_PER_CPU * cpus, memory // WORKER_BASE_BYTES))
+    if workers <= limit:
+        return None
+    return (f"--workers {workers} is more than this machine can run: it has {cpus} CPUs "
+            f"and {memory / 2**30:.3g} GiB of memory, and a local worker takes one process "
+            f"of about {WORKER_BASE_BYTES / 2**20:.0f} MiB; use at most {limit} (for more, "
+            "use --cluster or --scheduler)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from stablesweep.sweep import ConfigError, StoreError, load_config, run_sweep
     from stablesweep.sweep.execute import ClusterConfigError, grid_summary
 
+    why = _check_workers(args.workers)
+    if why:
+        return _fail("run", why)
     try:
         cfg = load_config(args.config)
     except ConfigError as err:
         print(f"stablesweep run: {err}", file=sys.stderr)
         return 1
     out = args.out or Path("results") / cfg.experiment / "sweep.zarr"
+    if args.dry_run:
+        return _dry_run(cfg, out, args.workers)
     if not args.quiet:
         print(f"[stablesweep] {cfg.experiment}: {grid_summary(cfg)} -> {out}", file=sys.stderr)
     try:
@@ -92,6 +124,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print(f"[stablesweep] {summary}", file=sys.stderr)
     return 3 if summary.lost else 0
+
+
+def _dry_run(cfg, out: Path, workers: int | None) -> int:
+    """Print what ``run`` would do (``--dry-run``): nothing is computed or written."""
+    from stablesweep.sweep.estimate import estimate_sweep
+    from stablesweep.sweep.execute import grid_summary
+    from stablesweep.sweep.store import StoreError, check_store_config
+
+    try:
+        check_store_config(out, cfg)  # a store of another config is refused here too
+    except StoreError as err:
+        return _fail("run", str(err))
+    print(f"experiment:   {cfg.experiment}: {grid_summary(cfg)}")
+    print(f"store:        {out}" + ("" if out.exists() else " (not created yet)"))
+    for line in estimate_sweep(cfg, out, workers).lines():
+        print(line)
+    print("dry run: nothing computed or written")
+    return 0
 
 
 # --------------------------------------------------------------------------- status
@@ -107,38 +157,75 @@ def add_status_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-config", action="store_true", help="do not print the config")
     p.add_argument("--json", action="store_true",
                    help="print a JSON summary (counts, experiment, config_hash) instead")
+    p.add_argument("--verify", action="store_true",
+                   help="read every done cell back and check it against its checksum; "
+                   "damaged cells are listed (exit 4); `stablesweep run` recomputes them")
     p.set_defaults(func=cmd_status)
 
 
+def _verify(store: Path):
+    """Verify every done cell of ``store`` (``status --verify``): a VerifyReport."""
+    from stablesweep.sweep import load_config
+    from stablesweep.sweep.execute import layout_from_store
+    from stablesweep.sweep.grid import cells
+    from stablesweep.sweep.integrity import verify_cells
+    from stablesweep.sweep.store import open_store
+
+    ds = open_store(store)
+    cfg = load_config(str(ds.attrs["config"]))
+    return verify_cells(store, layout_from_store(cfg, ds), cells(cfg))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    from stablesweep.sweep import ConfigError
     from stablesweep.sweep.store import StoreError, done_counts, open_store
 
     try:
         ds = open_store(args.store)
         counts = done_counts(args.store)
-    except StoreError as err:
+        report = _verify(args.store) if args.verify else None
+    except (StoreError, ConfigError) as err:
         print(f"stablesweep status: {err}", file=sys.stderr)
         return 1
     a = ds.attrs
+    code = 4 if report is not None and report.damaged else 0
     if args.json:
         import json
 
         keys = ("experiment", "config_hash", "stablesweep_version", "git_commit", "created")
-        print(json.dumps({"store": str(args.store), **{k: a.get(k) for k in keys},
-                          "cells": counts}, indent=2, default=str))
-        return 0
+        summary = {"store": str(args.store), **{k: a.get(k) for k in keys}, "cells": counts}
+        if report is not None:
+            summary["verify"] = {
+                "checked": report.checked, "verifiable": report.verifiable,
+                "damaged": [{"cell": c.key, "reason": why} for c, why in report.damaged]}
+        print(json.dumps(summary, indent=2, default=str))
+        return code
     print(f"store:      {args.store}")
     print(f"experiment: {a.get('experiment')}")
     print(f"created:    {a.get('created')}  (stablesweep {a.get('stablesweep_version')}, "
           f"commit {a.get('git_commit')})")
     print(f"cells:      {counts['total']} total, {counts['done']} done, "
           f"{counts['failed']} failed, {counts['pending']} pending")
+    if report is not None:
+        print(f"verified:   {_verify_line(report)}")
+        for cell, why in report.damaged:
+            print(f"  damaged {cell.key}: {why}")
     print(f"config_hash: {a.get('config_hash')}")
     if not args.no_config:
         print("config:")
         for line in str(a.get("config", "")).rstrip().splitlines():
             print(f"  {line}")
-    return 0
+    return code
+
+
+def _verify_line(report) -> str:
+    if not report.verifiable:
+        return ("this store has no checksums (written by an older stablesweep); its done "
+                "cells cannot be verified")
+    if not report.damaged:
+        return f"all {report.checked} done cells read back intact"
+    return (f"{len(report.damaged)} of {report.checked} done cells are damaged; "
+            "`stablesweep run` with the same config recomputes them")
 
 
 # --------------------------------------------------------------------------- outputs
@@ -481,6 +568,16 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_barrier_parser,
     add_tradeoff_parser,
 ]
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
+    return value
 
 
 def _positive_int(text: str) -> int:

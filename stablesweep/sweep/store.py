@@ -57,6 +57,7 @@ import socket
 import subprocess
 import sys
 import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,6 @@ import numpy as np
 import xarray as xr
 import zarr
 import zarr.api.asynchronous as zarr_async
-from zarr.core.sync import sync
 
 if TYPE_CHECKING:  # the cell module imports torch; the store needs only its types
     from .cell import CellResult
@@ -554,6 +554,18 @@ def open_or_create(path: str | Path, layout_factory, cfg: SweepConfig) -> xr.Dat
     path = Path(path)
     if not path.exists():
         create_store(path, layout_factory())
+    return check_store_config(path, cfg)
+
+
+def check_store_config(path: str | Path, cfg: SweepConfig) -> xr.Dataset | None:
+    """The store at ``path`` opened for ``cfg`` (None when there is none yet).
+
+    Raises :class:`StoreError` when it is not a sweep store, or was written by another
+    config or with another ``mask_from`` file.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
     ds = open_store(path)
     have = ds.attrs.get("config_hash")
     if have != cfg.hash:
@@ -615,7 +627,11 @@ class StoreWriter:
     """
 
     def __init__(self, path: str | Path, layout: Layout):
-        self.group = sync(zarr_async.open_group(str(path), mode="r+", zarr_format=3))
+        # zarr's public asynchronous API on an event loop of our own: all of a cell's
+        # arrays are written concurrently (about 13 ms a cell against 20 ms one by one)
+        self._loop = asyncio.new_event_loop()
+        weakref.finalize(self, self._loop.close)
+        self.group = self._run(zarr_async.open_group(str(path), mode="r+", zarr_format=3))
         self.layout = layout
         self.variables = layout.variables()
         self.groups = layout.groups()
@@ -625,7 +641,7 @@ class StoreWriter:
         """The array ``name``, or None when the store predates that variable."""
         if name not in self._arrays:
             try:
-                self._arrays[name] = sync(self.group.getitem(name))
+                self._arrays[name] = self._run(self.group.getitem(name))
             except KeyError:
                 self._arrays[name] = None
         return self._arrays[name]
@@ -681,12 +697,23 @@ class StoreWriter:
             await asyncio.gather(*(arr.setitem(index, value) for arr, (_, index, value)
                                    in zip(arrays, puts, strict=True)))
 
-        sync(put_all())
+        self._run(put_all())
+
+    def _run(self, coroutine):
+        return self._loop.run_until_complete(coroutine)
+
+    def close(self) -> None:
+        """Close the writer's event loop (also done when the writer is collected)."""
+        self._loop.close()
 
 
 def write_cell(path: str | Path, layout: Layout, cell: Cell, result: CellResult) -> None:
     """Write one finished cell (see :class:`StoreWriter`; open one for many cells)."""
-    StoreWriter(path, layout).write(cell, result)
+    writer = StoreWriter(path, layout)
+    try:
+        writer.write(cell, result)
+    finally:
+        writer.close()
 
 
 def finalize(path: str | Path) -> None:
@@ -704,13 +731,17 @@ def finalize(path: str | Path) -> None:
 class StoreLock:
     """An exclusive lock on a store: the file ``<store>.lock`` with pid, host, start time.
 
+    The lock file sits beside the store's resolved path, so every alias of one store (a
+    symlink, a relative path, ``..`` components) takes the same lock.
+
     Use as a context manager. A lock held by a live process (or by any process on
     another host) raises :class:`StoreError`; a lock left by a dead process on this host
     is taken over.
     """
 
     def __init__(self, store: str | Path):
-        store = Path(store)
+        # the real path: a symlink or another spelling of the same store takes this lock
+        store = Path(store).resolve()
         self.path = store.with_name(store.name + ".lock")
         self.held = False
 
