@@ -102,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stablesweep.sweep import ConfigError, StoreError, load_config, run_sweep
     from stablesweep.sweep.execute import ClusterConfigError, grid_summary
 
-    why = _check_workers(args.workers)
+    why = _check_workers(args.workers) or _check_input_file("--cluster", args.cluster)
     if why:
         return _fail("run", why)
     try:
@@ -124,6 +124,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print(f"[stablesweep] {summary}", file=sys.stderr)
     return 3 if summary.lost else 0
+
+
+def _check_input_file(option: str, path: Path | None) -> str | None:
+    """Why ``path`` (given to ``option``) cannot be read as an input file (None: it can)."""
+    if path is None:
+        return None
+    if not path.exists():
+        return f"{option} {path}: no such file"
+    if path.is_dir():
+        return f"{option} {path} is a directory; expected a YAML file"
+    if not os.access(path, os.R_OK):
+        return f"{option} {path}: permission denied (cannot read it)"
+    return None
 
 
 def _dry_run(cfg, out: Path, workers: int | None) -> int:
@@ -164,16 +177,24 @@ def add_status_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _verify(store: Path):
-    """Verify every done cell of ``store`` (``status --verify``): a VerifyReport."""
+    """Verify ``store`` (``status --verify``): its metadata and coordinate files against
+    the template of its config, and every done cell against its checksum.
+
+    Returns the VerifyReport of the cells, with ``metadata`` (file -> what is wrong).
+    """
     from stablesweep.sweep import load_config
-    from stablesweep.sweep.execute import layout_from_store
+    from stablesweep.sweep.execute import make_layout
     from stablesweep.sweep.grid import cells
-    from stablesweep.sweep.integrity import verify_cells
+    from stablesweep.sweep.integrity import metadata_damage, verify_cells
     from stablesweep.sweep.store import open_store
 
     ds = open_store(store)
     cfg = load_config(str(ds.attrs["config"]))
-    return verify_cells(store, layout_from_store(cfg, ds), cells(cfg))
+    layout = make_layout(cfg)
+    metadata = metadata_damage(store, layout)
+    report = verify_cells(store, layout, cells(cfg))
+    report.metadata = metadata
+    return report
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -188,7 +209,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"stablesweep status: {err}", file=sys.stderr)
         return 1
     a = ds.attrs
-    code = 4 if report is not None and report.damaged else 0
+    code = 4 if report is not None and (report.damaged or report.metadata) else 0
     if args.json:
         import json
 
@@ -197,7 +218,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if report is not None:
             summary["verify"] = {
                 "checked": report.checked, "verifiable": report.verifiable,
-                "damaged": [{"cell": c.key, "reason": why} for c, why in report.damaged]}
+                "damaged": [{"cell": c.key, "reason": why} for c, why in report.damaged],
+                "metadata": report.metadata}
         print(json.dumps(summary, indent=2, default=str))
         return code
     print(f"store:      {args.store}")
@@ -210,6 +232,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"verified:   {_verify_line(report)}")
         for cell, why in report.damaged:
             print(f"  damaged {cell.key}: {why}")
+        for name, why in report.metadata.items():
+            print(f"  damaged file {name}: {why}")
     print(f"config_hash: {a.get('config_hash')}")
     if not args.no_config:
         print("config:")
@@ -219,6 +243,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _verify_line(report) -> str:
+    if report.metadata:
+        return (f"{len(report.metadata)} metadata or coordinate files are damaged; "
+                "`stablesweep run` with the same config rewrites them"
+                + (f"; {len(report.damaged)} of {report.checked} done cells are damaged too"
+                   if report.damaged else ""))
     if not report.verifiable:
         return ("this store has no checksums (written by an older stablesweep); its done "
                 "cells cannot be verified")
@@ -604,6 +633,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit code of an interrupted command (128 + SIGINT).
+INTERRUPTED = 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stablesweep`` console script."""
     from stablesweep._malloc import tune_malloc
@@ -619,8 +652,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stablesweep {args.command}: {detail}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"stablesweep {args.command}: interrupted", file=sys.stderr)
-        return 130
+        hint = (" (finished cells are kept; rerun the same command to resume)"
+                if args.command == "run" else "")
+        print(f"stablesweep {args.command}: interrupted{hint}", file=sys.stderr)
+        _quiet_teardown()
+        return INTERRUPTED
+
+
+def _quiet_teardown() -> None:
+    """Silence the shutdown noise of an interrupted Dask cluster.
+
+    A cluster interrupted while its workers start leaves asyncio tasks whose errors
+    ("Nanny failed to start", "ConnectionPool closing") are logged, with tracebacks, as
+    the event loop and the cluster are torn down; the user asked for the stop.
+    """
+    import logging
+
+    for name in ("asyncio", "distributed", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    sys.unraisablehook = lambda unraisable: None
 
 
 def console() -> None:

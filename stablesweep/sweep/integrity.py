@@ -12,11 +12,22 @@ again (the recomputed values are bit-identical: a cell depends only on its task)
 
 Stores written before checksums existed have no ``checksum`` array and cannot be
 verified (:func:`verify_cells` says so).
+
+The rest of the store is metadata and coordinates, fixed by the config:
+:func:`metadata_damage` compares every such file with the store's template (what
+:func:`~stablesweep.sweep.store.create_store` wrote) and :func:`repair_metadata` writes
+the damaged ones again, byte for byte. The root ``zarr.json`` also holds the run's
+provenance, which no config can restore: a copy of it (:data:`ROOT_BACKUP`, refreshed
+whenever the root changes) stands in for a root that is missing or unreadable.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
+import tempfile
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +38,12 @@ import zarr
 
 from .grid import Cell
 
-__all__ = ["CHECKSUM", "VerifyReport", "cell_checksum", "cell_groups", "mark_pending",
-           "verify_cells"]
+__all__ = ["CHECKSUM", "ROOT_BACKUP", "VerifyReport", "backup_root", "cell_checksum",
+           "cell_groups", "mark_pending", "metadata_damage", "repair_metadata",
+           "repair_store_metadata", "stored_config_hash", "verify_cells"]
+
+#: Copy of the store's root metadata (attributes, provenance, consolidated metadata).
+ROOT_BACKUP = ".zarr.json.backup"
 
 #: Name of the per-cell checksum array (int64 over the cell dims; 0: none written).
 CHECKSUM = "checksum"
@@ -76,11 +91,15 @@ class VerifyReport:
         Cells whose data is missing, unreadable or changed, with the reason.
     verifiable : bool
         False for a store without checksums (written before they existed).
+    metadata : dict of str to str
+        Damaged metadata and coordinate files (see :func:`metadata_damage`; filled in
+        by callers that check them).
     """
 
     checked: int = 0
     damaged: list[tuple[Cell, str]] = field(default_factory=list)
     verifiable: bool = True
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 def verify_cells(path: str | Path, layout: Any, cells: Sequence[Cell]) -> VerifyReport:
@@ -153,3 +172,126 @@ def mark_pending(path: str | Path, cells: Iterable[Cell]) -> int:
             root[CHECKSUM][cell.index] = 0
         n += 1
     return n
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def backup_root(path: str | Path) -> None:
+    """Copy the root ``zarr.json`` to :data:`ROOT_BACKUP` (atomically)."""
+    path = Path(path)
+    tmp = path / (ROOT_BACKUP + ".tmp")
+    shutil.copyfile(path / "zarr.json", tmp)
+    tmp.replace(path / ROOT_BACKUP)
+
+
+def _readable_json(file: Path) -> bool:
+    try:
+        json.loads(file.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def metadata_damage(path: str | Path, layout: Any) -> dict[str, str]:
+    """Files of the store's metadata and coordinates that are missing or changed.
+
+    Parameters
+    ----------
+    path : path
+        The store.
+    layout : Layout
+        Its layout (the template it was created from).
+
+    Returns
+    -------
+    dict of str to str
+        Relative file name → what is wrong (``zarr.json`` is the root: missing or
+        unreadable; the others must equal the template's bytes).
+    """
+    path = Path(path)
+    damage = {}
+    if not _readable_json(path / "zarr.json"):
+        damage["zarr.json"] = "root metadata missing or unreadable"
+    with tempfile.TemporaryDirectory() as tmp:
+        template = _write_template(layout, Path(tmp))
+        for file in sorted(template.rglob("*")):
+            name = file.relative_to(template).as_posix()
+            if not file.is_file() or name == "zarr.json":
+                continue
+            target = path / name
+            if not target.is_file():
+                damage[name] = "missing"
+            elif target.read_bytes() != file.read_bytes():
+                damage[name] = "changed"
+    return damage
+
+
+def repair_metadata(path: str | Path, layout: Any) -> dict[str, str]:
+    """Rewrite the damaged metadata and coordinate files (see :func:`metadata_damage`).
+
+    Returns what was repaired. Raises ``ValueError`` when the root metadata is damaged
+    and its backup is missing or unreadable (the run's provenance is then lost).
+    """
+    path = Path(path)
+    damage = metadata_damage(path, layout)
+    if not damage:
+        return damage
+    if "zarr.json" in damage:
+        backup = path / ROOT_BACKUP
+        if not _readable_json(backup):
+            raise ValueError(_lost_root(path))
+        shutil.copyfile(backup, path / "zarr.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        template = _write_template(layout, Path(tmp))
+        for name in damage:
+            if name != "zarr.json":
+                (path / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(template / name, path / name)
+    return damage
+
+
+def stored_config_hash(path: str | Path) -> str | None:
+    """The ``config_hash`` in the root metadata, or in its backup when the root is
+    unreadable (None: neither can be read)."""
+    path = Path(path)
+    for file in (path / "zarr.json", path / ROOT_BACKUP):
+        try:
+            return json.loads(file.read_bytes())["attributes"]["config_hash"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def repair_store_metadata(path: str | Path, config_hash: str, layout_factory) -> dict[str, str]:
+    """Repair the metadata of the store at ``path`` if it belongs to ``config_hash``.
+
+    A store of another config (or none at all) is left alone: opening it reports why.
+    ``layout_factory()`` builds the layout (only when the store is there and ours).
+    Returns what was repaired (see :func:`repair_metadata`).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return {}
+    have = stored_config_hash(path)
+    if have is None and (path / "done").is_dir():  # a sweep store that lost its root
+        raise ValueError(_lost_root(path))
+    if have != config_hash:
+        return {}
+    return repair_metadata(path, layout_factory())
+
+
+def _lost_root(path: Path) -> str:
+    return (f"the root metadata of store {str(path)!r} (zarr.json: the config and the "
+            f"run's provenance) is damaged and has no readable backup ({ROOT_BACKUP}); it "
+            "cannot be repaired. Move the store aside and run again into a new one")
+
+
+def _write_template(layout: Any, folder: Path) -> Path:
+    """The store as created (metadata and coordinates, no cell written), in ``folder``."""
+    out = folder / "template.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        layout.template().to_zarr(out, mode="w", compute=False, zarr_format=3,
+                                  consolidated=False)
+    return out

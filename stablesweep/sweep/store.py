@@ -73,7 +73,7 @@ if TYPE_CHECKING:  # the cell module imports torch; the store needs only its typ
 
 from .config import PATTERN_AXES, SweepConfig, pattern_label
 from .grid import Cell
-from .integrity import CHECKSUM, cell_checksum, cell_groups
+from .integrity import CHECKSUM, backup_root, cell_checksum, cell_groups
 
 __all__ = [
     "Layout",
@@ -541,6 +541,7 @@ def create_store(path: str | Path, layout: Layout) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         ds.to_zarr(tmp, mode="w", compute=False, zarr_format=3, consolidated=False)
+    backup_root(tmp)
     os.replace(tmp, path)
 
 
@@ -590,10 +591,21 @@ def open_store(path: str | Path) -> xr.Dataset:
     """Open a sweep store (consolidated or not), without loading data."""
     path = Path(path)
     if not (path / "zarr.json").is_file():
+        if (path / "done").is_dir():
+            raise StoreError(
+                f"store {str(path)!r} has lost its root metadata (zarr.json); "
+                "`stablesweep run` with its config restores it from its backup")
         raise StoreError(f"{str(path)!r} is not a sweep store (no zarr.json)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = xr.open_zarr(path, consolidated=None, chunks=None)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = xr.open_zarr(path, consolidated=None, chunks=None)
+    except Exception as err:  # noqa: BLE001 - zarr's errors for a damaged store vary
+        raise StoreError(
+            f"store {str(path)!r} cannot be read ({type(err).__name__}: "
+            f"{' '.join(str(err).split())[:200]}); its metadata is damaged. "
+            "`stablesweep run` with its config repairs it and recomputes damaged cells"
+        ) from None
     if "done" not in ds or "config_hash" not in ds.attrs:
         raise StoreError(f"{str(path)!r} is a Zarr store but not a stablesweep sweep "
                          "(no 'done' marker or config_hash)")
@@ -723,6 +735,7 @@ def finalize(path: str | Path) -> None:
         root = zarr.open_group(str(path), mode="r+", zarr_format=3)
         root.attrs["finished"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         zarr.consolidate_metadata(str(path), zarr_format=3)
+    backup_root(path)
 
 
 # --------------------------------------------------------------------------- locking
