@@ -114,7 +114,8 @@ def decomposition(cfg_data: dict, n_cells: int, tmp: Path) -> None:
       and the client's imports cost.
     """
     from stablesweep.sweep.execute import connect
-    from stablesweep.sweep.store import StoreWriter, open_or_create
+    from stablesweep.sweep.store import open_or_create
+    from stablesweep.sweep.writer import StoreWriter
 
     cfg = load_config(cfg_data)
     layout = make_layout(cfg)

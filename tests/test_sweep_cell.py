@@ -13,7 +13,8 @@ from stablesweep.sweep import load_config
 from stablesweep.sweep.cell import draw_problem, run_cell
 from stablesweep.sweep.execute import make_layout, make_task
 from stablesweep.sweep.grid import cells
-from stablesweep.sweep.store import create_store, finalize, write_cell
+from stablesweep.sweep.store import create_store, finalize
+from stablesweep.sweep.writer import write_cell
 
 
 def config(**changes):

@@ -23,7 +23,9 @@ import yaml
 
 from stablesweep.sweep import StoreError, load_config, run_sweep
 from stablesweep.sweep.execute import make_layout
-from stablesweep.sweep.store import RUN_ATTRS, StoreLock, create_store, read_done
+from stablesweep.sweep.lock import StoreLock
+from stablesweep.sweep.provenance import RUN_ATTRS
+from stablesweep.sweep.store import create_store, read_done
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -207,7 +207,9 @@ def metadata_damage(path: str | Path, layout: Any) -> dict[str, str]:
     -------
     dict of str to str
         Relative file name → what is wrong (``zarr.json`` is the root: missing or
-        unreadable; the others must equal the template's bytes).
+        unreadable; the others must equal the template's bytes). A variable whose folder
+        is absent and which the consolidated metadata does not list is not damage: the
+        store was written by an older stablesweep that did not have it.
     """
     path = Path(path)
     damage = {}
@@ -215,16 +217,31 @@ def metadata_damage(path: str | Path, layout: Any) -> dict[str, str]:
         damage["zarr.json"] = "root metadata missing or unreadable"
     with tempfile.TemporaryDirectory() as tmp:
         template = _write_template(layout, Path(tmp))
+        listed = _consolidated_names(path)
         for file in sorted(template.rglob("*")):
             name = file.relative_to(template).as_posix()
             if not file.is_file() or name == "zarr.json":
                 continue
+            array = name.split("/")[0]
+            if not (path / array).exists() and array not in listed:
+                continue  # a variable the stablesweep that wrote this store did not have
             target = path / name
             if not target.is_file():
                 damage[name] = "missing"
             elif target.read_bytes() != file.read_bytes():
                 damage[name] = "changed"
     return damage
+
+
+def _consolidated_names(path: Path) -> set[str]:
+    """Arrays listed in the consolidated metadata of the root (or of its backup)."""
+    for file in (path / "zarr.json", path / ROOT_BACKUP):
+        try:
+            meta = json.loads(file.read_bytes())["consolidated_metadata"]["metadata"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        return set(meta)
+    return set()
 
 
 def repair_metadata(path: str | Path, layout: Any) -> dict[str, str]:

@@ -1,0 +1,275 @@
+"""The layout of a sweep's store: its dimensions, coordinates and chunks.
+
+Dimensions: one per swept problem axis (see :mod:`stablesweep.sweep.config`), then
+``network``, ``attack_depth`` (with an attack), ``trial``, ``depth`` (union of all
+networks' iterate depths, NaN where a network has no iterate), ``attack_step``
+(momentum) or ``noise_level`` (worst-case), and for the kept images ``example``,
+``attack_record``, ``row``, ``col``. Problem parameters that are not swept are scalar
+coordinates; ``network`` has the non-dimension coordinates ``network_name``,
+``network_depth``, ``network_layers`` and ``network_weights`` (where its l1 weights
+come from: ``signal``, ``params``, ``uniform``, ``none``); ``example`` has
+``example_<axis>``, ``example_network``, ``example_trial`` (and
+``example_attack_depth``).
+
+``attack_depth`` holds the given attack depths and/or ``-1`` ("each network's own
+depth", :data:`~stablesweep.sweep.config.OWN_DEPTH`); the coordinate ``attacked_depth``
+(network, attack_depth) is the depth actually attacked, 0 where the network is not
+attacked (its attack variables are NaN there, with ``attack_status`` ``skipped``).
+
+Every data variable (:data:`~stablesweep.sweep.variables.VARIABLES`) is chunked with size
+1 along every cell axis, so each cell's region is its own set of chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .config import PATTERN_AXES, SweepConfig, pattern_label
+from .grid import Cell
+from .integrity import CHECKSUM
+from .provenance import provenance
+from .variables import DONE_MEANINGS, NAN_MEANINGS, STR, VARIABLES
+
+__all__ = ["Layout"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Dimensions and coordinates of a sweep's store.
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+    depths : tuple of int
+        The depth coordinate (union of the networks' iterate depths).
+    layers : tuple of int
+        Layer count of each network at its full depth.
+    """
+
+    cfg: SweepConfig
+    depths: tuple[int, ...]
+    layers: tuple[int, ...]
+
+    @property
+    def point_dims(self) -> tuple[str, ...]:
+        return tuple(self.cfg.axes)
+
+    @property
+    def cell_dims(self) -> tuple[str, ...]:
+        """Dims of the done marker: point axes, network (, attack_depth)."""
+        tail = ("attack_depth",) if self.cfg.attack is not None else ()
+        return (*self.point_dims, "network", *tail)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """``(row, col)`` of the example images: the largest resolution (1 row in 1-D)."""
+        cfg = self.cfg
+        side = max(cfg.axes.get("resolution", (cfg.fixed.get("resolution"),)))
+        dims = cfg.axes.get("dim", (cfg.fixed.get("dim", 2),))
+        return (side if max(dims) == 2 else 1), side
+
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Variable group -> its leading (cell) dims."""
+        cfg = self.cfg
+        groups = {"forward": (*self.point_dims, "network"), "problem": self.point_dims}
+        if cfg.minimiser is not None:
+            groups["minimiser"] = groups["forward"]
+        if cfg.attack is not None:
+            adims = (*self.point_dims, "network", "attack_depth")
+            groups["momentum" if cfg.attack.kind == "momentum" else "worst-case"] = adims
+            groups["attack"] = adims
+        if cfg.examples:
+            groups["examples"] = ("example",)
+        return groups
+
+    def variables(self) -> dict[str, tuple[tuple[str, ...], Any, str, str, str]]:
+        """name -> (dims, dtype, units, long_name, group)."""
+        out = {}
+        for group, lead in self.groups().items():
+            for name, (tail, dtype, units, long_name) in VARIABLES[group].items():
+                if group == "examples" and "attack_record" in tail and not self._records():
+                    continue
+                out[name] = ((*lead, *tail), dtype, units, long_name, group)
+        return out
+
+    def _records(self) -> tuple:
+        a = self.cfg.attack
+        if a is None:
+            return ()
+        return a.kept_steps if a.kind == "momentum" else a.levels
+
+    def coords(self) -> dict[str, Any]:
+        cfg = self.cfg
+        c: dict[str, Any] = {}
+        for name, values in cfg.axes.items():
+            c[name] = (name, _coord_values(name, values), {"long_name": _AXIS_DOC[name]})
+        for name, value in cfg.fixed.items():
+            c[name] = ((), _coord_values(name, [value]).reshape(()),
+                       {"long_name": _AXIS_DOC[name]})
+        c.update(_sparsity_coords(cfg))
+        nets = cfg.networks
+        c["network"] = ("network", np.array([n.label for n in nets], dtype=STR),
+                        {"long_name": "network (label of the config entry)"})
+        c["network_name"] = ("network", np.array([n.name for n in nets], dtype=STR),
+                             {"long_name": "network family"})
+        c["network_depth"] = ("network", np.array([n.depth for n in nets]),
+                              {"long_name": "depth (iterations) of the full network",
+                               "units": "1"})
+        c["network_layers"] = ("network", np.array(self.layers),
+                               {"long_name": "layers of the full network", "units": "1"})
+        c["network_weights"] = ("network", np.array(
+            [cfg.weights_source(i) for i in range(len(nets))], dtype=STR), {
+                "long_name": "source of the l1 weights: signal (w_k = sqrt(s/s_k) from the "
+                "sparsity pattern at sparse-in-levels points), params, uniform, none"})
+        c["trial"] = ("trial", np.arange(cfg.trials), {"long_name": "trial (independent draw)"})
+        c["depth"] = ("depth", np.array(self.depths, dtype=np.int64),
+                      {"long_name": "depth: number of iterations (operator applications)",
+                       "units": "1"})
+        if cfg.attack is not None:
+            a = cfg.attack
+            c["attack_depth"] = ("attack_depth", np.array(a.depths), {
+                "long_name": "depth of the attacked (truncated) network; -1: each network's "
+                "own depth (see attacked_depth)", "units": "1"})
+            attacked = [[cfg.attacked_depth(n, j)[0] or 0 for j in range(len(a.depths))]
+                        for n in range(len(nets))]
+            c["attacked_depth"] = (
+                ("network", "attack_depth"), np.array(attacked, dtype=np.int64),
+                {"long_name": "depth at which the network is attacked (0: not attacked)",
+                 "units": "1"})
+            if a.kind == "momentum":
+                c["attack_step"] = ("attack_step", np.array(a.steps),
+                                    {"long_name": "attack ascent step j", "units": "1"})
+            else:
+                c["noise_level"] = ("noise_level", np.array(a.levels),
+                                    {"long_name": "relative noise level ||e|| / ||y|| of the "
+                                     "worst-case search", "units": "1"})
+                c["attack_iter"] = ("attack_iter", np.arange(int(a.params["steps"]) + 1), {
+                    "long_name": "ascent step of the worst-case search (0: the start)",
+                    "units": "1"})
+        if cfg.examples:
+            self._example_coords(c)
+        return c
+
+    def _example_coords(self, c: dict) -> None:
+        cfg = self.cfg
+        ex = cfg.examples
+        c["example"] = ("example", np.arange(len(ex)), {"long_name": "kept example"})
+        for i, name in enumerate(cfg.axes):
+            values = _coord_values(name, cfg.axes[name])
+            c[f"example_{name}"] = ("example", values[[e.point[i] for e in ex]],
+                                    {"long_name": f"{_AXIS_DOC[name]} of the example"})
+        c["example_network"] = ("example", np.array(
+            [cfg.networks[e.network].label for e in ex], dtype=STR),
+            {"long_name": "network of the example"})
+        c["example_trial"] = ("example", np.array([e.trial for e in ex]),
+                              {"long_name": "trial of the example"})
+        if cfg.attack is not None:
+            c["example_attack_depth"] = ("example", np.array(
+                [cfg.attack.depths[e.attack_depth] for e in ex]), {
+                    "long_name": "attack depth of the example (-1: the network's own depth)",
+                    "units": "1"})
+        records = self._records()
+        if records:
+            kind = cfg.attack.kind
+            c["attack_record"] = ("attack_record", np.array(records), {
+                "long_name": "kept attack step j" if kind == "momentum"
+                else "noise level of the kept worst-case reconstruction", "units": "1"})
+        rows, cols = self.image_shape
+        c["row"] = ("row", np.arange(rows), {"long_name": "image row (1-D signals: one row)"})
+        c["col"] = ("col", np.arange(cols), {"long_name": "image column"})
+
+    def template(self) -> xr.Dataset:
+        """The full dataset, lazily filled (NaN / "" / 0), chunked one cell per chunk."""
+        import dask.array  # only here: reading a store must not pay for importing dask
+
+        coords = self.coords()
+        sizes = {dim: len(v[1]) for dim, v in coords.items() if v[0] == dim}
+        data_vars = {}
+        cell_dims = set(self.cell_dims) | {"example"}
+        for name, (dims, dtype, units, long_name, _) in self.variables().items():
+            shape = tuple(sizes[d] for d in dims)
+            chunks = tuple(1 if d in cell_dims else sizes[d] for d in dims)
+            fill = "" if dtype is STR else np.nan
+            attrs = {"long_name": long_name}
+            if units is not None:
+                attrs["units"] = units
+            if name in NAN_MEANINGS:
+                attrs["comment"] = NAN_MEANINGS[name]
+            data_vars[name] = (dims, dask.array.full(shape, fill, dtype=dtype, chunks=chunks),
+                               attrs)
+        shape = tuple(sizes[d] for d in self.cell_dims)
+        data_vars[CHECKSUM] = (self.cell_dims, dask.array.zeros(shape, dtype=np.int64, chunks=1),
+                               {"long_name": "checksum of the cell's values (BLAKE2b-64; 0: none)",
+                                "units": "1"})
+        data_vars["done"] = (self.cell_dims, dask.array.zeros(shape, dtype=np.int8, chunks=1),
+                             {"units": "1", "long_name": "cell completion marker",
+                              "flag_values": [0, 1, 2], "flag_meanings": DONE_MEANINGS})
+        return xr.Dataset(data_vars, coords=coords, attrs=provenance(self.cfg))
+
+    def region(self, cell: Cell, group: str) -> dict[str, slice]:
+        lead = self.groups()[group]
+        index = dict(zip(self.cell_dims, cell.index, strict=True))
+        return {d: slice(index[d], index[d] + 1) for d in lead}
+
+
+_AXIS_DOC = {
+    "transform": "measurement transform U",
+    "resolution": "image side n = 2^r",
+    "dim": "image dimension d",
+    "wavelet": "wavelet of the sparsifying transform W",
+    "scheme": "multilevel sampling scheme",
+    "rate": "sampling rate m / N",
+    "budgets": "samples per band (comma-separated, band-label order)",
+    "signal": "signal kind",
+    "sparsity": "local sparsities s_k (comma-separated, per level)",
+    "image": "test image",
+    "complex": "complex-valued sparse coefficients",
+    "details": "small low-contrast details in the ellipse phantoms",
+    "mask_from": "model file whose sampling mask every trial measures with",
+    "noise": "relative noise level ||e|| / ||A x||",
+}
+
+
+def _sparsity_coords(cfg: SweepConfig) -> dict[str, Any]:
+    """Numeric companions of the sparsity labels: total s and the pattern per level.
+
+    The ``sparsity`` axis keeps its labels ("2,4,6,8,8", the cells' keys); next to it
+    ``sparsity_total`` (s = Σ_k s_k) and ``sparsity_pattern`` (sparsity, level) let
+    ``ds.swap_dims(sparsity="sparsity_total")`` select and plot numerically.
+    """
+    swept = "sparsity" in cfg.axes
+    values = cfg.axes["sparsity"] if swept else [cfg.fixed.get("sparsity")]
+    patterns = [tuple(v) if isinstance(v, (tuple, list)) else None for v in values]
+    if any(p is None or not all(isinstance(k, (int, np.integer)) for k in p)
+           for p in patterns):
+        return {}
+    width = max(len(p) for p in patterns)
+    table = np.zeros((len(patterns), width), dtype=np.int64)
+    for i, p in enumerate(patterns):
+        table[i, : len(p)] = p
+    totals = table.sum(axis=1)
+    lead = ("sparsity",) if swept else ()
+    if not swept:
+        table, totals = table[0], totals.reshape(())
+    return {
+        "level": ("level", np.arange(1, width + 1, dtype=np.int64),
+                  {"long_name": "sparsity level k", "units": "1"}),
+        "sparsity_total": (lead, totals,
+                           {"long_name": "total sparsity s = sum_k s_k", "units": "1"}),
+        "sparsity_pattern": ((*lead, "level"), table,
+                             {"long_name": "sparsity s_k in level k (0: no such level)",
+                              "units": "1"}),
+    }
+
+
+def _coord_values(name: str, values) -> np.ndarray:
+    if name in PATTERN_AXES:
+        return np.array([pattern_label(v) for v in values], dtype=STR)
+    arr = np.asarray(values)
+    if arr.dtype.kind in "UO":
+        return arr.astype(STR)
+    return arr
