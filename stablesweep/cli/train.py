@@ -1,9 +1,11 @@
-"""The ``stablesweep train`` subcommand (wired into :mod:`stablesweep.cli`)."""
+"""``stablesweep train``: train a U-Net or learned primal-dual network (resumable)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from .common import add_threads_option, apply_threads, fail
 
 __all__ = ["add_train_parser", "run_train"]
 
@@ -34,8 +36,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                    help="stop after this epoch (resume later by running again)")
     p.add_argument("--device", default=None,
                    help="override training.device: auto, cpu, cuda, cuda:<index>")
-    p.add_argument("--threads", type=int, default=1,
-                   help="PyTorch CPU threads (default 1; 0 keeps PyTorch's default)")
+    add_threads_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
     return p
@@ -43,13 +44,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``stablesweep train`` from parsed arguments; returns the exit status."""
-    import torch
+    from stablesweep.training.config import TrainingConfigError
+    from stablesweep.training.trainer import train
 
-    from .config import TrainingConfigError
-    from .trainer import train
-
-    if args.threads and args.threads > 0:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     try:
         result = train(
             args.config,
@@ -62,8 +60,7 @@ def run_train(args: argparse.Namespace) -> int:
             progress=not args.no_progress and sys.stderr.isatty(),
         )
     except (FileNotFoundError, TrainingConfigError, ValueError) as err:
-        print(f"stablesweep train: error: {err}", file=sys.stderr)
-        return 1
+        return fail("train", str(err))
     if result.model_path is None:
         print(f"stopped after epoch {result.epoch}; run again to resume ({result.state_path})")
     else:

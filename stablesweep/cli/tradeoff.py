@@ -1,10 +1,12 @@
-"""The ``stablesweep tradeoff`` subcommand (wired into :mod:`stablesweep.cli`)."""
+"""``stablesweep tradeoff``: the kernel trade-off (near-kernel details: U-Net vs FIRENET)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from .common import add_threads_option, apply_threads
 
 __all__ = ["add_tradeoff_parser", "run_tradeoff"]
 
@@ -29,8 +31,7 @@ def add_tradeoff_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("-o", "--outdir", type=Path, default=None,
                    help="output folder (default: results/tradeoff/<name>)")
     p.add_argument("--force", action="store_true", help="replace existing outputs")
-    p.add_argument("--threads", type=int, default=1,
-                   help="PyTorch CPU threads (default 1; 0 keeps PyTorch's default)")
+    add_threads_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run_tradeoff)
     return p
@@ -38,7 +39,7 @@ def add_tradeoff_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 def run_tradeoff(args: argparse.Namespace) -> int:
     """Run ``stablesweep tradeoff`` from parsed arguments; returns the exit status."""
-    from .config import TradeoffConfigError, load_tradeoff_config
+    from stablesweep.tradeoff.config import TradeoffConfigError, load_tradeoff_config
 
     try:
         cfg = load_tradeoff_config(args.config)
@@ -46,7 +47,7 @@ def run_tradeoff(args: argparse.Namespace) -> int:
         print(f"stablesweep tradeoff: {err}", file=sys.stderr)
         return 2
     out = args.outdir if args.outdir is not None else Path("results") / "tradeoff" / cfg.name
-    from .experiment import OUTPUT_FILES
+    from stablesweep.tradeoff.experiment import OUTPUT_FILES
 
     names = list(OUTPUT_FILES) + (["model-plain.pt"] if "unet-plain" in cfg.networks else [])
     existing = [out / f for f in names if (out / f).exists()]
@@ -58,12 +59,9 @@ def run_tradeoff(args: argparse.Namespace) -> int:
         print(f"stablesweep tradeoff: output folder {out} exists and is not a folder",
               file=sys.stderr)
         return 2
-    import torch
+    from stablesweep.tradeoff.experiment import run_experiment
 
-    from .experiment import run_experiment
-
-    if args.threads and args.threads > 0:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
 
     def log(msg: str) -> None:
         if not args.quiet:

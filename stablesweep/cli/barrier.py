@@ -1,9 +1,11 @@
-"""The ``stablesweep barrier`` subcommand (wired into :mod:`stablesweep.cli`)."""
+"""``stablesweep barrier``: the K-digits experiment (trained LISTA and FIRENET)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from .common import add_threads_option, apply_threads, fail
 
 __all__ = ["add_barrier_parser", "run_barrier"]
 
@@ -29,8 +31,7 @@ def add_barrier_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
                    help="output folder (default: results/k-digits)")
     p.add_argument("--quick", action="store_true",
                    help="small grid and short training (tests, smoke runs)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="PyTorch CPU threads (default 1; 0 keeps PyTorch's default)")
+    add_threads_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_barrier)
     return p
@@ -38,17 +39,13 @@ def add_barrier_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def run_barrier(args: argparse.Namespace) -> int:
     """Run ``stablesweep barrier`` from parsed arguments; returns the exit status."""
-    import torch
+    from stablesweep.barrier.experiment import load_barrier_config, run_experiment
 
-    from .experiment import load_barrier_config, run_experiment
-
-    if args.threads and args.threads > 0:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     try:
         cfg = load_barrier_config(args.config, quick=args.quick)
     except (FileNotFoundError, ValueError) as err:
-        print(f"stablesweep barrier: error: {err}", file=sys.stderr)
-        return 1
+        return fail("barrier", str(err))
     run_experiment(cfg, args.out, progress=not args.no_progress and sys.stderr.isatty())
     print(f"table: {args.out}/table.csv (and table.md, table.html)")
     return 0
