@@ -245,7 +245,8 @@ def test_corpus_size():
 
 
 def test_interrupted_run_prints_no_traceback_and_keeps_no_lock(tmp_path):
-    """Ctrl-C (SIGINT) of a running sweep: exit 130, one line, no traceback, no lock."""
+    """Ctrl-C of a running sweep (SIGINT to its process group, as a terminal sends it):
+    exit 130, one line, no traceback, no lock."""
     import signal
     import subprocess
     import sys
@@ -258,13 +259,13 @@ def test_interrupted_run_prints_no_traceback_and_keeps_no_lock(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-c", "from stablesweep.cli import console; console()", "run",
          str(path), "--out", str(store), "--workers", "1"],
-        stderr=subprocess.PIPE, text=True, env=env,
+        stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not store.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # the run and its worker processes
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Error" not in err, err

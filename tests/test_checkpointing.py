@@ -1,5 +1,5 @@
-"""Checkpointed segments (IterativeNetwork._RecomputedSegment): forward on the fast path,
-recomputed with autograd in the backward pass.
+"""Checkpointed segments (stablesweep.networks.segments.RecomputedSegment): forward on
+the fast path, recomputed with autograd in the backward pass.
 
 The generic equality of outputs and input gradients over the registry is in
 test_networks.py; here: gradients with respect to x0 and to trainable parameters, a
