@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment in .venv and install
-# stablesweep with the given extras.
+# stablesweep with the `workflow` extra (Snakemake, which the README's commands run)
+# and the given extras.
 #
-#   bash scripts/bootstrap.sh            # runtime only
+#   bash scripts/bootstrap.sh            # library, `stablesweep` and `snakemake`
 #   bash scripts/bootstrap.sh test       # + test tools (pytest, cvxpy, ruff, ...)
 #   bash scripts/bootstrap.sh test,bench # + benchmark references (pylops, pyproximal)
+#
+# The library and the `stablesweep` command alone need no Snakemake:
+# `pip install -e .` installs just them.
 #
 # PyTorch is installed explicitly first (pinned CPU build), so that resolving
 # the project never pulls a multi-GB CUDA build. A venv that already has a
 # torch (e.g. a CUDA build the user installed) keeps it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-}"
+extras="workflow${1:+,$1}"
 venv="${STABLESWEEP_VENV:-.venv}"
 torch_pin="${STABLESWEEP_TORCH:-torch==2.13.0}"
 

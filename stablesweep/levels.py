@@ -256,14 +256,8 @@ def level_boundaries(shape: Sequence[int], levels: int | None = None) -> list[in
 def level_sizes(shape: Sequence[int], levels: int | None = None) -> list[int]:
     r"""Number of coefficients in each level, :math:`M_k - M_{k-1}` (:math:`M_0 = 0`).
 
-    Parameters
-    ----------
-    shape, levels
-        As in :func:`level_boundaries`.
-
-    Returns
-    -------
-    list of int
+    ``shape`` and ``levels`` as in :func:`level_boundaries`; returns a list of int, one
+    entry per level.
     """
     bounds = level_boundaries(shape, levels)
     return [b - a for a, b in zip([0, *bounds[:-1]], bounds, strict=True)]

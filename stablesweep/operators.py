@@ -50,11 +50,7 @@ def _check_image_shape(shape: Sequence[int], what: str = "shape") -> tuple[int, 
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (1, 2):
         raise ValueError(f"{what} {shape} must have 1 or 2 dimensions")
-    n = shape[0]
-    if any(s != n for s in shape):
-        raise ValueError(f"{what} {shape} must be square (all sides equal)")
-    if n < 2 or n & (n - 1):
-        raise ValueError(f"{what} {shape}: side {n} is not a power of two (>= 2)")
+    transforms.square_side(shape, f"{what} {shape}", noun="side")
     return shape
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "check_dim",
     "check_wavelet",
     "max_levels",
+    "square_side",
     "sequency_permutation",
 ]
 
@@ -68,15 +69,23 @@ def _dims(x: torch.Tensor, d: int) -> tuple[int, ...]:
     return tuple(range(-d, 0))
 
 
-def _side(x: torch.Tensor, d: int, what: str) -> int:
-    """Common side length 2^r of the last ``d`` dims; raise if not a power of two."""
-    sizes = tuple(x.shape[-d:])
+def square_side(sizes: tuple[int, ...], what: str, noun: str = "size") -> int:
+    r"""The common side :math:`n = 2^r` (:math:`r \ge 1`) of ``sizes``.
+
+    Raises ``ValueError`` (messages start with ``what``) when the sizes differ or the
+    side (called ``noun``) is not a power of two >= 2.
+    """
     n = sizes[0]
     if any(s != n for s in sizes):
-        raise ValueError(f"{what}: the last {d} dimensions {sizes} must be equal (square)")
+        raise ValueError(f"{what}: the sizes {sizes} must be equal (square)")
     if n < 2 or n & (n - 1):
-        raise ValueError(f"{what}: size {n} is not a power of two (>= 2)")
+        raise ValueError(f"{what}: {noun} {n} is not a power of two (>= 2)")
     return n
+
+
+def _side(x: torch.Tensor, d: int, what: str) -> int:
+    """Common side length 2^r of the last ``d`` dims (:func:`square_side`)."""
+    return square_side(tuple(x.shape[-d:]), what)
 
 
 # --------------------------------------------------------------------------- Fourier
@@ -272,12 +281,7 @@ def dwt(
         right and diagonal detail on the diagonal — exactly ``pywt.coeffs_to_array`` of
         ``pywt.wavedec2(x, wavelet, mode="periodization", level=J)``.
     """
-    dims = _dims(x, d)
-    n = _side(x, d, "dwt")
-    J = _check_levels(levels, n)
-    check_wavelet(wavelet)
-    axes = [x.ndim + a for a in dims]
-    return _dwt_rec(x, wavelet, J, axes)
+    return _dwt_rec(x, wavelet, *_dwt_setup(x, wavelet, levels, d, "dwt"))
 
 
 def _dwt_rec(x: torch.Tensor, wavelet: str, J: int, axes: list[int]) -> torch.Tensor:
@@ -342,12 +346,17 @@ def idwt(
     z: torch.Tensor, wavelet: str = "haar", levels: int | None = None, d: int = 2
 ) -> torch.Tensor:
     """Inverse (= adjoint) of :func:`dwt` with the same ``wavelet``, ``levels``, ``d``."""
-    dims = _dims(z, d)
-    n = _side(z, d, "idwt")
-    J = _check_levels(levels, n)
+    return _idwt_rec(z, wavelet, *_dwt_setup(z, wavelet, levels, d, "idwt"))
+
+
+def _dwt_setup(
+    x: torch.Tensor, wavelet: str, levels: int | None, d: int, what: str
+) -> tuple[int, list[int]]:
+    """Checked number of levels ``J`` and the transformed axes (as non-negative indices)."""
+    dims = _dims(x, d)
+    J = _check_levels(levels, _side(x, d, what))
     check_wavelet(wavelet)
-    axes = [z.ndim + a for a in dims]
-    return _idwt_rec(z, wavelet, J, axes)
+    return J, [x.ndim + a for a in dims]
 
 
 def _idwt_rec(z: torch.Tensor, wavelet: str, J: int, axes: list[int]) -> torch.Tensor:

@@ -3,7 +3,8 @@
 PyYAML keeps the last of two equal keys in one mapping (``trials: 2`` then
 ``trials: 200``), so a config can silently mean something else than it reads. Every
 config the package reads (sweep, training, K-digits, trade-off, cluster) goes through
-:func:`load_yaml`, which refuses that with the key and both lines.
+:func:`load_yaml`, which refuses that with the key and both lines. The config layer
+(:mod:`stablesweep.configuration`) reads every config kind with it.
 """
 
 from __future__ import annotations

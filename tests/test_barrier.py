@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from stablesweep.barrier import (
     parse_barrier_config,
     run_experiment,
 )
+from stablesweep.configuration import ConfigError
 
 GRID = list(itertools.product([1, 3, 6], [10, 20, 30]))
 
@@ -68,7 +70,8 @@ def test_minimiser_agrees_with_an_independent_convex_solver(K, n):
     between them is about 2^-n / 10^K, so for larger K, n every solver (FIRENET included)
     lands between them; that is the point of the construction.
     """
-    cp = pytest.importorskip("cvxpy")
+    import cvxpy as cp  # the test extra's oracle: missing, the test fails (never skips)
+
     P = BarrierProblem(K, n, j=1)
     Q = P.other()
     tails = P.sample_tails(2, 2)
@@ -105,8 +108,6 @@ def test_problem_validation():
 
 
 def test_config_file_matches_the_defaults():
-    from pathlib import Path
-
     path = Path(__file__).resolve().parents[1] / "config" / "experiments" / "k-digits.yaml"
     cfg = load_barrier_config(path)
     assert cfg.data == parse_barrier_config().data
@@ -117,12 +118,42 @@ def test_config_file_matches_the_defaults():
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match=r"lista.epoch: unknown key; allowed: layers"):
+    with pytest.raises(ConfigError, match=r"lista: unknown key 'epoch'; allowed keys: "
+                       r"batch_size, epochs, layers"):
         parse_barrier_config({"lista": {"epoch": 3}})
-    with pytest.raises(ValueError, match=r"grid.K: \[0\]; expected a non-empty list"):
+    with pytest.raises(ValueError, match=r"grid.K\[0\]: 0 is out of range; expected >= 1"):
         parse_barrier_config({"grid": {"K": [0]}})
-    with pytest.raises(ValueError, match=r"problem.delta: 'x' is not a number"):
+    with pytest.raises(ValueError, match=r"grid.n: \[\] has too few entries; expected at "
+                       r"least 1"):
+        parse_barrier_config({"grid": {"n": []}})
+    with pytest.raises(ValueError, match=r"problem.delta: 'x' is not a number; expected a "
+                       r"real number or a fraction such as '1/6'"):
         parse_barrier_config({"problem": {"delta": "x"}})
+    with pytest.raises(ValueError, match=r"problem.lam: '-1/2' is out of range; expected >= 0"):
+        parse_barrier_config({"problem": {"lam": "-1/2"}})
+    # every problem at once, the problem's own checks once the rest is valid
+    with pytest.raises(ConfigError, match=r"invalid k-digits config: 3 problems") as info:
+        parse_barrier_config({"seed": -1, "colour": 1, "firenet": {"p": 0}})
+    assert info.value.problems == [
+        "config: unknown key 'colour'; allowed keys: experiment, firenet, grid, lista, "
+        "problem, seed",
+        "firenet.p: 0 is out of range; expected >= 1",
+        "seed: -1 is out of range; expected >= 0"]
+    with pytest.raises(ConfigError, match=r"problem: delta = 0.3 is not allowed"):
+        parse_barrier_config({"problem": {"delta": 0.3}})
+
+
+def test_config_file_problems_name_the_file_kind_and_command(tmp_path):
+    with pytest.raises(ConfigError, match=r"config file '.*' is a directory; expected a YAML "
+                       r"file"):
+        load_barrier_config(tmp_path)
+    with pytest.raises(ConfigError, match=r"config file '.*none\.yaml' does not exist"):
+        load_barrier_config(tmp_path / "none.yaml")
+    sweep = Path(__file__).resolve().parents[1] / "config" / "experiments" / "quick.yaml"
+    with pytest.raises(ConfigError, match=r"this is an experiment \(sweep\) config \(keys "
+                       r"examples, minimiser, trials\), not a K-digits barrier config; run "
+                       r"it with `stablesweep run .*quick\.yaml`"):
+        load_barrier_config(sweep)
 
 
 TINY = {
@@ -161,7 +192,7 @@ def test_experiment_table(tmp_path):
 def test_barrier_cli(tmp_path, capsys):
     import yaml
 
-    from stablesweep.barrier.cli import add_barrier_parser, run_barrier
+    from stablesweep.cli.barrier import add_barrier_parser, run_barrier
 
     parser = argparse.ArgumentParser()
     add_barrier_parser(parser.add_subparsers(dest="command"))

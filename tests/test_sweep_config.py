@@ -156,6 +156,32 @@ BAD = [
      [("problem.sampling", {"mask_from": "results/models/no-such-net/model.pt"})],
      r"problem\.sampling\.mask_from: 'results/models/no-such-net/model\.pt' does not exist; "
      r"train it first with `stablesweep train <training config>`"),
+    ("noise-huge", [("problem.noise", [0.0, 1e300])],
+     r"problem\.noise\[1\]: 1e\+300 is out of range; expected >= 0 and <= 100"),
+    ("worst-case-objective", [("attack", {"kind": "worst-case", "levels": [0.01], "params": {
+        "objective": "loss", "steps": 2, "restarts": 1}}), ("examples", DELETE)],
+     r"attack\.params\.objective: unknown value 'loss'; expected one of: error, change"),
+    ("mask-from-directory", [("problem.sampling", {"mask_from": "tests"})],
+     r"problem\.sampling\.mask_from: 'tests' is a directory; expected a model file written "
+     r"by `stablesweep train` \(<models dir>/<name>/model\.pt\)"),
+    ("image-path-as-name", [("problem.signal", {"kind": "image", "name": "data/my.png"}),
+                            ("problem.transform", "fourier")],
+     r"problem\.signal\.name: 'data/my\.png' looks like a file path, but `name` takes the "
+     r"name of one of the test images: camera, ascent, aero, shepp-logan\. A sweep cannot "
+     r"read image files; to reconstruct your own images use "
+     r"stablesweep\.signals\.load_images"),
+    ("image-unknown-name", [("problem.signal", {"kind": "image", "name": "lena"})],
+     r"problem\.signal\.name: unknown test image 'lena'; expected one of: camera, ascent, "
+     r"aero, shepp-logan"),
+    ("name-without-image-kind", [("problem.signal.name", "photo.png")],
+     r"problem\.signal\.name: only used by kind 'image' \(a named test image\); the signal "
+     r"kinds here are sparse-in-levels"),
+    ("theory-with-image-needs-sparsity",
+     [("problem.signal", {"kind": "image", "name": "camera"}),
+      ("problem.sampling.scheme", "theory")],
+     r"problem\.signal\.sparsity: missing; scheme 'theory' needs the local sparsities \(one "
+     r"non-negative integer per level\) \(with signal kind image too: the theory budget "
+     r"follows them; or use scheme 'uniform'\)"),
     ("mask-from-type", [("problem.sampling", {"mask_from": ["a.pt", "b.pt"]})],
      r"problem\.sampling\.mask_from: \[\"a\.pt\", \"b\.pt\"\] is not a string"),
     ("checkpoint-needs-mask-from",
@@ -223,6 +249,41 @@ def test_yaml_text_and_file(tmp_path):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match=r"not valid YAML"):
         load_config("a: [1, 2\nb: 3\n")
+    with pytest.raises(ConfigError, match=r"config file '.*' is a directory; expected a YAML "
+                       r"file \(such as '.*<name>\.yaml'\)"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize(("path", "kind", "command"), [
+    ("config/experiments/k-digits.yaml", "a K-digits barrier config",
+     "stablesweep barrier --config config/experiments/k-digits.yaml"),
+    ("config/training/unet-64.yaml", "a training config",
+     "stablesweep train config/training/unet-64.yaml"),
+    ("config/tradeoff/kernel-32.yaml", "a kernel trade-off config",
+     "stablesweep tradeoff config/tradeoff/kernel-32.yaml"),
+])
+def test_another_kind_of_config_is_named_with_its_command(path, kind, command, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"config: this is {kind} (keys ")
+    assert problem.endswith(f"not an experiment (sweep) config; run it with `{command}`")
+
+
+def test_config_errors_are_one_class():
+    from stablesweep.barrier import BarrierConfigError
+    from stablesweep.configuration import ConfigError as Shared
+    from stablesweep.tradeoff import TradeoffConfigError
+    from stablesweep.training import TrainingConfigError
+
+    assert ConfigError is Shared
+    for cls in (BarrierConfigError, TradeoffConfigError, TrainingConfigError):
+        assert issubclass(cls, ConfigError) and issubclass(cls, ValueError)
+    assert str(TrainingConfigError(["a: b"], "t.yaml")) == (
+        "invalid training config t.yaml: 1 problem\n  - a: b")
 
 
 def test_sweep_axes_and_list_valued_parameters():

@@ -213,6 +213,22 @@ def test_shipped_config_is_valid():
     assert cfg.name == "kernel-32" and "unet" in cfg.networks and "firenet" in cfg.networks
 
 
+def test_config_error_is_the_shared_config_error(tmp_path):
+    from stablesweep.configuration import ConfigError
+    from stablesweep.tradeoff.config import load_tradeoff_config
+
+    assert issubclass(TradeoffConfigError, ConfigError)
+    with pytest.raises(ConfigError, match=r"invalid tradeoff config: 1 problem\n  - config "
+                       r"file '.*' is a directory; expected a YAML file"):
+        load_tradeoff_config(tmp_path)
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("experiment: x\nseed: 0\ntrials: 2\nproblem: {}\nnetworks: []\n")
+    with pytest.raises(TradeoffConfigError, match=r"this is an experiment \(sweep\) config "
+                       r"\(keys trials\), not a kernel trade-off config; run it with "
+                       r"`stablesweep run .*sweep\.yaml`"):
+        load_tradeoff_config(sweep)
+
+
 @pytest.mark.parametrize("path, value, expect", [
     (("detail", "kappa"), 0.9, "detail.kappa: 0.9 is not valid; expected a number in (0, 0.5]"),
     (("detail", "kind"), "spiral", "detail.kind: 'spiral' is not valid; expected one of: "
@@ -249,7 +265,7 @@ def test_config_lists_every_problem_and_required_keys():
     assert "3 problems" in msg
     assert "networks.unet: missing" in msg and "pairs: missing" in msg
     assert "detail.kappa: 0.0 is not valid" in msg
-    assert "top level" in _errors([1, 2])
+    assert "config: [1, 2] is not a mapping; expected a YAML mapping" in _errors([1, 2])
 
 
 # --------------------------------------------------------------------------- CLI
@@ -273,7 +289,7 @@ def test_cli_bad_config_exit_2_one_message(tmp_path, capsys):
     assert code == 2 and "does not exist" in capsys.readouterr().err
     (tmp_path / "broken.yaml").write_text("seed: [1,\n")
     assert main(["tradeoff", str(tmp_path / "broken.yaml")]) == 2
-    assert "YAML syntax" in capsys.readouterr().err
+    assert "not valid YAML" in capsys.readouterr().err
 
 
 def test_cli_refuses_to_overwrite(tmp_path, capsys, monkeypatch):

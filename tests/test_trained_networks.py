@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 import torch
 
+from stablesweep.modelfile import MaskMismatchError, load_mask
+from stablesweep.networks import NETWORKS, build_network
 from stablesweep.networks.custom import CustomNetwork, resolve_factory
 from stablesweep.networks.learned_pd import LearnedPD
 from stablesweep.networks.unet import UNet
 from stablesweep.operators import SamplingOperator
 from stablesweep.sampling import budgets, multilevel_mask
 from stablesweep.signals import ellipse_phantoms
-from stablesweep.training import MaskMismatchError, load_mask, make_operator, train
+from stablesweep.training import make_operator, train
 from stablesweep.training.config import parse_training_config
 
 CLASSES = {"unet": UNet, "learned-pd": LearnedPD, "custom": CustomNetwork}
@@ -22,12 +24,9 @@ SMALL = {"unet": {"channels": 4, "scales": 2}, "learned-pd": {"layers": 3, "hidd
 
 
 def build(name: str, A, depth=None, **params):
-    """``build_network`` once the registry has the entry, else the class itself."""
-    from stablesweep import networks
-
-    if name in getattr(networks, "NETWORKS", {}):
-        return networks.build_network(name, A, depth, **params)
-    return CLASSES[name](A, depth, **params)
+    """:func:`~stablesweep.networks.build_network`: a network missing from the registry
+    fails here (``ValueError: unknown network``) instead of being built another way."""
+    return build_network(name, A, depth, **params)
 
 
 def operator(n: int = 16, transform: str = "fourier", seed: int = 0) -> SamplingOperator:
@@ -280,10 +279,7 @@ def test_custom_network_shape_errors(factory_module):
 
 
 def test_registry_has_the_trained_networks():
-    from stablesweep import networks
-
-    missing = [n for n in CLASSES if n not in getattr(networks, "NETWORKS", {})]
-    if missing:
-        pytest.skip(f"not registered yet in stablesweep.networks.NETWORKS: {', '.join(missing)}")
+    missing = [n for n in CLASSES if n not in NETWORKS]
+    assert not missing, f"not registered in stablesweep.networks.NETWORKS: {', '.join(missing)}"
     for name, cls in CLASSES.items():
-        assert networks.NETWORKS[name] is cls
+        assert NETWORKS[name] is cls

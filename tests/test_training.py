@@ -9,21 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-from stablesweep.training import (
+from stablesweep.modelfile import (
     MaskMismatchError,
-    TrainingConfigError,
+    check_operator,
     load_mask,
     load_model_file,
+    load_operator_record,
+    load_state_file,
+    save_atomic,
+)
+from stablesweep.training import (
+    TrainingConfigError,
     load_training_config,
     make_datasets,
     make_operator,
     train,
-)
-from stablesweep.training.checkpoint import (
-    check_operator,
-    load_operator_record,
-    load_state_file,
-    save_atomic,
 )
 from stablesweep.training.config import parse_training_config
 from stablesweep.training.trainer import evaluate
@@ -209,7 +209,7 @@ def test_load_model_file_errors(tmp_path):
 def test_train_cli(tmp_path, capsys):
     import yaml
 
-    from stablesweep.training.cli import add_train_parser, run_train
+    from stablesweep.cli.train import add_train_parser, run_train
 
     cfg_path = tmp_path / "t.yaml"
     cfg_path.write_text(yaml.safe_dump(tiny_raw()))

@@ -24,6 +24,7 @@ import warnings
 import xarray as xr
 
 from .accuracy import accuracy_summary
+from .bootstrap import Bootstrap, bootstrap_fit, fit_flag
 from .data import (
     ATTACK_STEP,
     DEPTH,
@@ -36,18 +37,7 @@ from .data import (
     normalise_sparsity,
     provenance,
 )
-from .fits import (
-    MODELS,
-    Bootstrap,
-    Fit,
-    bootstrap_fit,
-    evaluate,
-    fit_exponential,
-    fit_flag,
-    fit_model,
-    fit_power_law,
-    select_model,
-)
+from .fits import MODELS, Fit, evaluate, fit_exponential, fit_model, fit_power_law, select_model
 from .noise import noise_regression_data, noise_slope
 from .rates import fit_rates, opt_rates
 from .recovery import recovery_probability

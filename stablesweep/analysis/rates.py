@@ -9,7 +9,7 @@ against depth, with bootstrap intervals over trials (`fit_rates`); and the rates
 optimisation error ‖φ_n(y) − x̂‖/‖x‖ against the minimiser x̂ of each network's own
 problem, without a floor, with the recovery floor ‖x̂ − x‖/‖x‖ and FIRENET's stall
 (`opt_rates`). Every fit carries a flag saying whether its numbers may be reported
-(`stablesweep.analysis.fits.fit_flag`).
+(`stablesweep.analysis.bootstrap.fit_flag`).
 """
 
 from __future__ import annotations
@@ -19,20 +19,18 @@ import zlib
 import numpy as np
 import xarray as xr
 
-from .data import DEPTH, NETWORK, TRIAL, cell_dims, coords_of, labels, provenance, valid, variable
-from .fits import (
+from .bootstrap import (
     FLAG_COLLAPSED,
     FLAG_DEGENERATE,
     FLAG_FLOOR,
     FLAG_FLOOR_ALL,
     FLAG_TOO_FEW,
-    MODELS,
     bootstrap_fit,
     fit_flag,
-    fit_model,
     mean_over_trials,
-    select_model,
 )
+from .data import DEPTH, NETWORK, TRIAL, cell_dims, coords_of, labels, provenance, valid, variable
+from .fits import MODELS, fit_model, select_model
 
 __all__ = ["fit_rates", "opt_rates", "stall"]
 
@@ -155,7 +153,7 @@ def fit_rates(
         ``log_rss``, ``aic``, ``bic`` (cell, fit_model); ``n_points``; ``selected_model``
         (str, "" where no fit); ``fit_flag`` (cell, fit_model; str): "" when the fit may
         be reported, else the reasons not to print its numbers (rules:
-        `stablesweep.analysis.fits.fit_flag`; the numbers are kept, readers show the
+        `stablesweep.analysis.bootstrap.fit_flag`; the numbers are kept, readers show the
         flag); ``eps_theory`` (mean ``sigma_theory`` over trials, ABSOLUTE, in the units
         of x) and, with ``signal_norm``, ``eps_theory_rel`` (mean over trials of
         ``sigma_theory``/‖x‖, relative: the one to draw on relative-error axes).
@@ -232,7 +230,7 @@ FLAG_RULE = (
     f"decades over the fitted depths); '{FLAG_FLOOR_ALL}' (fitted floor above the largest "
     f"fitted error); '{FLAG_FLOOR}' (fitted floor above 1.25 times the smallest fitted "
     f"error); '{FLAG_COLLAPSED}' (the rate's bootstrap interval is not finite or has zero "
-    "width). See stablesweep.analysis.fits.fit_flag"
+    "width). See stablesweep.analysis.bootstrap.fit_flag"
 )
 
 
@@ -342,7 +340,7 @@ def opt_rates(
         Over the cells of ``opt_error`` (and ``fit_model``, ``bound`` where stated):
         ``opt_C`` (cell, fit_model), ``opt_gamma`` with ``opt_gamma_low/high``,
         ``opt_c`` with ``opt_c_low/high``, ``opt_model`` (selected model, str),
-        ``opt_fit_flag`` (cell, fit_model; str, see `fits.fit_flag`; a stalled FIRENET
+        ``opt_fit_flag`` (cell, fit_model; str, see `bootstrap.fit_flag`; a stalled FIRENET
         curve is flagged "stalled from depth N"), ``opt_n_points``;
         ``recovery_floor`` (mean ``recovery_error`` over trials); ``stalled`` (1/0, NaN
         where not decidable or not a FIRENET network) and ``stall_depth`` (see `stall`).

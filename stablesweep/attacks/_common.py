@@ -6,8 +6,9 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 __all__ = ["attack_mode"]
@@ -143,6 +144,39 @@ def check_problem(A: Any, x: Any, y: Any) -> tuple[tuple[int, ...], tuple[int, .
     return batch_x, image_shape, m
 
 
+class FlatProblem(NamedTuple):
+    """A checked problem with the batch flattened to one dimension of size ``b``."""
+
+    batch_shape: tuple[int, ...]  #: the leading batch dimensions of ``x`` and ``y``
+    image_shape: tuple[int, ...]  #: ``A.shape``
+    m: int  #: ``A.m``
+    b: int  #: number of images, ``prod(batch_shape)``
+    d: int  #: ``len(image_shape)``
+    y: torch.Tensor  #: measurements, detached, shape (b, m)
+    x: torch.Tensor  #: true images, detached, on ``y``'s device, shape (b, *image_shape)
+
+
+def flat_problem(A: Any, x: Any, y: Any) -> FlatProblem:
+    """:func:`check_problem`, then ``x`` and ``y`` detached and flattened to ``b`` images."""
+    batch_shape, image_shape, m = check_problem(A, x, y)
+    b = math.prod(batch_shape)
+    yf = y.detach().reshape(b, m)
+    xf = x.detach().to(y.device).reshape(b, *image_shape)
+    return FlatProblem(batch_shape, image_shape, m, b, len(image_shape), yf, xf)
+
+
+def clean_reconstruction(
+    net: Callable[[torch.Tensor], torch.Tensor], p: FlatProblem
+) -> tuple[torch.Tensor, np.ndarray]:
+    r""":math:`\varphi(y)` (no gradient, shape-checked, detached) and the clean error
+    :math:`\|\varphi(y) - x\|` per image."""
+    with torch.no_grad():
+        clean = net(p.y)
+    check_output(clean, (p.b, *p.image_shape))
+    clean = clean.detach()
+    return clean, norms(clean - p.x, p.d).cpu().numpy()
+
+
 def check_output(out: torch.Tensor, expected: tuple[int, ...]) -> None:
     """The network must map a batch of measurements to a batch of images."""
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
@@ -167,41 +201,51 @@ def half_sq_norms(t: torch.Tensor, ndim: int) -> torch.Tensor:
     return 0.5 * sq.sum(dim=tuple(range(-ndim, 0)))
 
 
+def project_ball(t: torch.Tensor, radius: torch.Tensor, ndim: int) -> torch.Tensor:
+    r"""Project each batch element of ``t`` onto the ball :math:`\|t\| \le \rho`.
+
+    Parameters
+    ----------
+    t : torch.Tensor, shape (b, *s) with ``len(s) = ndim``
+    radius : torch.Tensor, shape (b,)
+        :math:`\rho \ge 0` per element.
+    ndim : int
+        Number of trailing dimensions the norm runs over.
+
+    Returns
+    -------
+    torch.Tensor, shape like ``t``
+        :math:`t \cdot \min(1, \rho/\|t\|)` (``t`` itself where :math:`\|t\| \le \rho`).
+    """
+    n = norms(t, ndim)
+    scale = torch.where(n > radius, radius / torch.where(n > 0, n, 1.0), 1.0)
+    return t * scale.reshape(-1, *([1] * ndim))
+
+
 def real_dtype(t: torch.Tensor) -> torch.dtype:
     """Real floating dtype underlying ``t`` (float64 for complex128 and float64)."""
     dtype = t.real.dtype if t.is_complex() else t.dtype
     return dtype if dtype.is_floating_point else torch.get_default_dtype()
 
 
-def _draw(sampler, shape, dtype, is_complex, generator, device) -> torch.Tensor:
-    """Entries from ``sampler`` (torch.rand / torch.randn); complex: real then imaginary."""
+def draw(
+    sampler: Callable[..., torch.Tensor],
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    is_complex: bool,
+    generator: torch.Generator,
+    device: torch.device,
+) -> torch.Tensor:
+    """Random entries from ``sampler`` (``torch.rand``: U[0,1); ``torch.randn``: N(0,1)).
+
+    Drawn on the generator's device in the real ``dtype``; complex: the real part, then
+    the imaginary part, each from ``sampler``. Returned on ``device``.
+    """
     re = sampler(shape, generator=generator, dtype=dtype, device=generator.device)
     if is_complex:
         im = sampler(shape, generator=generator, dtype=dtype, device=generator.device)
         re = torch.complex(re, im)
     return re.to(device)
-
-
-def draw_uniform(
-    shape: tuple[int, ...],
-    dtype: torch.dtype,
-    is_complex: bool,
-    generator: torch.Generator,
-    device: torch.device,
-) -> torch.Tensor:
-    """U[0,1) entries; for complex, real part then imaginary part, each U[0,1)."""
-    return _draw(torch.rand, shape, dtype, is_complex, generator, device)
-
-
-def draw_gaussian(
-    shape: tuple[int, ...],
-    dtype: torch.dtype,
-    is_complex: bool,
-    generator: torch.Generator,
-    device: torch.device,
-) -> torch.Tensor:
-    """Standard normal entries (independent real and imaginary parts when complex)."""
-    return _draw(torch.randn, shape, dtype, is_complex, generator, device)
 
 
 def to_numpy(t: torch.Tensor):

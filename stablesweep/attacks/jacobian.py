@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._common import attack_mode, check_generator, check_int, check_real, draw_gaussian, norms
+from ._common import attack_mode, check_generator, check_int, check_real, draw, norms
 
 __all__ = ["JacobianResult", "jacobian_sigma_max"]
 
@@ -135,7 +135,7 @@ def jacobian_sigma_max(
     yf = y.detach().reshape(b, m)
     rdtype = yf.real.dtype if yf.is_complex() else yf.dtype
 
-    v = draw_gaussian((b, m), rdtype, yf.is_complex(), generator, yf.device).to(yf.dtype)
+    v = draw(torch.randn, (b, m), rdtype, yf.is_complex(), generator, yf.device).to(yf.dtype)
     v, _ = _unit(v)
     sigma = torch.zeros(b, dtype=rdtype, device=yf.device)
     iterations = np.full(b, iters, dtype=np.int64)

@@ -6,7 +6,6 @@ measurements ``A r`` change the network's output a lot.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Iterable
 from numbers import Integral
@@ -20,12 +19,13 @@ from ._common import (
     check_generator,
     check_int,
     check_optional_bound,
-    check_output,
-    check_problem,
     check_real,
-    draw_uniform,
+    clean_reconstruction,
+    draw,
+    flat_problem,
     half_sq_norms,
     norms,
+    project_ball,
     real_dtype,
 )
 from .result import RECORDED_METRICS, STOP_REASONS, AttackResult
@@ -45,13 +45,6 @@ def _evaluate(
     Ar = A.measure(r)
     out = net(y + Ar)
     return Ar, out, half_sq_norms(out - reference, d)
-
-
-def _project_ball(r: torch.Tensor, radius: torch.Tensor, d: int) -> torch.Tensor:
-    """Project each image of ``r`` (shape (b, *shape)) onto ``‖r‖ ≤ radius`` (shape (b,))."""
-    n = norms(r, d)
-    scale = torch.where(n > radius, radius / torch.where(n > 0, n, 1.0), 1.0)
-    return r * scale.reshape(-1, *([1] * d))
 
 
 def attack_objective(
@@ -317,12 +310,11 @@ def momentum_attack(
             f"complex_perturbation must be None, True or False; got {complex_perturbation!r}"
         )
     generator = check_generator(generator)
-    batch_shape, image_shape, m = check_problem(A, x, y)
+    flat = flat_problem(A, x, y)
+    batch_shape, image_shape, m, b, d, yf, xf = flat
     records = _record_schedule(record_at, steps)
     kept = _kept_schedule(keep_perturbations_at, records)
 
-    d = len(image_shape)
-    b = math.prod(batch_shape)
     device = y.device
     rdtype = real_dtype(y)
     if complex_perturbation is None:
@@ -331,8 +323,6 @@ def momentum_attack(
             or x.is_complex()
             or y.is_complex()
         )
-    yf = y.detach().reshape(b, m)
-    xf = x.detach().to(device).reshape(b, *image_shape)
 
     row_of = {int(s): i for i, s in enumerate(records)}
     kept_of = {int(s): i for i, s in enumerate(kept)}
@@ -342,19 +332,15 @@ def momentum_attack(
     reason = np.zeros(b, dtype=np.int64)  # index into STOP_REASONS
 
     with attack_mode(net):
-        with torch.no_grad():
-            pred = net(yf)
-        check_output(pred, (b, *image_shape))
-        pred = pred.detach()
+        pred, clean_error = clean_reconstruction(net, flat)
         reference = pred if ref == "pred" else xf
-        clean_error = norms(pred - xf, d).cpu().numpy()
 
         rshape = (b, *image_shape)
-        r = tau * draw_uniform(rshape, rdtype, complex_perturbation, generator, device)
+        r = tau * draw(torch.rand, rshape, rdtype, complex_perturbation, generator, device)
         cap = None
         if max_norm is not None:
             cap = max_norm * norms(xf, d).to(rdtype)
-            r = _project_ball(r, cap, d)
+            r = project_ball(r, cap, d)
         v = torch.zeros_like(r)
         r_keep = r.clone()  # last iterate within the bounds, per image
         # allocated at the first evaluation, in the dtype of φ(y + A r) (complex when r is)
@@ -432,7 +418,7 @@ def momentum_attack(
                     if cap is None:
                         r[ic] = r[ic] + v[ic]
                     else:
-                        r_new = _project_ball(r[ic] + v[ic], cap[ic], d)
+                        r_new = project_ball(r[ic] + v[ic], cap[ic], d)
                         v[ic] = r_new - r[ic]
                         r[ic] = r_new
                 del grad

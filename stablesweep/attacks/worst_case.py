@@ -14,12 +14,13 @@ from ._common import (
     attack_mode,
     check_generator,
     check_int,
-    check_output,
-    check_problem,
     check_real,
-    draw_gaussian,
+    clean_reconstruction,
+    draw,
+    flat_problem,
     half_sq_norms,
     norms,
+    project_ball,
     real_dtype,
 )
 from .jacobian import JacobianResult, jacobian_sigma_max
@@ -33,13 +34,6 @@ OBJECTIVES: tuple[str, ...] = ("error", "change")
 INITS: tuple[str, ...] = ("random", "jacobian")
 
 Network = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _project(e: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
-    """Project each row of ``e`` (shape (b, m)) onto the ball ``‖e‖ ≤ radius``."""
-    n = norms(e, 1)
-    scale = torch.where(n > radius, radius / torch.where(n > 0, n, 1.0), 1.0)
-    return e * scale.unsqueeze(-1)
 
 
 def worst_case_noise(
@@ -140,10 +134,10 @@ def worst_case_noise(
 
     Raises
     ------
-    ValueError
-        For an invalid setting or mismatched shapes, before any network evaluation.
-    TypeError
-        When ``generator`` is not a :class:`torch.Generator`.
+    ValueError, TypeError
+        An invalid setting or mismatched shapes (``ValueError``), a ``generator`` that is
+        not a :class:`torch.Generator` (``TypeError``): checked before any network
+        evaluation, as in :func:`~stablesweep.attacks.momentum_attack`.
 
     Notes
     -----
@@ -172,13 +166,9 @@ def worst_case_noise(
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}")
     generator = check_generator(generator)
-    batch_shape, image_shape, m = check_problem(A, x, y)
-
-    d = len(image_shape)
-    b = math.prod(batch_shape)
+    flat = flat_problem(A, x, y)
+    batch_shape, image_shape, m, b, d, yf, xf = flat
     device = y.device
-    yf = y.detach().reshape(b, m)
-    xf = x.detach().to(device).reshape(b, *image_shape)
     radius = level * norms(yf, 1)
     rdtype = real_dtype(yf)
 
@@ -200,11 +190,7 @@ def worst_case_noise(
     random_changes = np.empty((restarts, b))
     trace = torch.full((steps + 1, b), -math.inf, dtype=rdtype, device=device)
     with attack_mode(net):
-        with torch.no_grad():
-            clean = net(yf)
-        check_output(clean, (b, *image_shape))
-        clean = clean.detach()
-        clean_error = norms(clean - xf, d).cpu().numpy()
+        clean, clean_error = clean_reconstruction(net, flat)
         target = xf if objective == "error" else clean
 
         best_obj = torch.full((b,), -math.inf, dtype=rdtype, device=device)
@@ -236,7 +222,7 @@ def worst_case_noise(
             if warm_start.numel() != b * m:
                 raise ValueError(f"warm_start has {warm_start.numel()} entries; expected "
                                  f"{b * m} (the shape of y)")
-            w = _project(warm_start.detach().reshape(b, m).to(yf.dtype), radius)
+            w = project_ball(warm_start.detach().reshape(b, m).to(yf.dtype), radius, 1)
             wn = norms(w, 1)
             for cand in (w, w * (radius / torch.where(wn > 0, wn, 1.0)).unsqueeze(-1)):
                 _, out_w, _, obj_w, _, _ = evaluate(cand, False)
@@ -245,7 +231,7 @@ def worst_case_noise(
             del out_w
 
         for k in range(restarts):
-            g = draw_gaussian((b, m), rdtype, yf.is_complex(), generator, device)
+            g = draw(torch.randn, (b, m), rdtype, yf.is_complex(), generator, device)
             g = g.to(yf.dtype)
             gn = norms(g, 1)
             e = g * (radius / torch.where(gn > 0, gn, 1.0)).unsqueeze(-1)
@@ -288,8 +274,9 @@ def worst_case_noise(
                     if not bool(finite.all()):  # no ascent direction: this image stays
                         direction[~finite] = 0
                         non_finite += int((~finite).sum())
-                    e = _project(e.detach() + (step_size * radius).unsqueeze(-1) * direction,
-                                 radius)
+                    e = project_ball(
+                        e.detach() + (step_size * radius).unsqueeze(-1) * direction, radius, 1
+                    )
                 del out, half_sq, grad
             restart_errors[k] = restart_best.cpu().numpy()
 

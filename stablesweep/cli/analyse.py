@@ -6,14 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import (
-    PRODUCT_ATTR,
-    collect_warnings,
-    fail,
-    is_own_fits,
-    refuse_overwrite,
-    same_path,
-)
+from .common import PRODUCT_ATTR, collect_warnings, fail, is_own_fits, refuse_overwrite, same_path
 
 
 def add_analyse_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -6,11 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import (
-    fail,
-    refuse_overwrite,
-    same_path,
-)
+from .common import fail, refuse_overwrite, same_path
 
 
 def add_report_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -7,12 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import (
-    check_input_file,
-    fail,
-    non_negative_int,
-    positive_int,
-)
+from .common import check_input_file, fail, non_negative_int, positive_int
 
 
 def add_run_parser(subparsers: argparse._SubParsersAction) -> None:

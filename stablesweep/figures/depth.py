@@ -7,8 +7,9 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from ..analysis.bootstrap import mean_over_trials
 from ..analysis.data import DEPTH, NETWORK, TRIAL, valid
-from ..analysis.fits import evaluate, mean_over_trials
+from ..analysis.fits import evaluate
 from .common import (
     cell_groups,
     cell_labels,
@@ -170,17 +171,29 @@ def error_vs_depth(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[str, 
         and semi-log panel (exponential rates are straight lines); line: mean over trials;
         band: range over trials. Empty without ``rel_error``.
     """
-    if not _has(ds, "rel_error"):
+    return _depth_figures(ds, fits, "rel_error", "error_vs_depth", table=_RATE_VARIABLE,
+                          selected="selected_model", eps=True, flag_name="fit_flag",
+                          y_label=REL_LABEL, title="Relative error against depth")
+
+
+def _depth_figures(ds: xr.Dataset, fits: xr.Dataset | None, var: str, kind: str, *, table,
+                   selected: str, eps: bool, flag_name: str, y_label: str, title: str,
+                   extra=None) -> dict[str, Figure]:
+    """One log–log + semi-log figure per cell of ``ds[var]``: the series with their fits
+    (:func:`_draw_series`), ``extra(axes, ds, fits, cell, labels, styles)`` when given,
+    the theory's ε, axes, legend and title (:func:`_finish`)."""
+    if not _has(ds, var):
         return {}
-    styles = network_styles(_networks(ds["rel_error"]) if NETWORK in ds.dims else [])
+    styles = network_styles(_networks(ds[var]) if NETWORK in ds.dims else [])
     figures = {}
-    for labels, cell in _cells(ds, "rel_error"):
+    for labels, cell in _cells(ds, var):
         fig, axes = new_figure(1, 2, width=4.6, height=4.6)
-        _draw_series(axes[0], cell, labels, fits, styles, table=_RATE_VARIABLE,
-                     selected="selected_model", eps=True, flag_name="fit_flag")
-        _finish(fig, axes[0], theory_rel(ds, fits, labels), REL_LABEL,
-                "Relative error against depth", labels)
-        figures[stem("error_vs_depth", labels)] = fig
+        _draw_series(axes[0], cell, labels, fits, styles, table=table, selected=selected,
+                     eps=eps, flag_name=flag_name)
+        if extra is not None:
+            extra(axes[0], ds, fits, cell, labels, styles)
+        _finish(fig, axes[0], theory_rel(ds, fits, labels), y_label, title, labels)
+        figures[stem(kind, labels)] = fig
     return figures
 
 
@@ -222,38 +235,36 @@ def opt_error_vs_depth(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[s
         floor (mean ‖x̂ − x‖/‖x‖, from the fits or the store) is a dashed line in the
         network's colour; the theory's ε a grey dotted line. Empty without ``opt_error``.
     """
-    if not _has(ds, "opt_error"):
-        return {}
-    styles = network_styles(_networks(ds["opt_error"]) if NETWORK in ds.dims else [])
-    figures = {}
-    for labels, cell in _cells(ds, "opt_error"):
-        fig, axes = new_figure(1, 2, width=4.6, height=4.6)
-        _draw_series(axes[0], cell, labels, fits, styles, table=_OPT_VARIABLE,
-                     selected="opt_model", eps=False, flag_name="opt_fit_flag")
-        floors: list[tuple[float, list]] = []  # networks sharing a minimiser share a line
-        for net in _networks(cell):
-            pick = {**labels, NETWORK: net} if net is not None else labels
-            floor = None
-            if fits is not None and "recovery_floor" in fits:
-                floor = _mean_value(select(fits["recovery_floor"], pick))
-            if floor is None and "recovery_error" in ds:
-                floor = _mean_value(select(valid(ds, "recovery_error"), pick))
-            if floor is None:
-                continue
-            same = [f for f in floors if abs(f[0] - floor) <= 0.01 * abs(floor)]
-            if same:
-                same[0][1].append(net)
-            else:
-                floors.append((floor, [net]))
-        for floor, nets in floors:
-            color = network_style(styles, nets[0])["color"] if len(nets) == 1 else "k"
-            every = len(floors) == 1 and len(nets) == len(_networks(cell))
-            who = "" if every else ", ".join(str(n) for n in nets if n is not None)
-            for ax in axes[0]:
-                ax.axhline(floor, color=color, linestyle=(0, (6, 3)), linewidth=0.9,
-                           label=rf"recovery floor $\|\hat x - x\|/\|x\|$ = {floor:.3g}"
-                                 + (f" ({who})" if who else ""))
-        _finish(fig, axes[0], theory_rel(ds, fits, labels), OPT_LABEL,
-                "Distance to the minimiser against depth", labels)
-        figures[stem("opt_error_vs_depth", labels)] = fig
-    return figures
+    return _depth_figures(ds, fits, "opt_error", "opt_error_vs_depth", table=_OPT_VARIABLE,
+                          selected="opt_model", eps=False, flag_name="opt_fit_flag",
+                          y_label=OPT_LABEL, title="Distance to the minimiser against depth",
+                          extra=_recovery_floors)
+
+
+def _recovery_floors(axes, ds: xr.Dataset, fits, cell: xr.DataArray, labels: dict,
+                     styles) -> None:
+    """Dashed recovery-floor lines, one per distinct floor (networks sharing a minimiser
+    share a line), in the network's colour (black when shared)."""
+    floors: list[tuple[float, list]] = []
+    for net in _networks(cell):
+        pick = {**labels, NETWORK: net} if net is not None else labels
+        floor = None
+        if fits is not None and "recovery_floor" in fits:
+            floor = _mean_value(select(fits["recovery_floor"], pick))
+        if floor is None and "recovery_error" in ds:
+            floor = _mean_value(select(valid(ds, "recovery_error"), pick))
+        if floor is None:
+            continue
+        same = [f for f in floors if abs(f[0] - floor) <= 0.01 * abs(floor)]
+        if same:
+            same[0][1].append(net)
+        else:
+            floors.append((floor, [net]))
+    for floor, nets in floors:
+        color = network_style(styles, nets[0])["color"] if len(nets) == 1 else "k"
+        every = len(floors) == 1 and len(nets) == len(_networks(cell))
+        who = "" if every else ", ".join(str(n) for n in nets if n is not None)
+        for ax in axes:
+            ax.axhline(floor, color=color, linestyle=(0, (6, 3)), linewidth=0.9,
+                       label=rf"recovery floor $\|\hat x - x\|/\|x\|$ = {floor:.3g}"
+                             + (f" ({who})" if who else ""))

@@ -7,6 +7,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from ..analysis.bootstrap import mean_over_trials
 from ..analysis.data import NETWORK, NOISE, TRIAL
 from ..analysis.noise import noise_regression_data
 from .common import (
@@ -32,13 +33,15 @@ Y_LABELS = {
 
 
 def _trial_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation over axis 1 (trials), NaN-skipping, no warnings."""
-    finite = np.isfinite(values)
-    count = finite.sum(axis=1)
-    safe = np.where(finite, values, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = safe.sum(axis=1) / count
-        var = np.where(finite, (values - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
+    r"""Mean and standard deviation over axis 1 (trials), NaN-skipping, no warnings.
+
+    :math:`\bar v = \frac1{|F|}\sum_{t \in F} v_t` and
+    :math:`s = \bigl(\frac1{|F|}\sum_{t \in F}(v_t - \bar v)^2\bigr)^{1/2}` over the
+    finite trials :math:`F` (NaN where there are none), both by
+    :func:`~stablesweep.analysis.bootstrap.mean_over_trials`.
+    """
+    mean = mean_over_trials(values.T)
+    var = mean_over_trials(((values - mean[:, None]) ** 2).T)
     return mean, np.sqrt(var)
 
 

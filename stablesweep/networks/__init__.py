@@ -36,7 +36,7 @@ from .custom import CustomNetwork
 from .dense import DenseOperator, dense_matrix
 from .firenet import FIRENET
 from .fista import FISTA, ISTA
-from .layers import LayerNetwork, evaluate, sqrt_theta
+from .layer_network import LayerNetwork, evaluate, sqrt_theta
 from .learned_pd import LearnedPD
 from .minimiser import MinimiserResult, OwnProblem, objective_value, own_problem, solve_minimiser
 from .nesta import NESTA

@@ -35,16 +35,9 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .base import (
-    IterativeNetwork,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    operator_norm,
-    resolve_weights,
-)
-from .primal_dual import check_step_sizes
-from .prox import lerp_, norm_last, shrink_ball, soft_threshold, soft_threshold_
+from .base import IterativeNetwork, check_int, check_nonnegative
+from .primal_dual import step_sizes
+from .prox import lerp_, shrink_ball, shrink_ball_, soft_threshold, soft_threshold_
 
 __all__ = ["ChambollePockBP", "CPState"]
 
@@ -98,10 +91,9 @@ class ChambollePockBP(IterativeNetwork):
         super().__init__(A)
         self._depth = check_int("depth", 100 if depth is None else depth)
         self.eta = check_nonnegative("eta", eta)
-        self.norm_A = operator_norm(A) if norm_A is None else check_positive("norm_A", norm_A)
-        self.tau, self.sigma = check_step_sizes(tau, sigma, self.norm_A)
+        self.norm_A, self.tau, self.sigma = step_sizes(A, tau, sigma, norm_A)
         self.ergodic = bool(ergodic)
-        self.register_buffer("weights", resolve_weights(A, weights, s))
+        self.set_weights(weights, s)
 
     @property
     def n_layers(self) -> int:
@@ -112,10 +104,7 @@ class ChambollePockBP(IterativeNetwork):
                 "work": self.soft_work(y)}
 
     def init_state(self, y: torch.Tensor, x0: torch.Tensor | None, ctx: dict) -> CPState:
-        batch = y.shape[:-1]
-        x = y.new_zeros(*batch, *self.shape) if x0 is None else (
-            x0.expand(*batch, *self.shape).clone()
-        )
+        x = self.start_point(y, x0)
         return CPState(x=x, psi=torch.zeros_like(y), x_sum=torch.zeros_like(x))
 
     def step(self, state: CPState, y: torch.Tensor, k: int, ctx: dict) -> CPState:
@@ -132,10 +121,7 @@ class ChambollePockBP(IterativeNetwork):
             state.x_sum.add_(x)
         r = A(lerp_(state.x, x, 2.0, out=state.x))  # A(2 x_{k+1} - x_k)
         r.mul_(sigma).add_(state.psi).sub_(ctx["sigma_y"])
-        if radius > 0:
-            scale = norm_last(r).clamp_(min=1e-300)
-            r.mul_(scale.reciprocal_().mul_(-radius).add_(1.0).clamp_(min=0.0))
-        return CPState(x=x, psi=r, x_sum=state.x_sum)
+        return CPState(x=x, psi=shrink_ball_(r, radius), x_sum=state.x_sum)
 
     def output(self, state: CPState, y: torch.Tensor, k: int, ctx: dict) -> torch.Tensor:
         return state.x_sum / k if self.ergodic else state.x

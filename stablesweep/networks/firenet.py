@@ -39,15 +39,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .base import (
-    IterativeNetwork,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    operator_norm,
-    resolve_weights,
-)
-from .primal_dual import check_step_sizes, default_lam, primal_dual_step
+from .base import IterativeNetwork, check_int, check_nonnegative, check_positive
+from .primal_dual import default_lam, primal_dual_step, step_sizes
 from .prox import norm_last
 
 __all__ = ["FIRENET", "FirenetState"]
@@ -142,11 +135,10 @@ class FIRENET(IterativeNetwork):
             n = depth // self.p
         self.n = check_int("n", 10 if n is None else n)
         self._depth = self.n * self.p
-        self.register_buffer("weights", resolve_weights(A, weights, s))
+        self.set_weights(weights, s)
         self.lam = default_lam(self.m, s) if lam is None else check_positive("lam", lam)
         self.delta = check_nonnegative("delta", delta)
-        self.L_A = operator_norm(A) if L_A is None else check_positive("L_A", L_A)
-        self.tau, self.sigma = check_step_sizes(tau, sigma, self.L_A)
+        self.L_A, self.tau, self.sigma = step_sizes(A, tau, sigma, L_A, "L_A")
         self.eps0 = None if eps0 is None else check_positive("eps0", eps0)
 
     # ---- sizes
@@ -196,9 +188,7 @@ class FIRENET(IterativeNetwork):
             eps = norm_last(y)
         else:
             eps = torch.full((*batch, 1), self.eps0, dtype=self.real_dtype, device=y.device)
-        x_out = y.new_zeros(*batch, *self.shape) if x0 is None else (
-            x0.expand(*batch, *self.shape).clone()
-        )
+        x_out = self.start_point(y, x0)
         zero = eps.new_zeros(())
         return FirenetState(
             x=x_out, psi=y, x_sum=x_out, x_out=x_out, eps=eps, alpha=zero, sigma_y=y

@@ -29,6 +29,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -37,7 +38,7 @@ import torch
 from .base import IterativeNetwork, check_int, check_positive, operator_norm, resolve_weights
 from .prox import lerp_, soft_threshold, soft_threshold_
 
-__all__ = ["FISTA", "ISTA", "FistaState", "IstaState"]
+__all__ = ["FISTA", "ISTA", "FistaState", "IstaState", "prox_grad", "next_t"]
 
 #: default λ of the LASSO
 DEFAULT_LAM = 1e-3
@@ -52,7 +53,47 @@ class FistaState(NamedTuple):
     v: torch.Tensor  #: extrapolated point v_k
 
 
+def next_t(t: float) -> float:
+    r"""FISTA's :math:`t_{k+1} = \tfrac12\bigl(1 + \sqrt{1 + 4t_k^2}\bigr)`."""
+    return 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+
+
+def prox_grad(
+    A: Any, v: torch.Tensor, y: torch.Tensor, L: float, thr: torch.Tensor, work: Any = None
+) -> torch.Tensor:
+    r"""One proximal-gradient step :math:`S_{t}\bigl(v - \tfrac1L A^*(Av - y)\bigr)`.
+
+    Parameters
+    ----------
+    A : operator
+    v : torch.Tensor, shape (..., *shape)
+        The point; left untouched (the result is a fresh tensor).
+    y : torch.Tensor, shape (..., m)
+    L : float
+        Step :math:`1/L`.
+    thr : torch.Tensor, broadcastable to ``v``
+        Thresholds :math:`t = \lambda w / L`.
+    work : SoftThresholdWork, optional
+        Scratch buffers; used on the no-grad path only.
+
+    Notes
+    -----
+    Out of place (differentiable) with gradients enabled or without ``work``; the
+    networks' no-grad fast path (``work`` given) works in place on the fresh
+    :math:`A^*(Av - y)`. The networks and the converged LASSO solver of
+    :mod:`~stablesweep.networks.minimiser` both step through here.
+    """
+    if torch.is_grad_enabled() or work is None:
+        return soft_threshold(v - A.adjoint(A(v) - y) / L, thr)
+    u = A.adjoint(A(v).sub_(y))
+    u = torch.add(v, u, alpha=-1.0 / L, out=u)
+    return soft_threshold_(u, thr, work)
+
+
 class _LassoNetwork(IterativeNetwork):
+    r"""Common part of ISTA and FISTA (parameters as :class:`FISTA`): the weighted LASSO,
+    its step :math:`1/L` and thresholds :math:`\lambda w/L`, the proximal-gradient step."""
+
     def __init__(
         self,
         A: Any,
@@ -77,19 +118,9 @@ class _LassoNetwork(IterativeNetwork):
         return {"thr": (self.lam / self.L) * self.weights.to(y.device),
                 "work": self.soft_work(y)}
 
-    def _start(self, y: torch.Tensor, x0: torch.Tensor | None) -> torch.Tensor:
-        batch = y.shape[:-1]
-        if x0 is None:
-            return y.new_zeros(*batch, *self.shape)
-        return x0.expand(*batch, *self.shape).clone()
-
     def _prox_grad(self, v: torch.Tensor, y: torch.Tensor, ctx: dict) -> torch.Tensor:
-        """:math:`S_{\\lambda w/L}(v - A^*(Av - y)/L)` (fresh tensor; ``v`` untouched)."""
-        if torch.is_grad_enabled():
-            return soft_threshold(v - self.A.adjoint(self.A(v) - y) / self.L, ctx["thr"])
-        u = self.A.adjoint(self.A(v).sub_(y))
-        u = torch.add(v, u, alpha=-1.0 / self.L, out=u)
-        return soft_threshold_(u, ctx["thr"], ctx["work"])
+        """:func:`prox_grad` with this network's step and thresholds."""
+        return prox_grad(self.A, v, y, self.L, ctx["thr"], ctx["work"])
 
     def output(self, state: NamedTuple, y: torch.Tensor, k: int, ctx: dict) -> torch.Tensor:
         return state.x
@@ -98,23 +129,13 @@ class _LassoNetwork(IterativeNetwork):
 class ISTA(_LassoNetwork):
     r"""ISTA network: ``depth`` proximal-gradient steps on the weighted LASSO.
 
-    Parameters
-    ----------
-    A : operator
-    depth : int
-        Iterations (default 100).
-    lam : float
-        :math:`\lambda > 0` (default ``1e-3``).
-    weights, s : optional
-        Weights of shape ``A.shape`` or local sparsities; default uniform.
-    L : float, optional
-        Step :math:`1/L`; default :math:`\|A\|^2`.
+    Parameters as :class:`FISTA`.
     """
 
     name = "ista"
 
     def init_state(self, y: torch.Tensor, x0: torch.Tensor | None, ctx: dict) -> IstaState:
-        return IstaState(x=self._start(y, x0))
+        return IstaState(x=self.start_point(y, x0))
 
     def step(self, state: IstaState, y: torch.Tensor, k: int, ctx: dict) -> IstaState:
         return IstaState(x=self._prox_grad(state.x, y, ctx))
@@ -134,29 +155,25 @@ class FISTA(_LassoNetwork):
         Weights of shape ``A.shape`` or local sparsities; default uniform.
     L : float, optional
         Step :math:`1/L`; default :math:`\|A\|^2`.
+
+    Attributes
+    ----------
+    momentum : list of float
+        The factors :math:`(t_k - 1)/t_{k+1}`, :math:`k = 0, \dots, \text{depth} - 1`
+        (they do not depend on the data).
     """
 
     name = "fista"
 
-    def __init__(
-        self,
-        A: Any,
-        depth: int | None = None,
-        *,
-        lam: float = DEFAULT_LAM,
-        weights: Any = None,
-        s: Any = None,
-        L: float | None = None,
-    ):
-        super().__init__(A, depth, lam=lam, weights=weights, s=s, L=L)
+    @functools.cached_property
+    def momentum(self) -> list[float]:
         t = [1.0]
         for _ in range(self.depth):
-            t.append(0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t[-1] ** 2)))
-        #: momentum factors (t_k - 1) / t_{k+1}, k = 0..depth-1
-        self.momentum = [(t[k] - 1.0) / t[k + 1] for k in range(self.depth)]
+            t.append(next_t(t[-1]))
+        return [(t[k] - 1.0) / t[k + 1] for k in range(self.depth)]
 
     def init_state(self, y: torch.Tensor, x0: torch.Tensor | None, ctx: dict) -> FistaState:
-        x = self._start(y, x0)
+        x = self.start_point(y, x0)
         return FistaState(x=x, v=x.clone())
 
     def step(self, state: FistaState, y: torch.Tensor, k: int, ctx: dict) -> FistaState:

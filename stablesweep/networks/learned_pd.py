@@ -38,24 +38,10 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .base import check_int, check_positive
-from .prox import abs2
-from .unet import TrainedNetwork, check_depths, from_channels, to_channels
+from .prox import floored_magnitude, soft_threshold
+from .trained import TrainedNetwork, check_depths, check_kernel_size, from_channels, to_channels
 
 __all__ = ["LearnedPD"]
-
-
-def soft_threshold(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    r"""Soft-thresholding :math:`z \max(0, 1 - t/|z|)`, finite gradients in any precision.
-
-    Like :func:`stablesweep.networks.prox.soft_threshold`, but :math:`|z|` is floored at
-    ``finfo.tiny ** 0.25`` of ``z``'s precision, so that the gradient at :math:`z = 0` is
-    zero (not NaN) in single precision too (training runs in float32).
-    """
-    if not z.is_complex():
-        return z - torch.clamp(z, -t, t)
-    floor = torch.finfo(z.real.dtype).tiny ** 0.25
-    mag = torch.sqrt(abs2(z).clamp(min=floor * floor))
-    return z * torch.clamp(1.0 - t / mag, min=0.0)
 
 
 class _Correction(nn.Sequential):
@@ -95,7 +81,7 @@ class LearnedPD(TrainedNetwork):
         (transform, shape, mask, wavelet) is checked against the training operator.
     allow_mask_mismatch : bool
         Use the trained network with another operator (default ``False``: raise
-        :class:`~stablesweep.training.checkpoint.MaskMismatchError`).
+        :class:`~stablesweep.modelfile.MaskMismatchError`).
     layers : int
         Number of layers :math:`L` (default 8), each one :math:`A` and one :math:`A^*`.
     hidden : int
@@ -150,11 +136,7 @@ class LearnedPD(TrainedNetwork):
         arch, data = self._arch_from(given, self.DEFAULTS, checkpoint, allow_mask_mismatch)
         self.layers = check_int("layers", arch["layers"])
         self.hidden = check_int("hidden", arch["hidden"])
-        self.kernel_size = check_int("kernel_size", arch["kernel_size"])
-        if self.kernel_size % 2 == 0:
-            raise ValueError(
-                f"kernel_size = {kernel_size!r} is not allowed; expected an odd integer"
-            )
+        self.kernel_size = check_kernel_size(arch["kernel_size"])
         self.threshold = check_positive("threshold", arch["threshold"], allow_zero=True)
         self.real_output = bool(arch["real_output"])
         if depth is None:
@@ -177,8 +159,7 @@ class LearnedPD(TrainedNetwork):
             torch.full((self.layers, self.n_levels), self.threshold, dtype=rdt)
         )
         c = 2 if self.complex_operator else 1
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(check_int("init_seed", init_seed, minimum=0))
+        with self.seeded_init(init_seed):
             self.corrections = nn.ModuleList(
                 _Correction(c, self.hidden, self.kernel_size) for _ in range(self.layers)
             )
@@ -209,7 +190,8 @@ class LearnedPD(TrainedNetwork):
         psi = psi + self.sigma[k] * r
         g = z - self.tau[k] * A.adjoint(r + psi)
         thr = torch.clamp(self.theta[k], min=0.0)[self.level_index]
-        u = soft_threshold(g, thr)
+        # |z| floored per precision: finite gradients at z = 0 in float32 training too
+        u = soft_threshold(g, thr, floored_magnitude)
         img = A.to_image(u)
         chans = to_channels(img, self.complex_operator)
         img = from_channels(chans + self.corrections[k](chans))
@@ -225,9 +207,7 @@ class LearnedPD(TrainedNetwork):
         else:
             z = x0.to(y.dtype).expand(b, *self.shape).clone()
         psi = torch.zeros_like(y)
-        use_ckpt = self.checkpointing and torch.is_grad_enabled() and (
-            y.requires_grad or any(p.requires_grad for p in self.parameters())
-        )
+        use_ckpt = self.checkpoint_now(y)
         outs = []
         for k in range(max(record)):
             if use_ckpt:
@@ -239,14 +219,10 @@ class LearnedPD(TrainedNetwork):
         return outs
 
     def _start(self, x0: torch.Tensor | None, batch: tuple[int, ...]) -> torch.Tensor | None:
-        if x0 is None:
-            return None
-        nd = len(self.shape)
-        if x0.ndim < nd or tuple(x0.shape[x0.ndim - nd:]) != self.shape:
-            raise ValueError(
-                f"x0 has shape {tuple(x0.shape)}; expected (..., *{self.shape}) coefficients"
-            )
-        return x0.reshape(-1, *self.shape) if x0.ndim > nd else x0
+        x0 = self.check_start(x0)
+        if x0 is None or x0.ndim == len(self.shape):
+            return x0
+        return x0.reshape(-1, *self.shape)
 
     def forward(self, y: torch.Tensor, x0: torch.Tensor | None = None) -> torch.Tensor:
         r"""Image after ``depth`` layers.

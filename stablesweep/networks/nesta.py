@@ -54,14 +54,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .base import (
-    IterativeNetwork,
-    check_int,
-    check_nonnegative,
-    check_positive,
-    resolve_weights,
-)
-from .prox import abs2, huber_grad, norm_last
+from .base import IterativeNetwork, check_int, check_nonnegative, check_positive
+from .prox import abs2, huber_grad, shrink_ball
 
 __all__ = ["NESTA", "NestaState", "check_rows_orthonormal"]
 
@@ -159,10 +153,8 @@ class NESTA(IterativeNetwork):
         self.gamma = gamma
         self.mu0 = None if mu0 is None else check_positive("mu0", mu0)
         self.mu_min = None if mu_min is None else check_positive("mu_min", mu_min)
-        w = resolve_weights(A, weights, s)
-        if not bool((w > 0).all()):
+        if not bool((self.set_weights(weights, s) > 0).all()):
             raise ValueError("nesta needs positive weights (w_i > 0) for its smoothing")
-        self.register_buffer("weights", w)
         check_rows_orthonormal(A)
 
     @property
@@ -172,11 +164,7 @@ class NESTA(IterativeNetwork):
     # ---- helpers
     def _correction(self, y: torch.Tensor, Av: torch.Tensor) -> torch.Tensor:
         r""":math:`c = \max(0, 1 - \eta/\|y - Av\|)(y - Av)`."""
-        r = y - Av
-        if self.eta == 0:
-            return r
-        nrm = norm_last(r).clamp(min=1e-300)
-        return r * torch.clamp(1.0 - self.eta / nrm, min=0.0)
+        return shrink_ball(y - Av, self.eta)
 
     def _per_coeff(self, t: torch.Tensor) -> torch.Tensor:
         return t.reshape(*t.shape[:-1], *([1] * len(self.shape)))
@@ -190,7 +178,7 @@ class NESTA(IterativeNetwork):
         if x0 is None:
             x, Ax = Aty, y.clone()  # A A^* y = y
         else:
-            x = x0.expand(*batch, *self.shape).clone()
+            x = self.start_point(y, x0)
             Ax = self.A(x)
         if self.mu0 is None:
             # max_i |(A^*y)_i| / w_i via squares (no sqrt at the zero entries of A^*y,

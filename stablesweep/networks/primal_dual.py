@@ -38,13 +38,7 @@ from typing import Any, NamedTuple
 import torch
 
 from . import kernels
-from .base import (
-    IterativeNetwork,
-    check_int,
-    check_positive,
-    operator_norm,
-    resolve_weights,
-)
+from .base import IterativeNetwork, check_int, check_positive, operator_norm
 from .prox import lerp_, norm_last, project_ball, soft_threshold, soft_threshold_
 
 __all__ = [
@@ -52,6 +46,7 @@ __all__ = [
     "PrimalDualState",
     "primal_dual_step",
     "check_step_sizes",
+    "step_sizes",
     "default_lam",
 ]
 
@@ -92,6 +87,30 @@ def check_step_sizes(tau: object, sigma: object, norm_A: float) -> tuple[float, 
             "is not allowed; expected tau*sigma*||A||^2 <= 1"
         )
     return tau, sigma
+
+
+def step_sizes(
+    A: Any, tau: object, sigma: object, norm_A: object = None, name: str = "norm_A"
+) -> tuple[float, float, float]:
+    r""":math:`(\|A\|, \tau, \sigma)` of a Chambolle–Pock network, checked.
+
+    Parameters
+    ----------
+    A : operator
+    tau, sigma : float
+        Step sizes; :func:`check_step_sizes` requires :math:`\tau\sigma\|A\|^2 \le 1`.
+    norm_A : float, optional
+        :math:`\|A\|` (or an upper bound); default
+        :func:`~stablesweep.networks.base.operator_norm`.
+    name : str
+        What ``norm_A`` is called in error messages (``"L_A"`` for FIRENET).
+
+    Returns
+    -------
+    norm, tau, sigma : float
+    """
+    norm = operator_norm(A) if norm_A is None else check_positive(name, norm_A)
+    return (norm, *check_step_sizes(tau, sigma, norm))
 
 
 def primal_dual_step(
@@ -220,10 +239,9 @@ class PrimalDual(IterativeNetwork):
         p = depth if p is None else p
         self.p = check_int("p", 100 if p is None else p)
         self._depth = self.p
-        self.register_buffer("weights", resolve_weights(A, weights, s))
+        self.set_weights(weights, s)
         self.lam = default_lam(self.m, s) if lam is None else check_positive("lam", lam)
-        self.norm_A = operator_norm(A) if norm_A is None else check_positive("norm_A", norm_A)
-        self.tau, self.sigma = check_step_sizes(tau, sigma, self.norm_A)
+        self.norm_A, self.tau, self.sigma = step_sizes(A, tau, sigma, norm_A)
 
     @property
     def n_layers(self) -> int:
@@ -237,11 +255,7 @@ class PrimalDual(IterativeNetwork):
     def init_state(
         self, y: torch.Tensor, x0: torch.Tensor | None, ctx: dict
     ) -> PrimalDualState:
-        batch = y.shape[:-1]
-        if x0 is None:
-            x = y.new_zeros(*batch, *self.shape)
-        else:
-            x = x0.expand(*batch, *self.shape).clone()
+        x = self.start_point(y, x0)
         return PrimalDualState(x=x, psi=torch.zeros_like(y), x_sum=torch.zeros_like(x))
 
     def step(self, state: PrimalDualState, y: torch.Tensor, k: int, ctx: dict) -> PrimalDualState:

@@ -31,6 +31,8 @@ Re^2 + Im^2``): :func:`torch.abs` on complex tensors is several times slower on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 __all__ = [
@@ -38,11 +40,13 @@ __all__ = [
     "norm_last",
     "lerp_",
     "soft_threshold",
+    "floored_magnitude",
     "soft_threshold_",
     "SoftThresholdWork",
     "clip_magnitude",
     "project_ball",
     "shrink_ball",
+    "shrink_ball_",
     "huber_grad",
 ]
 
@@ -58,14 +62,26 @@ def abs2(z: torch.Tensor) -> torch.Tensor:
     return z.square()
 
 
-def soft_threshold(z: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+def soft_threshold(
+    z: torch.Tensor,
+    t: torch.Tensor | float,
+    magnitude: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     r"""Weighted soft-thresholding :math:`S_t(z)` (out of place, differentiable).
+
+    The one soft-threshold of the package: the unrolled networks, the learned
+    primal–dual network (``magnitude=``:func:`floored_magnitude`, for float32 training)
+    and the explicit layer form (``magnitude`` an inexact square root
+    :math:`\operatorname{sqrt}_\theta`) all call it.
 
     Parameters
     ----------
     z : torch.Tensor, shape (..., *shape), real or complex
     t : torch.Tensor broadcastable to ``z`` (real, >= 0), or float
         Thresholds.
+    magnitude : callable, optional
+        Complex data only: the map :math:`|z|^2 \mapsto |z|` to use (default: the exact
+        one through ``rsqrt`` with :math:`|z|^2` floored at 1e-300).
 
     Returns
     -------
@@ -74,13 +90,28 @@ def soft_threshold(z: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
     Notes
     -----
     Real data: :math:`S_t(z) = z - \operatorname{clip}(z, -t, t)` (two passes).
-    Complex data: :math:`z \cdot \max(0, 1 - t/|z|)` with :math:`|z|^2` floored at
-    1e-300, so that the value and the gradient are finite (and zero) at :math:`z = 0`.
+    Complex data: :math:`z \cdot \max(0, 1 - t/|z|)`; by default
+    :math:`t/|z| = t \cdot \operatorname{rsqrt}(\max(|z|^2, 10^{-300}))`, so that the
+    value and the gradient are finite (and zero) at :math:`z = 0`; with ``magnitude``
+    it is ``t / magnitude(|z|^2)``.
     """
     if not z.is_complex():
         return z - torch.clamp(z, -t, t)
-    scale = torch.clamp(1.0 - t * torch.rsqrt(abs2(z).clamp(min=_TINY)), min=0.0)
-    return z * scale
+    if magnitude is None:
+        ratio = t * torch.rsqrt(abs2(z).clamp(min=_TINY))
+    else:
+        ratio = t / magnitude(abs2(z))
+    return z * torch.clamp(1.0 - ratio, min=0.0)
+
+
+def floored_magnitude(q: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sqrt{\max(q, f^2)}` with :math:`f` = ``finfo(q.dtype).tiny ** 0.25``.
+
+    The magnitude map for :func:`soft_threshold` in any precision: the floor keeps the
+    gradient at :math:`z = 0` zero (not NaN) in single precision too.
+    """
+    floor = torch.finfo(q.dtype).tiny ** 0.25
+    return torch.sqrt(q.clamp(min=floor * floor))
 
 
 def soft_threshold_(
@@ -213,6 +244,17 @@ def shrink_ball(v: torch.Tensor, radius: float | torch.Tensor) -> torch.Tensor:
     if isinstance(radius, int | float) and radius == 0.0:
         return v
     return v * torch.clamp(1.0 - radius / torch.clamp(_norm(v), min=_TINY), min=0.0)
+
+
+def shrink_ball_(v: torch.Tensor, radius: float) -> torch.Tensor:
+    r"""In-place :func:`shrink_ball` (no autograd); returns ``v``.
+
+    Computed as :math:`v \cdot \max(0, 1 - \eta \cdot (1/\|v\|))` in the norm's buffer.
+    """
+    if radius == 0.0:
+        return v
+    scale = norm_last(v).clamp_(min=_TINY)
+    return v.mul_(scale.reciprocal_().mul_(-radius).add_(1.0).clamp_(min=0.0))
 
 
 def huber_grad(z: torch.Tensor, mu: torch.Tensor | float, w: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,14 @@
 """The sweep engine: config -> grid of cells -> Dask -> one Zarr store per sweep.
 
 - :mod:`~stablesweep.sweep.config` — loading and validating experiment configs
-  (JSON schema ``config.schema.json`` in this package, plus semantic checks);
+  (JSON schema ``config.schema.json`` in this package, plus semantic checks, through
+  the shared config layer :mod:`stablesweep.configuration`); its parts:
+  :mod:`~stablesweep.sweep.axes` (problem axes), :mod:`~stablesweep.sweep.specs`
+  (:class:`SweepConfig` and its specs), :mod:`~stablesweep.sweep.problem_checks`,
+  :mod:`~stablesweep.sweep.network_checks`, :mod:`~stablesweep.sweep.model_files`,
+  :mod:`~stablesweep.sweep.network_info` (registry introspection),
+  :mod:`~stablesweep.sweep.examples` and :mod:`~stablesweep.sweep.preflight` (memory,
+  network builds);
 - :mod:`~stablesweep.sweep.grid` — cells and the seeds derived from their coordinates;
 - :mod:`~stablesweep.sweep.cell` — the pure cell function;
 - :mod:`~stablesweep.sweep.store` — the Zarr/xarray store, resume and locking;

@@ -39,13 +39,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import (
-    AttackSpec,
-    NetworkSpec,
-    read_operator_record,
-    sparsity_parameter,
-)
 from .grid import stream_seed, torch_seed
+from .model_files import read_operator_record
+from .network_info import sparsity_parameter
+from .specs import AttackSpec, NetworkSpec
 
 __all__ = [
     "CellResult",
@@ -182,7 +179,7 @@ class Problem:
 def fixed_mask(path: str) -> np.ndarray:
     """The sampling mask stored in a model file (``sampling.mask_from``), a fresh copy.
 
-    Read with :func:`stablesweep.training.checkpoint.load_operator_record`; the file is
+    Read with :func:`stablesweep.modelfile.load_operator_record`; the file is
     read once per version (path, modification time, size).
     """
     return read_operator_record(path)["mask"].numpy().astype(bool)

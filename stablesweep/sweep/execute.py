@@ -54,9 +54,12 @@ from stablesweep.yaml_loader import load_yaml
 from .cell import CellTask, fixed_mask, probe_network, run_cell
 from .config import SweepConfig
 from .grid import Cell, cells
-from .integrity import mark_pending, verify_cells
+from .integrity import mark_pending, repair_store_metadata, verify_cells
 from .progress import Progress
-from .store import Layout, StoreLock, StoreWriter, finalize, open_or_create, read_done
+from .layout import Layout
+from .lock import StoreLock
+from .store import StoreError, finalize, open_or_create, read_done
+from .writer import StoreWriter
 
 __all__ = [
     "ClusterConfigError",
@@ -252,6 +255,18 @@ def repair_damaged(store: str | Path, layout: Layout, all_cells: list[Cell]) -> 
     return len(report.damaged)
 
 
+def _repair_metadata(store: Path, cfg: SweepConfig) -> None:
+    """Rewrite damaged metadata and coordinate files of ``cfg``'s store, saying which."""
+    try:
+        repaired = repair_store_metadata(store, cfg.hash, lambda: make_layout(cfg))
+    except ValueError as err:
+        raise StoreError(str(err)) from None
+    if repaired:
+        names = ", ".join(f"{name} ({why})" for name, why in list(repaired.items())[:10])
+        print(f"[stablesweep] repaired the metadata of {str(store)!r}: {names}",
+              file=sys.stderr)
+
+
 def pending_cells(cfg: SweepConfig, store: str | Path) -> list[Cell]:
     """Cells whose ``done`` marker is still 0."""
     done = read_done(store)
@@ -379,6 +394,7 @@ def run_sweep(
     store = Path(store)
     start = time.monotonic()
     with StoreLock(store):
+        _repair_metadata(store, cfg)
         ds = open_or_create(store, lambda: make_layout(cfg), cfg)
         layout = layout_from_store(cfg, ds)
         all_cells = cells(cfg)

@@ -45,7 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import AXIS_NAMES, SweepConfig, canonical_json
+from .axes import AXIS_NAMES
+from .specs import SweepConfig, canonical_json
 
 #: Problem coordinates that seed no random stream (see the module docstring).
 SEED_NEUTRAL = ("mask_from", "details")

@@ -14,7 +14,7 @@ Modules, one concept each:
 - :mod:`~stablesweep.tradeoff.training` — the U-Net trained with (or without) details;
 - :mod:`~stablesweep.tradeoff.experiment` — the measurements and the run;
 - :mod:`~stablesweep.tradeoff.report` — NetCDF, tables and the figure;
-- :mod:`~stablesweep.tradeoff.cli` — ``stablesweep tradeoff CONFIG [-o OUTDIR] [--force]``.
+- :mod:`~stablesweep.cli.tradeoff` — ``stablesweep tradeoff CONFIG [-o OUTDIR] [--force]``.
 """
 
 from stablesweep._lazy import lazy_exports

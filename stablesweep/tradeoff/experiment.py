@@ -241,7 +241,7 @@ class TradeoffResult:
 
 def _provenance(cfg: TradeoffConfig) -> dict[str, str | int]:
     from stablesweep import __version__
-    from stablesweep.sweep.store import git_commit, library_versions
+    from stablesweep.sweep.provenance import git_commit, library_versions
 
     return {
         "Conventions": "CF-1.10",
@@ -328,7 +328,7 @@ def run_experiment(cfg: TradeoffConfig, out_dir: str | Path | None = None, *,
     -------
     TradeoffResult
     """
-    from stablesweep.training.checkpoint import save_atomic
+    from stablesweep.modelfile import save_atomic
     from stablesweep.training.data import torch_seed
 
     from .problem import make_operator

@@ -7,7 +7,7 @@ pieces: the network class (:class:`stablesweep.networks.UNet`), the loss
 (:func:`stablesweep.training.trainer.mse`), the evaluation
 (:func:`stablesweep.training.trainer.evaluate`), the data container
 (:class:`stablesweep.training.data.Dataset`) and the model-file format
-(:mod:`stablesweep.training.checkpoint`; the written ``model.pt`` loads with
+(:mod:`stablesweep.modelfile`; the written ``model.pt`` loads with
 ``UNet.from_checkpoint(A, path)``).
 
 Data
@@ -104,11 +104,11 @@ def train_unet(A: Any, cfg: Any, *, details: bool = True,
     net : stablesweep.networks.UNet
         float64, evaluation mode, the kept (best-validation) weights.
     model : dict
-        The model file's contents (:data:`stablesweep.training.checkpoint.MODEL_FORMAT`),
-        ready for :func:`stablesweep.training.checkpoint.save_atomic`.
+        The model file's contents (:data:`stablesweep.modelfile.MODEL_FORMAT`),
+        ready for :func:`stablesweep.modelfile.save_atomic`.
     """
+    from stablesweep.modelfile import MODEL_FORMAT, operator_record
     from stablesweep.networks.unet import UNet
-    from stablesweep.training.checkpoint import MODEL_FORMAT, operator_record
     from stablesweep.training.data import torch_seed
     from stablesweep.training.trainer import evaluate, mse
 

@@ -46,29 +46,40 @@ Seeds
     mask. Two configs with the same ``problem`` give the same mask.
 
 Errors
-    :func:`load_training_config` raises one :class:`TrainingConfigError` listing every
-    problem found, each naming the key path, the value and what is allowed.
+    :func:`load_training_config` raises one :class:`TrainingConfigError` (a
+    :class:`stablesweep.configuration.ConfigError`) listing every problem found, each
+    naming the key path, the value and what is allowed; the checks are declared as the
+    config kind :data:`TRAINING`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import math
-import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stablesweep.yaml_loader import load_yaml
+from stablesweep.configuration import (
+    SIGNATURES,
+    ConfigError,
+    ConfigKind,
+    LoadedConfig,
+    check_choice,
+    check_folder_name,
+    check_int,
+    is_int,
+    is_real,
+    merge,
+    short,
+    unknown_keys,
+)
 
 __all__ = [
     "NETWORK_NAMES",
+    "TRAINING",
     "TrainingConfig",
     "TrainingConfigError",
     "load_training_config",
@@ -93,21 +104,16 @@ _TRAINING_DEFAULTS: dict[str, Any] = {
 _DATA_DEFAULTS: dict[str, Any] = {"validation": 100, "details": True, "noise": 0.0}
 
 
-class TrainingConfigError(ValueError):
-    """An invalid training config; ``problems`` lists every problem found."""
+class TrainingConfigError(ConfigError):
+    """An invalid training config (the :class:`ConfigError` of kind ``training``)."""
 
-    def __init__(self, problems: Sequence[str], source: str | None = None):
-        self.problems = list(problems)
-        self.source = source
-        where = f" {source}" if source else ""
-        n = len(self.problems)
-        head = f"invalid training config{where}: {n} problem{'s' if n != 1 else ''}"
-        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in self.problems))
+    default_kind = "training"
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    """A validated training config.
+class TrainingConfig(LoadedConfig):
+    """A validated training config (a :class:`LoadedConfig`: ``data``, ``text``,
+    ``source``, ``name``, ``seed``, ``hash``).
 
     Attributes
     ----------
@@ -121,18 +127,7 @@ class TrainingConfig:
         The profile merged in.
     """
 
-    data: dict[str, Any]
-    text: str
-    source: str | None = None
     profile: str | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.data["name"])
-
-    @property
-    def seed(self) -> int:
-        return int(self.data["seed"])
 
     @property
     def network(self) -> str:
@@ -158,26 +153,9 @@ class TrainingConfig:
     def training(self) -> dict[str, Any]:
         return self.data["training"]
 
-    @property
-    def hash(self) -> str:
-        """SHA-256 of the normalised config (sorted JSON), first 16 hex digits."""
-        blob = json.dumps(self.data, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
     def with_overrides(self, overrides: Mapping[str, Any]) -> TrainingConfig:
         """A new validated config with ``overrides`` merged in (see :func:`merge`)."""
         return parse_training_config(merge(self.data, overrides), source=self.source)
-
-
-def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Recursive merge: mappings merge key by key, any other value replaces."""
-    out = copy.deepcopy(dict(base))
-    for k, v in override.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def load_training_config(
@@ -198,19 +176,13 @@ def load_training_config(
 
     Raises
     ------
-    FileNotFoundError
-        ``path`` does not exist.
     TrainingConfigError
-        Every problem found (YAML syntax, unknown keys, bad values, unknown profile).
+        Every problem found (unknown keys, bad values, unknown profile), or the one
+        that stops reading: a missing file, a directory, invalid YAML, or a config of
+        another kind (named, with the command that runs it).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training config '{path}' does not exist")
-    try:
-        raw = load_yaml(path.read_text())
-    except yaml.YAMLError as err:
-        raise TrainingConfigError([f"YAML syntax: {err}"], str(path)) from err
-    return parse_training_config(raw, source=str(path), profile=profile)
+    _, raw, where = TRAINING.read(os.fspath(path))
+    return parse_training_config(raw, source=where, profile=profile)
 
 
 def parse_training_config(
@@ -218,12 +190,12 @@ def parse_training_config(
 ) -> TrainingConfig:
     """Validate a config mapping (see the module docstring); see :func:`load_training_config`."""
     if not isinstance(raw, Mapping):
-        raise TrainingConfigError([f"top level: {type(raw).__name__}; expected a mapping"], source)
+        TRAINING.raise_problems(TRAINING.problems(raw), source)
     data = copy.deepcopy(dict(raw))
     profiles = data.pop("profiles", None) or {}
     problems: list[str] = []
     if not isinstance(profiles, Mapping):
-        problems.append(f"profiles: {_short(profiles)}; expected a mapping of name -> overrides")
+        problems.append(f"profiles: {short(profiles)}; expected a mapping of name -> overrides")
         profiles = {}
     if profile is not None:
         if profile not in profiles:
@@ -233,14 +205,13 @@ def parse_training_config(
             )
         if not isinstance(profiles[profile], Mapping):
             raise TrainingConfigError(
-                [f"profiles.{profile}: {_short(profiles[profile])}; expected a mapping"], source
+                [f"profiles.{profile}: {short(profiles[profile])}; expected a mapping"], source
             )
         data = merge(data, profiles[profile])
         if isinstance(data.get("name"), str):
             data["name"] = f"{data['name']}-{profile}"
-    problems += _validate(data)
-    if problems:
-        raise TrainingConfigError(problems, source)
+    problems += TRAINING.problems(data)
+    TRAINING.raise_problems(problems, source)
     data["training"] = {**_TRAINING_DEFAULTS, **(data.get("training") or {})}
     data["data"] = {**_DATA_DEFAULTS, **data["data"]}
     data["problem"].setdefault("wavelet", "haar")
@@ -252,41 +223,15 @@ def parse_training_config(
 # --------------------------------------------------------------------------- validation
 
 
-def _short(v: Any) -> str:
-    s = repr(v)
-    return s if len(s) <= 60 else s[:57] + "..."
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _unknown(path: str, mapping: Mapping, allowed: set[str]) -> list[str]:
-    return [f"{path}{k}: unknown key; allowed: {', '.join(sorted(allowed))}"
-            for k in mapping if k not in allowed]
-
-
-def _int(out: list[str], path: str, v: Any, minimum: int) -> None:
-    if not (_is_int(v) and v >= minimum):
-        out.append(f"{path}: {_short(v)} is not valid; expected an integer >= {minimum}")
-
-
 def _validate(data: Mapping[str, Any]) -> list[str]:
-    out = _unknown("", data, _TOP)
+    out = unknown_keys("", data, _TOP)
     for key in ("name", "seed", "network", "problem", "data"):
         if key not in data:
             out.append(f"{key}: missing")
-    name = data.get("name")
-    if "name" in data and not (isinstance(name, str) and name and all(
-            c.isalnum() or c in "-_." for c in name) and not name.startswith(".")):
-        out.append(f"name: {_short(name)} is not valid; expected a non-empty folder name of "
-                   "letters, digits, '-', '_', '.'")
+    if "name" in data:
+        check_folder_name(out, "name", data["name"])
     if "seed" in data:
-        _int(out, "seed", data["seed"], 0)
+        check_int(out, "seed", data["seed"], 0)
     out += _validate_network(data.get("network"))
     out += _validate_problem(data.get("problem"))
     out += _validate_data(data.get("data"))
@@ -298,14 +243,14 @@ def _validate_network(net: Any) -> list[str]:
     if net is None:
         return []
     if not isinstance(net, Mapping):
-        return [f"network: {_short(net)}; expected a mapping {{name, params}}"]
-    out = _unknown("network.", net, {"name", "params"})
+        return [f"network: {short(net)}; expected a mapping {{name, params}}"]
+    out = unknown_keys("network.", net, {"name", "params"})
     if net.get("name") not in NETWORK_NAMES:
-        out.append(f"network.name: {_short(net.get('name'))} is not trainable; expected one "
+        out.append(f"network.name: {short(net.get('name'))} is not trainable; expected one "
                    f"of: {', '.join(NETWORK_NAMES)}")
     params = net.get("params", {})
     if params is not None and not isinstance(params, Mapping):
-        out.append(f"network.params: {_short(params)}; expected a mapping")
+        out.append(f"network.params: {short(params)}; expected a mapping")
     elif params and net.get("name") in NETWORK_NAMES:
         for bad in ("checkpoint", "allow_mask_mismatch", "depth"):
             if bad in params:
@@ -327,21 +272,20 @@ def _validate_problem(problem: Any) -> list[str]:
     if problem is None:
         return []
     if not isinstance(problem, Mapping):
-        return [f"problem: {_short(problem)}; expected a mapping"]
-    out = _unknown("problem.", problem, _PROBLEM)
+        return [f"problem: {short(problem)}; expected a mapping"]
+    out = unknown_keys("problem.", problem, _PROBLEM)
     for key in ("transform", "resolution", "sampling"):
         if key not in problem:
             out.append(f"problem.{key}: missing")
-    if "transform" in problem and problem["transform"] not in _TRANSFORMS:
-        out.append(f"problem.transform: {_short(problem['transform'])} is not valid; expected "
-                   f"one of: {', '.join(_TRANSFORMS)}")
+    if "transform" in problem:
+        check_choice(out, "problem.transform", problem["transform"], _TRANSFORMS)
     res = problem.get("resolution")
-    if "resolution" in problem and not (_is_int(res) and res >= 4 and res & (res - 1) == 0):
-        out.append(f"problem.resolution: {_short(res)} is not valid; expected a power of two "
+    if "resolution" in problem and not (is_int(res) and res >= 4 and res & (res - 1) == 0):
+        out.append(f"problem.resolution: {short(res)} is not valid; expected a power of two "
                    ">= 4")
     wav = problem.get("wavelet", "haar")
     if not isinstance(wav, str):
-        out.append(f"problem.wavelet: {_short(wav)}; expected a PyWavelets wavelet name")
+        out.append(f"problem.wavelet: {short(wav)}; expected a PyWavelets wavelet name")
     else:
         try:
             from stablesweep.transforms import check_wavelet
@@ -353,36 +297,39 @@ def _validate_problem(problem: Any) -> list[str]:
     if "sampling" not in problem:
         return out
     if not isinstance(s, Mapping):
-        return out + [f"problem.sampling: {_short(s)}; expected a mapping"]
-    out += _unknown("problem.sampling.", s, _SAMPLING)
+        return out + [f"problem.sampling: {short(s)}; expected a mapping"]
+    out += unknown_keys("problem.sampling.", s, _SAMPLING)
     if "mask_from" in s:
         extra = sorted(set(s) - {"mask_from"})
         if extra:
             out.append(f"problem.sampling: {', '.join(extra)} given together with mask_from; "
                        "expected either mask_from or scheme/rate/seed")
         if not isinstance(s["mask_from"], str):
-            out.append(f"problem.sampling.mask_from: {_short(s['mask_from'])}; expected a path")
+            out.append(f"problem.sampling.mask_from: {short(s['mask_from'])}; expected a path")
+        elif os.path.isdir(s["mask_from"]):
+            out.append(f"problem.sampling.mask_from: {s['mask_from']!r} is a directory; "
+                       "expected a model file written by `stablesweep train` "
+                       "(<models dir>/<name>/model.pt)")
         return out
     for key in ("scheme", "rate", "seed"):
         if key not in s:
             out.append(f"problem.sampling.{key}: missing (or give mask_from)")
-    if "scheme" in s and s["scheme"] not in _SCHEMES:
-        out.append(f"problem.sampling.scheme: {_short(s['scheme'])} is not valid; expected one "
-                   f"of: {', '.join(_SCHEMES)}")
-    if "rate" in s and not (_is_real(s["rate"]) and 0 < s["rate"] <= 1):
-        out.append(f"problem.sampling.rate: {_short(s['rate'])} is not valid; expected a number "
+    if "scheme" in s:
+        check_choice(out, "problem.sampling.scheme", s["scheme"], _SCHEMES)
+    if "rate" in s and not (is_real(s["rate"]) and 0 < s["rate"] <= 1):
+        out.append(f"problem.sampling.rate: {short(s['rate'])} is not valid; expected a number "
                    "in (0, 1]")
     if "seed" in s:
-        _int(out, "problem.sampling.seed", s["seed"], 0)
+        check_int(out, "problem.sampling.seed", s["seed"], 0)
     if s.get("scheme") == "theory":
         sp = s.get("sparsity")
         if sp is None:
             out.append("problem.sampling.sparsity: missing; scheme 'theory' needs the local "
                        "sparsities (one per wavelet level)")
-        elif not (isinstance(sp, list) and sp and all(_is_int(v) and v >= 0 for v in sp)):
-            out.append(f"problem.sampling.sparsity: {_short(sp)} is not valid; expected a list "
+        elif not (isinstance(sp, list) and sp and all(is_int(v) and v >= 0 for v in sp)):
+            out.append(f"problem.sampling.sparsity: {short(sp)} is not valid; expected a list "
                        "of non-negative integers, one per level")
-        elif _is_int(res) and res >= 4 and res & (res - 1) == 0 and len(sp) != res.bit_length() - 1:
+        elif is_int(res) and res >= 4 and res & (res - 1) == 0 and len(sp) != res.bit_length() - 1:
             out.append(f"problem.sampling.sparsity: {len(sp)} entries but resolution {res} has "
                        f"{res.bit_length() - 1} levels; expected {res.bit_length() - 1}")
     elif "sparsity" in s and s.get("scheme") == "uniform":
@@ -394,24 +341,24 @@ def _validate_data(d: Any) -> list[str]:
     if d is None:
         return []
     if not isinstance(d, Mapping):
-        return [f"data: {_short(d)}; expected a mapping"]
-    out = _unknown("data.", d, _DATA)
+        return [f"data: {short(d)}; expected a mapping"]
+    out = unknown_keys("data.", d, _DATA)
     if "train" not in d:
         out.append("data.train: missing")
     else:
-        _int(out, "data.train", d["train"], 1)
+        check_int(out, "data.train", d["train"], 1)
     if "validation" in d:
-        _int(out, "data.validation", d["validation"], 1)
+        check_int(out, "data.validation", d["validation"], 1)
     if "details" in d and not isinstance(d["details"], bool):
-        out.append(f"data.details: {_short(d['details'])}; expected true or false")
-    if "noise" in d and not (_is_real(d["noise"]) and d["noise"] >= 0):
-        out.append(f"data.noise: {_short(d['noise'])} is not valid; expected a number >= 0")
+        out.append(f"data.details: {short(d['details'])}; expected true or false")
+    if "noise" in d and not (is_real(d["noise"]) and d["noise"] >= 0):
+        out.append(f"data.noise: {short(d['noise'])} is not valid; expected a number >= 0")
     ne = d.get("n_ellipses")
-    if ne is not None and not (_is_int(ne) and ne >= 0) and not (
-        isinstance(ne, list) and len(ne) == 2 and all(_is_int(v) and v >= 0 for v in ne)
+    if ne is not None and not (is_int(ne) and ne >= 0) and not (
+        isinstance(ne, list) and len(ne) == 2 and all(is_int(v) and v >= 0 for v in ne)
         and ne[0] <= ne[1]
     ):
-        out.append(f"data.n_ellipses: {_short(ne)} is not valid; expected an integer >= 0 or "
+        out.append(f"data.n_ellipses: {short(ne)} is not valid; expected an integer >= 0 or "
                    "a range [low, high]")
     return out
 
@@ -420,25 +367,28 @@ def _validate_training(t: Any) -> list[str]:
     if t is None:
         return []
     if not isinstance(t, Mapping):
-        return [f"training: {_short(t)}; expected a mapping"]
-    out = _unknown("training.", t, _TRAINING)
+        return [f"training: {short(t)}; expected a mapping"]
+    out = unknown_keys("training.", t, _TRAINING)
     for key in ("epochs", "batch_size"):
         if key in t:
-            _int(out, f"training.{key}", t[key], 1)
-    if "lr" in t and not (_is_real(t["lr"]) and t["lr"] > 0):
-        out.append(f"training.lr: {_short(t['lr'])} is not valid; expected a number > 0")
-    if "weight_decay" in t and not (_is_real(t["weight_decay"]) and t["weight_decay"] >= 0):
-        out.append(f"training.weight_decay: {_short(t['weight_decay'])} is not valid; expected "
+            check_int(out, f"training.{key}", t[key], 1)
+    if "lr" in t and not (is_real(t["lr"]) and t["lr"] > 0):
+        out.append(f"training.lr: {short(t['lr'])} is not valid; expected a number > 0")
+    if "weight_decay" in t and not (is_real(t["weight_decay"]) and t["weight_decay"] >= 0):
+        out.append(f"training.weight_decay: {short(t['weight_decay'])} is not valid; expected "
                    "a number >= 0")
     choices = {"schedule": ("cosine", "constant"), "dtype": ("float32", "float64"),
                "keep": ("best", "last")}
     for key, allowed in choices.items():
-        if key in t and t[key] not in allowed:
-            out.append(f"training.{key}: {_short(t[key])} is not valid; expected one of: "
-                       f"{', '.join(allowed)}")
+        if key in t:
+            check_choice(out, f"training.{key}", t[key], allowed)
     dev = t.get("device")
     if "device" in t and not (isinstance(dev, str) and (dev in ("auto", "cpu") or
                                                         dev.startswith("cuda"))):
-        out.append(f"training.device: {_short(dev)} is not valid; expected auto, cpu, cuda or "
+        out.append(f"training.device: {short(dev)} is not valid; expected auto, cpu, cuda or "
                    "cuda:<index>")
     return out
+
+
+#: The training config kind: hand-written checks (no JSON schema), all problems at once.
+TRAINING = ConfigKind(SIGNATURES["training"], error=TrainingConfigError, checks=(_validate,))

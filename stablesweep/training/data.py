@@ -50,7 +50,7 @@ def make_mask(cfg: TrainingConfig) -> np.ndarray:
     """The training mask of ``cfg`` (bool, shape ``(n, n)``, natural index order).
 
     ``mask_from`` reads it from a model file
-    (:func:`stablesweep.training.checkpoint.load_mask`); otherwise
+    (:func:`stablesweep.modelfile.load_mask`); otherwise
     ``multilevel_mask(shape, transform, budgets(shape, transform, round(rate * N),
     scheme, sparsity), seed)``.
     """
@@ -61,7 +61,7 @@ def make_mask(cfg: TrainingConfig) -> np.ndarray:
     n = int(p["resolution"])
     shape = (n, n)
     if "mask_from" in s:
-        from .checkpoint import load_operator_record
+        from stablesweep.modelfile import load_operator_record
 
         rec = load_operator_record(s["mask_from"])
         if rec["shape"] != shape or rec["transform"] != p["transform"]:

@@ -19,7 +19,7 @@ over the epochs), and after every epoch
 At the end ``<out>/model.pt`` holds the kept weights (lowest validation loss, or the
 last epoch's) with the architecture, the training operator (mask included), the full
 config and its hash, the data seed and the history (see
-:mod:`stablesweep.training.checkpoint`), and ``<out>/summary.json`` a readable summary.
+:mod:`stablesweep.modelfile`), and ``<out>/summary.json`` a readable summary.
 A ``model.pt`` therefore exists only for a finished training.
 """
 
@@ -37,13 +37,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import (
+from stablesweep.modelfile import (
     MODEL_FORMAT,
     STATE_FORMAT,
     load_state_file,
     operator_record,
+    provenance,
     save_atomic,
 )
+
 from .config import TrainingConfig, load_training_config
 from .data import Dataset, make_datasets, make_operator, seed_streams, torch_seed
 
@@ -331,15 +333,6 @@ def _cpu_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
 
 
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("stablesweep")
-    except PackageNotFoundError:  # pragma: no cover - source tree without metadata
-        return "unknown"
-
-
 def _common(cfg: TrainingConfig, A: Any, net: torch.nn.Module) -> dict[str, Any]:
     return {
         "network": cfg.network,
@@ -353,8 +346,7 @@ def _common(cfg: TrainingConfig, A: Any, net: torch.nn.Module) -> dict[str, Any]
         "data_seed": cfg.seed,
         "mask_seed": cfg.sampling.get("seed"),
         "train_dtype": cfg.training["dtype"],
-        "version": _package_version(),
-        "torch_version": str(torch.__version__),
+        **provenance(),
     }
 
 

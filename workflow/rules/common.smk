@@ -6,9 +6,10 @@ import json
 import yaml
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from stablesweep.sweep.config import load_config
+from stablesweep.sweep.config import ConfigError, load_config
 
 validate(config, schema="../schemas/workflow.schema.yaml")
 
@@ -20,12 +21,28 @@ for _name in config["experiments"]:
             f"experiments: no config file for experiment {_name!r} (looked for {_path})"
         )
     # files a config refers to (trained models) may be made by the workflow itself
-    EXPERIMENTS[_name] = load_config(_path, check_files=False)
+    try:
+        EXPERIMENTS[_name] = load_config(_path, check_files=False)
+    except ConfigError as _err:
+        if len(_err.problems) != 1:
+            raise
+        # one problem (e.g. another kind of config: K-digits) in one line
+        raise WorkflowError(f"experiments: {_name!r}: {_err.problems[0]}") from None
 
 
 def output_dir(wildcards, output):
     """The folder of a rule's first output."""
     return str(Path(output[0]).parent)
+
+
+def sweep_threads(wildcards):
+    """Threads of a sweep job: every core Snakemake was given (`--cores`; the local
+    profile says `cores: all`). A cluster executor has no such total: its profile sets
+    the sweep's threads (`set-threads`), and without that the job gets one."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 1
 
 
 def experiment_config(wildcards):

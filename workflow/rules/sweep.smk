@@ -15,9 +15,12 @@ rule sweep:
         "results/{experiment}/logs/sweep.log",
     conda:
         "../envs/stablesweep.yaml"
-    threads: workflow.cores
+    threads: sweep_threads
     params:
         store="results/{experiment}/sweep.zarr",
+    # Dask workers: in a SLURM job the job's CPUs (SLURM_CPUS_PER_TASK, else
+    # SLURM_CPUS_ON_NODE), elsewhere the rule's threads
     shell:
-        "(stablesweep run {input.config} --out {params.store} --workers {threads}"
+        "(stablesweep run {input.config} --out {params.store}"
+        " --workers ${{SLURM_CPUS_PER_TASK:-${{SLURM_CPUS_ON_NODE:-{threads}}}}}"
         " && stablesweep status {params.store} --json > {output}) > {log} 2>&1"

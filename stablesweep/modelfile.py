@@ -1,4 +1,8 @@
-r"""Files of trained networks: the model file, the resumable training state, the mask.
+r"""The model file: how a trained network is saved, read back and tied to its operator.
+
+A room of its own below :mod:`stablesweep.networks` (which builds a trained network
+from a model file) and :mod:`stablesweep.training` (which writes one); it imports
+neither, only PyTorch and NumPy.
 
 A trained network is tied to the operator it was trained with: the measurement
 transform, the image shape, the wavelet and, above all, the sampling mask Ω. The
@@ -10,22 +14,26 @@ transform, the image shape, the wavelet and, above all, the sampling mask Ω. Th
   tensor in the transform's natural index order, as from
   :func:`stablesweep.sampling.multilevel_mask`);
 * ``config`` / ``config_text`` — the full training config (dict and YAML), its hash,
-  the data seed, the epoch of the kept weights, the loss history, the package version.
+  the data seed, the epoch of the kept weights, the loss history;
+* provenance (:func:`provenance`) — the package and PyTorch versions that wrote it.
 
 :func:`load_mask` reads the mask back so that a sweep can measure with exactly the
 operator the network was trained for (``sampling: {mask_from: PATH}``), and
 :func:`check_operator` compares an operator with the stored one when a network is
 built from a checkpoint.
 
-The *training state* (``results/models/<name>/state.pt``) holds everything needed to
-resume an interrupted training bit for bit: model and optimizer state, the state of
-the shuffling generator and of PyTorch's global generator, the epoch and the history.
+The *training state* (``results/models/<name>/state.pt``, written by
+:func:`stablesweep.training.train`) holds everything needed to resume an interrupted
+training bit for bit: model and optimizer state, the state of the shuffling generator
+and of PyTorch's global generator, the epoch and the history. It stores the same
+``operator`` record, so :func:`load_mask` reads either file.
 
 Every file is written atomically (:func:`save_atomic`: a temporary file in the same
 folder, flushed and synced, then :func:`os.replace`), so an interruption leaves either
 the old file or the new one, never a truncated one. Files are read with
 ``torch.load(weights_only=True)``: they hold only tensors, numbers, strings, lists and
-dicts.
+dicts (no pickled classes), so files written when this module lived at
+``stablesweep.training.checkpoint`` read unchanged.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ __all__ = [
     "load_operator_record",
     "load_state_file",
     "operator_record",
+    "provenance",
     "save_atomic",
 ]
 
@@ -58,6 +67,24 @@ STATE_FORMAT = "stablesweep-training-state/1"
 
 class MaskMismatchError(ValueError):
     """A trained network was built against an operator it was not trained for."""
+
+
+def provenance() -> dict[str, str]:
+    """What wrote a model file: the stablesweep and PyTorch versions.
+
+    Returns
+    -------
+    dict
+        ``version`` (the installed stablesweep version, ``"unknown"`` in a source tree
+        without package metadata) and ``torch_version``.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("stablesweep")
+    except PackageNotFoundError:  # pragma: no cover - source tree without metadata
+        package = "unknown"
+    return {"version": package, "torch_version": str(torch.__version__)}
 
 
 def _umask() -> int:
@@ -291,7 +318,7 @@ def check_operator(
             f"the network in '{source}' was trained for a different operator: "
             + "; ".join(problems)
             + ". Measure with the trained mask (sweep config `sampling: {mask_from: "
-            f"{source}}}`, or stablesweep.training.checkpoint.load_mask), or pass "
+            f"{source}}}`, or stablesweep.modelfile.load_mask), or pass "
             "allow_mask_mismatch=True to use the network anyway"
         )
     return problems
