@@ -42,3 +42,30 @@ def test_the_readme_example_config_is_valid():
     for block in sweeps:
         cfg = load_config(yaml.safe_load(block), check_files=False)
         assert cfg.minimiser is not None and cfg.attack.kind == "worst-case"
+
+
+def _modules_with_examples() -> list[str]:
+    root = Path(__file__).resolve().parents[1]
+    names = []
+    for path in sorted((root / "stablesweep").rglob("*.py")):
+        if ">>>" in path.read_text(encoding="utf-8"):
+            rel = path.relative_to(root).with_suffix("")
+            parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+            names.append(".".join(parts))
+    return names
+
+
+def test_every_docstring_example_runs():
+    """The examples in docstrings are run (none is skipped): a broken one fails here."""
+    import doctest
+    import importlib
+
+    modules = _modules_with_examples()
+    assert "stablesweep.networks" in modules and "stablesweep.networks.minimiser" in modules
+    for name in modules:
+        module = importlib.import_module(name)
+        flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        result = doctest.testmod(module, optionflags=flags)
+        assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples fail"
+        text = Path(module.__file__).read_text(encoding="utf-8")
+        assert "doctest: +SKIP" not in text, f"{name} skips an example"

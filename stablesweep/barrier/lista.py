@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from stablesweep.networks.prox import soft_threshold
+
 from .config import BarrierConfig, parse_number
 from .problem import BarrierProblem
 
@@ -63,8 +65,7 @@ class LISTA(nn.Module):
         x = y.new_zeros(*y.shape[:-1], self.A.shape[1])
         for k in range(self.layers):
             u = x + (y - x @ self.A.T) @ self.W[k].T
-            t = torch.clamp(self.theta[k], min=0.0)
-            x = u - torch.clamp(u, -t, t)
+            x = soft_threshold(u, torch.clamp(self.theta[k], min=0.0))
         return x
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:

@@ -117,9 +117,19 @@ def build_network(
 
     Examples
     --------
-    >>> net = build_network("firenet", A, n=20, p=20, s=s, lam=1e-3)  # doctest: +SKIP
-    >>> x_hat = net(y)                                                 # doctest: +SKIP
-    >>> curve = net.iterates(y)          # (20, ..., *shape), one per restart  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from stablesweep.levels import sample_sparse_in_levels
+    >>> from stablesweep.operators import SamplingOperator
+    >>> from stablesweep.sampling import budgets, multilevel_mask
+    >>> shape, s = (16, 16), [1, 2, 3, 4]
+    >>> mask = multilevel_mask(shape, "fourier", budgets(shape, "fourier", 100, "theory", s), 0)
+    >>> A = SamplingOperator("fourier", mask)
+    >>> y = A(sample_sparse_in_levels(shape, s, np.random.default_rng(0)))
+    >>> net = build_network("firenet", A, n=20, p=20, s=s, lam=1e-3)
+    >>> tuple(net(y).shape)
+    (16, 16)
+    >>> tuple(net.iterates(y).shape)  # one iterate per restart
+    (20, 16, 16)
     """
     if name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; expected one of: {', '.join(NETWORKS)}")

@@ -333,9 +333,20 @@ def solve_minimiser(
 
     Examples
     --------
-    >>> net = build_network("primal-dual", A, 500, s=s)     # doctest: +SKIP
-    >>> res = solve_minimiser(own_problem(net), A, y)        # doctest: +SKIP
-    >>> opt_error = (net.iterates(y) - res.x_hat).flatten(1).norm(dim=1)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from stablesweep.levels import sample_sparse_in_levels
+    >>> from stablesweep.operators import SamplingOperator
+    >>> from stablesweep.sampling import budgets, multilevel_mask
+    >>> shape, s = (16, 16), [1, 2, 3, 4]
+    >>> mask = multilevel_mask(shape, "fourier", budgets(shape, "fourier", 100, "theory", s), 0)
+    >>> A = SamplingOperator("fourier", mask)
+    >>> y = A(sample_sparse_in_levels(shape, s, np.random.default_rng(0)))
+    >>> from stablesweep.networks import build_network
+    >>> net = build_network("primal-dual", A, 200, s=s)
+    >>> res = solve_minimiser(own_problem(net), A, y)
+    >>> opt_error = (net.iterates(y) - res.x_hat).flatten(-2).norm(dim=-1)
+    >>> bool(opt_error[-1] < opt_error[0])
+    True
     """
     if not isinstance(problem, OwnProblem):
         raise ValueError(f"problem = {problem!r} is not allowed; expected an OwnProblem")
