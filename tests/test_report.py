@@ -227,7 +227,7 @@ def test_flagged_fits_are_shown_as_flags_and_left_out_of_summaries(experiment, t
     fits["fit_flag"].attrs = {"long_name": "fit quality flag"}
     path = tmp_path / "flagged.nc"
     fits.to_netcdf(path)
-    monkeypatch.setattr(report, "MAX_FULL_ROWS", 4)  # force the per-network summary
+    monkeypatch.setattr(report.tables, "MAX_FULL_ROWS", 4)  # force the per-network summary
     out = write_report(experiment / "sweep.zarr", path, experiment / "figures",
                        tmp_path / "r.html", max_bytes=None)
     html = out.read_text(encoding="utf-8")
@@ -247,7 +247,7 @@ def test_flagged_fits_are_shown_as_flags_and_left_out_of_summaries(experiment, t
     bad = csv[csv["fit_flag"].fillna("") != ""]
     assert len(bad) == n_flagged
     assert (bad["gamma"].astype(str).str.startswith("flagged: too few points")).all()
-    monkeypatch.setattr(report, "MAX_FULL_ROWS", 1000)
+    monkeypatch.setattr(report.tables, "MAX_FULL_ROWS", 1000)
     html = write_report(experiment / "sweep.zarr", path, None, tmp_path / "r2.html").read_text()
     assert html.count("flagged: too few points (2 &lt; 4)") >= n_flagged
 

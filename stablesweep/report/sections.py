@@ -1,0 +1,165 @@
+"""What the report shows, in which order: its sections, figure kinds and tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FigureKind:
+    """One figure type of the report: file-stem prefix, heading, what it shows."""
+
+    kind: str
+    heading: str
+    shows: str  # the paragraph under the heading
+    settings: str  # which config block its caption quotes: "networks", "attack", ...
+    short: str = ""  # what one figure shows, for its caption
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of the report: candidate variables of ``fits.nc`` and how to group."""
+
+    key: str
+    heading: str
+    about: str
+    variables: tuple[str, ...]
+    group: tuple[str, ...] = ("network",)
+
+
+@dataclass
+class Section:
+    key: str
+    heading: str
+    about: str
+    items: list = field(default_factory=list)  # FigureKind | TableSpec, in order
+
+
+_RATE_VARS = (
+    "selected_model", "gamma", "gamma_ci", "exp_rate", "exp_rate_ci", "eps", "eps_ci", "C",
+    "C_ci", "eps_theory_rel", "eps_theory", "recovery_floor", "n_points",
+    "opt_model", "opt_gamma", "opt_gamma_low", "opt_gamma_high", "opt_C", "opt_c",
+    "opt_c_low", "opt_c_high", "stalled", "stall_depth",
+)
+_WORST_VARS = (
+    "wc_rel_error", "wc_random_rel_error", "wc_ratio", "wc_amplification", "wc_change_rel",
+    "wc_jacobian_sigma_max",
+)
+_TRADEOFF_VARS = (
+    "tradeoff_max_amplification", "tradeoff_clean_rel_error", "tradeoff_clean_abs_error",
+    "tradeoff_clean_error",
+)
+_STABILITY_VARS = ("max_amplification", "clean_rel_error", "clean_abs_error", "clean_error")
+
+#: Variables a flag covers: ``fit_flag`` the fits of the error, ``opt_fit_flag`` the fits
+#: of the optimisation error (every ``opt_*`` variable).
+_FIT_FLAG_VARS = frozenset({
+    "selected_model", "gamma", "gamma_ci", "exp_rate", "exp_rate_ci", "eps", "eps_ci", "C",
+    "C_ci", "log_rss", "aic", "bic",
+})
+
+
+def _flag_for(var: str) -> str | None:
+    if var.startswith("opt_") and var != "opt_fit_flag":
+        return "opt_fit_flag"
+    if var in _FIT_FLAG_VARS:
+        return "fit_flag"
+    return None
+
+
+#: The report's sections, in the order of the questions.
+FIGURE_SECTIONS: list[Section] = [
+    Section("accuracy", "Accuracy against depth",
+            "How close does each network get to the signal, and how fast does the error "
+            "fall with depth n (the number of layers or iterations)?", [
+                TableSpec("accuracy", "Accuracy at full depth",
+                          "Relative error at each network's full depth, and the PSNR and "
+                          "SSIM of |φ(y)| against |x| (scikit-image), mean over trials.",
+                          ("full_depth_rel_error", "psnr_mean", "ssim_mean")),
+                FigureKind("error_vs_depth", "Error against depth",
+                           "Relative error ‖φ_n(y) − x‖/‖x‖ of each network truncated at "
+                           "depth n (mean over trials), with the fitted rate curves and the "
+                           "theory floor ε on the same relative axis.", "networks",
+                           short="relative error ‖φ_n(y) − x‖/‖x‖ against depth n, fitted rates, "
+                                 "theory floor"),
+                FigureKind("opt_error_vs_depth", "Optimisation error against depth",
+                           "Optimisation error ‖φ_n(y) − x̂‖/‖x‖ against depth n, x̂ the "
+                           "minimiser of each network's own convex problem (the quantity "
+                           "the theory's rates are about), with fitted rates.", "networks",
+                           short="optimisation error ‖φ_n(y) − x̂‖/‖x‖ against depth n, fitted "
+                                 "rates"),
+                TableSpec("rates", "Convergence rates",
+                          "Fits of ε + C/n^γ (power law) and ε + C·e^(−c n) (exponential) "
+                          "to the error against depth; opt_* to the optimisation error. "
+                          "Flagged fits are not to be trusted.", _RATE_VARS),
+            ]),
+    Section("stability", "Stability",
+            "How much can a small perturbation of the measurements change the output? "
+            "Networks are compared at equal budgets ε = ‖e‖/‖y‖ first.", [
+                FigureKind("worst_case_amplification", "Worst-case amplification at equal "
+                           "budgets", "Worst-case amplification ‖φ(y+e*) − φ(y)‖/‖e*‖ of "
+                           "every network on one axis against the budget ε = ‖e‖/‖y‖.",
+                           "attack",
+                           short="worst-case amplification of every network against the budget ε "
+                                 "= ‖e‖/‖y‖"),
+                FigureKind("worst_case", "Worst case against random noise",
+                           "Error of the worst perturbation e* found within the budget "
+                           "‖e‖ ≤ ε‖y‖ next to random noise of the same norm, per network.",
+                           "attack",
+                           short="worst-case and random-noise error against the budget ε = "
+                                 "‖e‖/‖y‖"),
+                TableSpec("worst_case", "Worst-case attack at equal budgets",
+                          "Per budget ε: worst-case and random-noise relative errors, their "
+                          "ratio, the amplification and σ_max of the Jacobian.", _WORST_VARS,
+                          group=("network", "noise_level")),
+                FigureKind("amplification", "Amplification along each network's attack path",
+                           "Amplification ‖φ(y+Ar) − φ(y)‖/‖Ar‖ along each network's own "
+                           "momentum-ascent path; the paths reach different sizes ‖Ar‖, so "
+                           "compare networks in the equal-budget figures above.", "attack",
+                           short="amplification ‖φ(y+Ar) − φ(y)‖/‖Ar‖ along each network's own "
+                                 "attack path"),
+                FigureKind("stability_panel", "Stability test examples",
+                           "One attacked example: the image x and the clean reconstruction "
+                           "φ(y) in the first column; then the perturbed input (x + r for "
+                           "the momentum attack, x + A*e for the worst-case one at each "
+                           "budget ε) above its reconstruction, with the difference "
+                           "|φ(y + ·) − φ(y)| below; one grey scale with a colour bar.",
+                           "example",
+                           short="x and φ(y); perturbed inputs above their reconstructions; "
+                                 "differences below"),
+                FigureKind("attack_convergence", "Attack convergence",
+                           "Best objective value found so far against the ascent step (max "
+                           "over restarts): a flat end means the attack has converged.",
+                           "attack", short="best attack objective so far against the ascent step"),
+                TableSpec("stability", "Largest amplification per cell",
+                          "Largest amplification the momentum attack found and the clean "
+                          "error at the attacked depth.", _STABILITY_VARS,
+                          group=("network", "attack_depth")),
+                TableSpec("tradeoff", "Accuracy–stability trade-off",
+                          "Per network and attacked depth: the largest amplification over "
+                          "all cells against the clean error.", _TRADEOFF_VARS,
+                          group=("network", "attack_depth")),
+            ]),
+    Section("sampling", "Sampling and noise",
+            "Which sampling budgets recover the signal, and how does the error grow with "
+            "measurement noise?", [
+                FigureKind("phase_transition", "Phase transition",
+                           "Recovery probability (fraction of trials with relative error "
+                           "below the threshold) over sampling rate × sparsity, per "
+                           "sampling scheme.", "recovery",
+                           short="recovery probability over sampling rate × sparsity"),
+                TableSpec("recovery", "Recovery probability",
+                          "Fraction of trials recovered at the recovery depth.",
+                          ("recovery_probability", "recovery_trials", "recovery_depth")),
+                FigureKind("error_vs_noise", "Error against noise",
+                           "Relative error at full depth against the relative measurement "
+                           "noise ‖e‖/‖Ax‖ (the swept axis), with the fitted noise slope.",
+                           "noise",
+                           short="relative error at full depth against the relative noise "
+                                 "‖e‖/‖Ax‖"),
+                TableSpec("noise", "Noise sensitivity",
+                          "Least-squares slope C₃ of the error against the noise.",
+                          ("noise_slope", "noise_slope_se", "noise_intercept",
+                           "noise_slope_points", "noise_slope_depth")),
+            ]),
+]
