@@ -10,9 +10,10 @@ import torch
 import xarray as xr
 
 from stablesweep.sweep import load_config
-from stablesweep.sweep.cell import draw_problem, run_cell
+from stablesweep.sweep.cell import run_cell
 from stablesweep.sweep.execute import make_layout, make_task
 from stablesweep.sweep.grid import cells
+from stablesweep.sweep.problem import draw_problem
 from stablesweep.sweep.store import create_store, finalize
 from stablesweep.sweep.writer import write_cell
 

@@ -5,9 +5,9 @@ picklable) and returns a :class:`CellResult` of numpy arrays; it touches no glob
 state, so the numbers depend only on the task (not on the worker, the worker count or
 the order of execution). Per trial it
 
-1. draws the problem (:func:`draw_problem`): the mask
+1. draws the problem (:func:`~stablesweep.sweep.problem.draw_problem`): the mask
    (:func:`stablesweep.sampling.budgets` + :func:`~stablesweep.sampling.multilevel_mask`,
-   or the fixed mask of a model file, ``sampling.mask_from``: :func:`fixed_mask`),
+   or the fixed mask of a model file, ``sampling.mask_from``),
    the signal (sparse-in-levels coefficients z with x = W^{-1} z, or a test image /
    ellipse phantom x, with details when ``details``, and z = W x) and the noisy
    measurements
@@ -40,8 +40,8 @@ import numpy as np
 import torch
 
 from .grid import stream_seed, torch_seed
-from .model_files import read_operator_record
 from .network_info import sparsity_parameter
+from .problem import Problem, draw_problem, fixed_mask
 from .specs import AttackSpec, NetworkSpec
 
 __all__ = [
@@ -159,106 +159,6 @@ class CellResult:
     def failed(self) -> bool:
         statuses = [self.values[k] for k in ("status", "attack_status") if k in self.values]
         return any(np.any((s != OK) & (s != SKIPPED)) for s in statuses)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One drawn problem: operator, signal and measurements."""
-
-    A: Any
-    x: torch.Tensor  # image
-    z: torch.Tensor  # wavelet coefficients
-    y: torch.Tensor  # noisy measurements
-    noise_norm: float
-    sigma_theory: float
-
-
-# --------------------------------------------------------------------------- problem
-
-
-def fixed_mask(path: str) -> np.ndarray:
-    """The sampling mask stored in a model file (``sampling.mask_from``), a fresh copy.
-
-    Read with :func:`stablesweep.modelfile.load_operator_record`; the file is
-    read once per version (path, modification time, size).
-    """
-    return read_operator_record(path)["mask"].numpy().astype(bool)
-
-
-def draw_problem(
-    point: Mapping[str, Any], seed: int, trial: int, mask: np.ndarray | None = None
-) -> Problem:
-    """Draw the mask, the signal and the noise of one trial at one grid point.
-
-    Parameters
-    ----------
-    point : mapping
-        Problem parameters (``transform, resolution, dim, wavelet, scheme, rate,
-        budgets, mask_from, signal, sparsity, image, complex, details, noise``).
-    seed, trial : int
-        Global seed and trial index.
-    mask : numpy.ndarray of bool, optional
-        With ``mask_from``: the file's mask, already read (default: read it). The same
-        mask serves every trial.
-
-    Returns
-    -------
-    Problem
-    """
-    from stablesweep import levels, operators, sampling, signals
-
-    n, d = int(point["resolution"]), int(point.get("dim", 2))
-    shape = (n,) * d
-    transform = point["transform"]
-    sparsity = point.get("sparsity")
-
-    if point.get("mask_from") is not None:
-        mask = fixed_mask(point["mask_from"]) if mask is None else mask
-        if mask.shape != shape:
-            raise ValueError(f"the mask of {point['mask_from']!r} has shape {mask.shape}; "
-                             f"expected {shape}")
-    else:
-        if point.get("budgets") is not None:
-            m_k = sampling.budgets(shape, transform, None, list(point["budgets"]))
-        else:
-            m = int(round(float(point["rate"]) * n**d))
-            m_k = sampling.budgets(shape, transform, m, point["scheme"],
-                                   s=list(sparsity) if sparsity is not None else None)
-        rng_mask = np.random.default_rng(stream_seed(seed, trial, "mask", point))
-        mask = sampling.multilevel_mask(shape, transform, m_k, rng_mask)
-    A = operators.SamplingOperator(transform, mask, wavelet=point.get("wavelet", "haar"))
-
-    rng_signal = np.random.default_rng(stream_seed(seed, trial, "signal", point))
-    kind = point["signal"]
-    if kind == "sparse-in-levels":
-        z = levels.sample_sparse_in_levels(shape, list(sparsity), rng_signal,
-                                           complex=bool(point.get("complex", False)))
-        x = A.to_image(z)
-    else:
-        if kind == "image":
-            x = signals.test_image(point["image"], n)
-        elif kind == "ellipses":
-            x = signals.ellipse_phantom(n, rng_signal, d=d,
-                                        details=bool(point.get("details", False)))
-        else:  # pragma: no cover - rejected by the config validation
-            raise ValueError(f"unknown signal kind {kind!r}")
-        x = x.to(torch.float64)
-        z = A.to_coefficients(x)
-
-    clean = A(z)
-    rng_noise = np.random.default_rng(stream_seed(seed, trial, "noise", point))
-    y = signals.add_noise(clean, float(point.get("noise", 0.0)), rng_noise)
-
-    if sparsity is not None and sum(sparsity) > 0:
-        s, r = sum(sparsity), len(sparsity)
-        sigma = float(levels.best_approx_error(z, list(sparsity), d=d)) / math.sqrt(s * r)
-    else:
-        sigma = math.nan
-    return Problem(A=A, x=x, z=z, y=y, noise_norm=float(torch.linalg.vector_norm(y - clean)),
-                   sigma_theory=sigma)
-
-
-# --------------------------------------------------------------------------- networks
 
 
 def network_params(spec: NetworkSpec, point: Mapping[str, Any] | None,

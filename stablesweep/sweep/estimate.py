@@ -129,7 +129,7 @@ def _timings(cfg: SweepConfig) -> tuple[dict[str, float], dict[str, float], floa
     Timed on trial 0 of the grid point with the largest resolution (a real problem of
     the sweep: its mask, signal and noise).
     """
-    from .cell import draw_problem, fixed_mask
+    from .problem import draw_problem, fixed_mask
 
     index = [0] * len(cfg.axes)
     for i, (name, values) in enumerate(cfg.axes.items()):

@@ -51,13 +51,14 @@ from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from stablesweep.yaml_loader import load_yaml
 
-from .cell import CellTask, fixed_mask, probe_network, run_cell
+from .cell import CellTask, probe_network, run_cell
 from .config import SweepConfig
 from .grid import Cell, cells
 from .integrity import mark_pending, repair_store_metadata, verify_cells
-from .progress import Progress
 from .layout import Layout
 from .lock import StoreLock
+from .problem import fixed_mask
+from .progress import Progress
 from .store import StoreError, finalize, open_or_create, read_done
 from .writer import StoreWriter
 

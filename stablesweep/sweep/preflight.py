@@ -60,7 +60,8 @@ def check_builds(cfg: SweepConfig) -> list[str]:
 
     from stablesweep import operators
 
-    from .cell import build_network, fixed_mask
+    from .cell import build_network
+    from .problem import fixed_mask
 
     point = cfg.point((0,) * len(cfg.axes))
     n, d = int(point["resolution"]), int(point.get("dim", 2))

@@ -79,7 +79,7 @@ def mask_provenance(cfg: SweepConfig) -> dict[str, Any]:
     path = cfg.fixed.get("mask_from")
     if path is None:
         return {}
-    from .cell import fixed_mask  # torch: only needed when a mask file is read
+    from .problem import fixed_mask  # torch: only needed when a mask file is read
 
     mask = fixed_mask(path)
     digest = hashlib.sha256(f"{mask.shape}".encode() + np.packbits(mask).tobytes())
