@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test
 if [ "${CI:-}" = true ]; then
     bash scripts/chromium.sh
-    bash scripts/slurm-up.sh || echo "[test] SLURM could not start; the slurm test skips" >&2
+    timeout 900 bash scripts/slurm-up.sh || echo "[test] SLURM could not start; the slurm test skips" >&2
 fi
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 .venv/bin/ruff check stablesweep tests benchmarks

@@ -63,11 +63,64 @@ def _check_workers(workers: int | None) -> str | None:
             "use --cluster or --scheduler)")
 
 
+#: Seconds to wait for a ``--scheduler`` to answer before the run is refused.
+SCHEDULER_PROBE_S = 5.0
+
+
+def _check_scheduler(address: str | None) -> str | None:
+    """Why ``--scheduler`` cannot be reached (None: something listens there).
+
+    One Dask handshake with the address (TCP only for ``tls://``), within
+    :data:`SCHEDULER_PROBE_S` seconds, before the store is touched (Dask itself would wait
+    30 s and then raise).
+    """
+    if address is None:
+        return None
+    import socket
+    from urllib.parse import urlsplit
+
+    hint = ("start one with `dask scheduler` (it prints its address, e.g. "
+            "tcp://host:8786), or leave out --scheduler to run a local cluster")
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname:
+        return (f"--scheduler {address!r} is not a scheduler address; expected "
+                f"tcp://HOST:PORT (or tls://HOST:PORT); {hint}")
+    try:
+        port = parts.port or 8786
+    except ValueError:
+        return f"--scheduler {address!r}: the port is not a number; {hint}"
+    try:
+        if parts.scheme == "tls":  # the handshake needs the user's certificates: TCP only
+            with socket.create_connection((parts.hostname, port), timeout=SCHEDULER_PROBE_S):
+                return None
+        _handshake(f"tcp://{parts.hostname}:{port}")
+        return None
+    except Exception as err:  # noqa: BLE001 - refused, timed out, or not a Dask scheduler
+        reason = ("what answers there is not a Dask scheduler" if isinstance(err, MemoryError)
+                  else " ".join(str(err).split())[:120] or type(err).__name__)
+        return (f"--scheduler {address}: no Dask scheduler answers at {parts.hostname}:{port} "
+                f"within {SCHEDULER_PROBE_S:g} s ({reason}); {hint}")
+
+
+def _handshake(address: str) -> None:
+    """Open and close one Dask comm to ``address`` (raises when no scheduler answers)."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def probe() -> None:
+        comm = await connect(address, timeout=SCHEDULER_PROBE_S)
+        await comm.close()
+
+    asyncio.run(asyncio.wait_for(probe(), SCHEDULER_PROBE_S + 1))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from stablesweep.sweep import ConfigError, StoreError, load_config, run_sweep
     from stablesweep.sweep.execute import ClusterConfigError, grid_summary
 
-    why = _check_workers(args.workers) or check_input_file("--cluster", args.cluster)
+    why = (_check_workers(args.workers) or check_input_file("--cluster", args.cluster)
+           or _check_scheduler(args.scheduler))
     if why:
         return fail("run", why)
     try:
