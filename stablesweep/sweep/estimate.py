@@ -229,7 +229,8 @@ def estimate_sweep(cfg: SweepConfig, store: str | Path | None = None,
         if mark:
             continue
         spec = cfg.networks[cell.network]
-        depth = _attack_depth(cfg, cell)
+        depth = (cfg.attacked_depth(cell.network, cell.attack_depth)[0]
+                 if cfg.attack is not None and cell.attack_depth is not None else None)
         layer = per_layer[spec.label]
         seconds += cfg.trials * layers_per_trial(cfg, cell, depth) * (
             layer if np.isfinite(layer) else 0.0)
@@ -245,15 +246,6 @@ def estimate_sweep(cfg: SweepConfig, store: str | Path | None = None,
         seconds_per_layer=per_layer, peak_memory_bytes=int(rss + cell_memory_bytes(cfg)),
         seconds_per_solve=per_solve,
     )
-
-
-def _attack_depth(cfg: SweepConfig, cell: Cell) -> int | None:
-    """The depth ``cell`` is attacked at (``None``: no attack in this cell)."""
-    if cfg.attack is None or cell.attack_depth is None:
-        return None
-    value = cfg.attack.depths[cell.attack_depth]
-    depth, _ = cfg.networks[cell.network].attacked_depth(value, cfg.attack.explicit)
-    return depth
 
 
 def _duration(seconds: float) -> str:

@@ -211,25 +211,28 @@ def metadata_damage(path: str | Path, layout: Any) -> dict[str, str]:
         is absent and which the consolidated metadata does not list is not damage: the
         store was written by an older stablesweep that did not have it.
     """
-    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        return _damage(Path(path), _write_template(layout, Path(tmp)))
+
+
+def _damage(path: Path, template: Path) -> dict[str, str]:
+    """:func:`metadata_damage` of ``path`` against a written ``template``."""
     damage = {}
     if not _readable_json(path / "zarr.json"):
         damage["zarr.json"] = "root metadata missing or unreadable"
-    with tempfile.TemporaryDirectory() as tmp:
-        template = _write_template(layout, Path(tmp))
-        listed = _consolidated_names(path)
-        for file in sorted(template.rglob("*")):
-            name = file.relative_to(template).as_posix()
-            if not file.is_file() or name == "zarr.json":
-                continue
-            array = name.split("/")[0]
-            if not (path / array).exists() and array not in listed:
-                continue  # a variable the stablesweep that wrote this store did not have
-            target = path / name
-            if not target.is_file():
-                damage[name] = "missing"
-            elif target.read_bytes() != file.read_bytes():
-                damage[name] = "changed"
+    listed = _consolidated_names(path)
+    for file in sorted(template.rglob("*")):
+        name = file.relative_to(template).as_posix()
+        if not file.is_file() or name == "zarr.json":
+            continue
+        array = name.split("/")[0]
+        if not (path / array).exists() and array not in listed:
+            continue  # a variable the stablesweep that wrote this store did not have
+        target = path / name
+        if not target.is_file():
+            damage[name] = "missing"
+        elif target.read_bytes() != file.read_bytes():
+            damage[name] = "changed"
     return damage
 
 
@@ -251,16 +254,14 @@ def repair_metadata(path: str | Path, layout: Any) -> dict[str, str]:
     and its backup is missing or unreadable (the run's provenance is then lost).
     """
     path = Path(path)
-    damage = metadata_damage(path, layout)
-    if not damage:
-        return damage
-    if "zarr.json" in damage:
-        backup = path / ROOT_BACKUP
-        if not _readable_json(backup):
-            raise ValueError(_lost_root(path))
-        shutil.copyfile(backup, path / "zarr.json")
     with tempfile.TemporaryDirectory() as tmp:
         template = _write_template(layout, Path(tmp))
+        damage = _damage(path, template)
+        if "zarr.json" in damage:
+            backup = path / ROOT_BACKUP
+            if not _readable_json(backup):
+                raise ValueError(_lost_root(path))
+            shutil.copyfile(backup, path / "zarr.json")
         for name in damage:
             if name != "zarr.json":
                 (path / name).parent.mkdir(parents=True, exist_ok=True)
