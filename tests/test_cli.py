@@ -169,7 +169,7 @@ def test_worker_quick_exit_only_after_a_clean_close(closed):
     code = (
         "import atexit, sys\n"
         "atexit.register(print, 'earlier exit handler ran')\n"
-        "from stablesweep.sweep.execute import TorchThreads, _QUICK_EXIT\n"
+        "from stablesweep.sweep.cluster import TorchThreads, _QUICK_EXIT\n"
         "TorchThreads().setup(None)\n"
         "assert not _QUICK_EXIT['registered']\n"
         "plugin = TorchThreads(quick_exit=True)\n"
