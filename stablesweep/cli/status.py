@@ -37,7 +37,7 @@ def _verify(store: Path):
 
     ds = open_store(store)
     cfg = load_config(str(ds.attrs["config"]))
-    layout = make_layout(cfg)
+    layout = make_layout(cfg, store)
     metadata = metadata_damage(store, layout)
     report = verify_cells(store, layout, cells(cfg))
     report.metadata = metadata

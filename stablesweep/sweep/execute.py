@@ -36,22 +36,21 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from distributed import Client, as_completed
 
-from .cell import CellTask, probe_network, run_cell
+from .block import make_task, report_errors, run_block
+from .cell import probe_network
 from .cluster import ClusterConfigError, TorchThreads, cluster_from_file, connect
 from .config import SweepConfig
 from .grid import Cell, cells
-from .integrity import mark_pending, repair_store_metadata, verify_cells
-from .layout import Layout
+from .integrity import mark_pending, repair_store_metadata, stored_attributes, verify_cells
+from .layout import Layout, cell_block, stored_block
 from .lock import StoreLock
-from .problem import fixed_mask
 from .progress import Progress
 from .store import StoreError, finalize, open_or_create, read_done
-from .writer import StoreWriter
 
 __all__ = [
     "ClusterConfigError",
@@ -77,7 +76,8 @@ class RunSummary:
     failed: int
     lost: int
     seconds: float
-    #: time spent starting the cluster / connecting, and writing results (client side)
+    #: time spent starting the cluster / connecting (client), and writing results (on
+    #: the workers, summed over them)
     connect_seconds: float = 0.0
     write_seconds: float = 0.0
     #: done cells found damaged (missing, unreadable or changed data) and recomputed
@@ -98,8 +98,13 @@ class RunSummary:
 # --------------------------------------------------------------------------- tasks
 
 
-def make_layout(cfg: SweepConfig) -> Layout:
-    """Layout of a new store: builds every network once to find its iterate depths."""
+def make_layout(cfg: SweepConfig, store: str | Path | None = None) -> Layout:
+    """Layout of ``cfg``'s store: builds every network once to find its iterate depths.
+
+    The block shape is :func:`~stablesweep.sweep.layout.cell_block`'s for a new store,
+    or, given an existing ``store``, the one it was written with (read from its root
+    metadata or the backup of it, so a store whose metadata is damaged gets it too).
+    """
     _, point = next(cfg.points())
     depths: set[int] = set()
     layers = []
@@ -107,46 +112,20 @@ def make_layout(cfg: SweepConfig) -> Layout:
         its, n_layers = probe_network(spec, point)
         depths.update(its)
         layers.append(n_layers)
-    return Layout(cfg, tuple(sorted(depths)), tuple(layers))
+    layout = Layout(cfg, tuple(sorted(depths)), tuple(layers))
+    attrs = stored_attributes(store) if store is not None else None
+    if attrs is not None:
+        block = stored_block(attrs, layout.cell_dims)
+    else:
+        block = cell_block(cfg, layout.cell_shape, layout.cell_arrays())
+    return replace(layout, block=block)
 
 
 def layout_from_store(cfg: SweepConfig, ds) -> Layout:
-    return Layout(cfg, tuple(int(d) for d in ds["depth"].values),
-                  tuple(int(n) for n in ds["network_layers"].values))
-
-
-def make_task(layout: Layout, cell: Cell) -> CellTask:
-    """The :class:`CellTask` of one cell.
-
-    The attacked depth comes from :meth:`SweepConfig.attacked_depth` (``None`` and the
-    reason where the network is skipped); with ``mask_from`` the task carries the mask.
-    """
-    cfg = layout.cfg
-    attack = cfg.attack if cell.attack_depth is not None else None
-    attack_depth, skip = (None, "")
-    if attack is not None:
-        attack_depth, skip = cfg.attacked_depth(cell.network, cell.attack_depth)
-    examples = tuple(
-        (k, e.trial) for k, e in enumerate(cfg.examples)
-        if (e.point, e.network, e.attack_depth) == (cell.point, cell.network, cell.attack_depth)
-    )
-    point = cfg.point(cell.point)
-    return CellTask(
-        key=cell.key,
-        point=point,
-        seed=cfg.seed,
-        trials=cfg.trials,
-        network=cfg.networks[cell.network],
-        depths=layout.depths,
-        forward=cell.runs_forward,
-        attack=attack,
-        attack_depth=attack_depth,
-        examples=examples,
-        image_shape=layout.image_shape,
-        attack_skip=skip,
-        mask=fixed_mask(point["mask_from"]) if point.get("mask_from") else None,
-        minimiser=cfg.minimiser,
-    )
+    """The layout of an open store ``ds`` of ``cfg`` (no network is built)."""
+    layout = Layout(cfg, tuple(int(d) for d in ds["depth"].values),
+                    tuple(int(n) for n in ds["network_layers"].values))
+    return replace(layout, block=stored_block(ds.attrs, layout.cell_dims))
 
 
 def repair_damaged(store: str | Path, layout: Layout, all_cells: list[Cell]) -> int:
@@ -168,7 +147,7 @@ def repair_damaged(store: str | Path, layout: Layout, all_cells: list[Cell]) -> 
 def _repair_metadata(store: Path, cfg: SweepConfig) -> None:
     """Rewrite damaged metadata and coordinate files of ``cfg``'s store, saying which."""
     try:
-        repaired = repair_store_metadata(store, cfg.hash, lambda: make_layout(cfg))
+        repaired = repair_store_metadata(store, cfg.hash, lambda: make_layout(cfg, store))
     except ValueError as err:
         raise StoreError(str(err)) from None
     if repaired:
@@ -256,38 +235,35 @@ def run_sweep(
 
 def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retries: int,
              bar: Progress, timing: dict[str, float]) -> tuple[int, int]:
+    """Submit one :func:`~stablesweep.sweep.block.run_block` task per block of pending
+    cells; the workers write the results. Returns (failed, lost) of ``todo``."""
     run_id = uuid.uuid4().hex[:8]
-    writer = StoreWriter(store, layout)
-    futures = {}
-    failed = lost = 0
+    blocks: dict[tuple[int, ...], list[Cell]] = {}
     for cell in todo:
-        task = make_task(layout, cell)
-        if task.trivial:  # a skipped attack and no forward pass: nothing to compute
-            result = run_cell(task)
-            writer.write(cell, result)
-            failed += result.failed
-            bar.update(failed=result.failed)
-            continue
-        fut = client.submit(run_cell, task, key=f"{cell.key}-{run_id}",
+        blocks.setdefault(layout.block_of(cell), []).append(cell)
+    futures = {}
+    for block, members in blocks.items():
+        key = f"block-{'.'.join(map(str, block))}-{run_id}"
+        fut = client.submit(run_block, str(store), layout, members, run_id, key=key,
                             pure=False, retries=retries)
-        futures[fut.key] = (fut, cell)
+        futures[fut.key] = (fut, members)
     for fut in as_completed([f for f, _ in futures.values()], loop=client.loop):
-        _, cell = futures.pop(fut.key)
+        _, members = futures.pop(fut.key)
         try:
-            result = fut.result()
-        except Exception as err:  # the task itself failed (not a trial: those are caught)
-            lost += 1
-            print(f"[stablesweep] cell {cell.key} was not computed: {type(err).__name__}: "
-                  f"{err}", file=sys.stderr, flush=True)
+            report = fut.result()
+        except Exception as err:  # the task itself failed (a lost worker, a full disk)
+            report_errors([(f"{members[0].key} and the {len(members) - 1} other cells of "
+                            "its block", f"{type(err).__name__}: {err}")])
             continue
         finally:
             fut.release()
-        t0 = time.monotonic()
-        writer.write(cell, result)
-        timing["write"] += time.monotonic() - t0
-        failed += result.failed
-        bar.update(failed=result.failed)
-    return failed, lost
+        report_errors(report.errors)
+        timing["write"] += report.write_seconds
+        bar.update(report.done + report.skipped, failed=report.failed)
+    # what the store holds decides: a cell is done once its marker is written
+    markers = read_done(store)
+    states = [int(markers[c.index]) for c in todo]
+    return sum(m == 2 for m in states), sum(m == 0 for m in states)
 
 
 def grid_summary(cfg: SweepConfig) -> str:

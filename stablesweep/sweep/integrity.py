@@ -27,7 +27,6 @@ import hashlib
 import json
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from .grid import Cell
 
 __all__ = ["CHECKSUM", "ROOT_BACKUP", "VerifyReport", "backup_root", "cell_checksum",
            "cell_groups", "mark_pending", "metadata_damage", "repair_metadata",
-           "repair_store_metadata", "stored_config_hash", "verify_cells"]
+           "repair_store_metadata", "stored_attributes", "stored_config_hash", "verify_cells"]
 
 #: Copy of the store's root metadata (attributes, provenance, consolidated metadata).
 ROOT_BACKUP = ".zarr.json.backup"
@@ -269,16 +268,23 @@ def repair_metadata(path: str | Path, layout: Any) -> dict[str, str]:
     return damage
 
 
-def stored_config_hash(path: str | Path) -> str | None:
-    """The ``config_hash`` in the root metadata, or in its backup when the root is
-    unreadable (None: neither can be read)."""
+def stored_attributes(path: str | Path) -> dict[str, Any] | None:
+    """The store's attributes from its root metadata, or from the backup when the root
+    is unreadable (None: neither can be read)."""
     path = Path(path)
     for file in (path / "zarr.json", path / ROOT_BACKUP):
         try:
-            return json.loads(file.read_bytes())["attributes"]["config_hash"]
+            attrs = json.loads(file.read_bytes())["attributes"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        if isinstance(attrs, dict):
+            return attrs
     return None
+
+
+def stored_config_hash(path: str | Path) -> str | None:
+    """The ``config_hash`` of :func:`stored_attributes` (None: unreadable or absent)."""
+    return (stored_attributes(path) or {}).get("config_hash")
 
 
 def repair_store_metadata(path: str | Path, config_hash: str, layout_factory) -> dict[str, str]:
@@ -308,8 +314,5 @@ def _lost_root(path: Path) -> str:
 def _write_template(layout: Any, folder: Path) -> Path:
     """The store as created (metadata and coordinates, no cell written), in ``folder``."""
     out = folder / "template.zarr"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        layout.template().to_zarr(out, mode="w", compute=False, zarr_format=3,
-                                  consolidated=False)
+    layout.write_template(out)
     return out

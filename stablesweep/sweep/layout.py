@@ -17,11 +17,16 @@ depth", :data:`~stablesweep.sweep.config.OWN_DEPTH`); the coordinate ``attacked_
 attacked (its attack variables are NaN there, with ``attack_status`` ``skipped``).
 
 Every data variable (:data:`~stablesweep.sweep.variables.VARIABLES`) is chunked with size
-1 along every cell axis, so each cell's region is its own set of chunks.
+1 along every cell axis, so each cell's region is its own set of chunks. The cells are
+grouped into *blocks* of the cell grid (:attr:`Layout.block`, :func:`cell_block`): each
+block's chunks of a variable share one file (a Zarr v3 shard), and one Dask task computes
+and writes one block, so no two tasks ever write the same file. A block of one cell is
+the layout of stores written before blocks existed (one file per chunk, no shards).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +39,16 @@ from .integrity import CHECKSUM
 from .provenance import provenance
 from .variables import DONE_MEANINGS, NAN_MEANINGS, STR, VARIABLES
 
-__all__ = ["Layout"]
+__all__ = ["BLOCK_ATTR", "FILES_PER_CELL", "MIN_TASKS", "Layout", "cell_block", "stored_block"]
+
+#: Files per cell a block aims at (one shard file per variable per block).
+FILES_PER_CELL = 0.2
+
+#: Blocks a sweep is split into at least, where it has enough cells (parallelism).
+MIN_TASKS = 64
+
+#: Store attribute that records the block shape (absent: blocks of one cell).
+BLOCK_ATTR = "cell_block"
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,8 @@ class Layout:
     cfg: SweepConfig
     depths: tuple[int, ...]
     layers: tuple[int, ...]
+    #: cells per block along each cell dim (:attr:`cell_dims`); empty: one cell
+    block: tuple[int, ...] = ()
 
     @property
     def point_dims(self) -> tuple[str, ...]:
@@ -63,6 +79,31 @@ class Layout:
         """Dims of the done marker: point axes, network (, attack_depth)."""
         tail = ("attack_depth",) if self.cfg.attack is not None else ()
         return (*self.point_dims, "network", *tail)
+
+    @property
+    def cell_shape(self) -> tuple[int, ...]:
+        """Size of the cell grid along each of :attr:`cell_dims`."""
+        cfg = self.cfg
+        tail = (len(cfg.attack.depths),) if cfg.attack is not None else ()
+        return (*cfg.grid_shape, len(cfg.networks), *tail)
+
+    @property
+    def cell_block(self) -> tuple[int, ...]:
+        """The block shape along :attr:`cell_dims` (all ones: one cell per block)."""
+        return self.block or (1,) * len(self.cell_dims)
+
+    @property
+    def sharded(self) -> bool:
+        """Whether blocks hold more than one cell (the arrays are then sharded)."""
+        return math.prod(self.cell_block) > 1
+
+    def block_of(self, cell: Cell) -> tuple[int, ...]:
+        """Index of the block that holds ``cell``."""
+        return tuple(i // b for i, b in zip(cell.index, self.cell_block, strict=True))
+
+    def cell_arrays(self) -> int:
+        """Arrays a cell writes into at most (data variables, checksum, done)."""
+        return sum(1 for *_, group in self.variables().values() if group != "examples") + 2
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -189,10 +230,10 @@ class Layout:
         coords = self.coords()
         sizes = {dim: len(v[1]) for dim, v in coords.items() if v[0] == dim}
         data_vars = {}
-        cell_dims = set(self.cell_dims) | {"example"}
+        block = self._dim_block()
         for name, (dims, dtype, units, long_name, _) in self.variables().items():
             shape = tuple(sizes[d] for d in dims)
-            chunks = tuple(1 if d in cell_dims else sizes[d] for d in dims)
+            chunks = tuple(block.get(d, sizes[d]) for d in dims)
             fill = "" if dtype is STR else np.nan
             attrs = {"long_name": long_name}
             if units is not None:
@@ -202,18 +243,96 @@ class Layout:
             data_vars[name] = (dims, dask.array.full(shape, fill, dtype=dtype, chunks=chunks),
                                attrs)
         shape = tuple(sizes[d] for d in self.cell_dims)
-        data_vars[CHECKSUM] = (self.cell_dims, dask.array.zeros(shape, dtype=np.int64, chunks=1),
+        data_vars[CHECKSUM] = (self.cell_dims,
+                               dask.array.zeros(shape, dtype=np.int64, chunks=self.cell_block),
                                {"long_name": "checksum of the cell's values (BLAKE2b-64; 0: none)",
                                 "units": "1"})
-        data_vars["done"] = (self.cell_dims, dask.array.zeros(shape, dtype=np.int8, chunks=1),
+        data_vars["done"] = (self.cell_dims,
+                             dask.array.zeros(shape, dtype=np.int8, chunks=self.cell_block),
                              {"units": "1", "long_name": "cell completion marker",
                               "flag_values": [0, 1, 2], "flag_meanings": DONE_MEANINGS})
-        return xr.Dataset(data_vars, coords=coords, attrs=provenance(self.cfg))
+        attrs = provenance(self.cfg)
+        if self.sharded:
+            attrs[BLOCK_ATTR] = list(self.cell_block)
+        return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+    def _dim_block(self) -> dict[str, int]:
+        """Block size per cell dim (and 1 per example): a variable's dask chunks."""
+        return {**dict(zip(self.cell_dims, self.cell_block, strict=True)), "example": 1}
+
+    def encoding(self, ds: xr.Dataset) -> dict[str, dict[str, tuple[int, ...]]]:
+        """Zarr encoding of the data variables of :meth:`template` ``ds``: inner chunks
+        of one cell inside shards of one block (empty for blocks of one cell)."""
+        if not self.sharded:
+            return {}
+        cell_dims = set(self.cell_dims)
+        out = {}
+        for name, var in ds.data_vars.items():
+            if "example" in var.dims:  # one example per chunk, written by its own cell
+                continue
+            shards = tuple(c[0] for c in var.chunks)
+            inner = tuple(1 if d in cell_dims else n for d, n in zip(var.dims, shards,
+                                                                       strict=True))
+            out[name] = {"chunks": inner, "shards": shards}
+        return out
+
+    def write_template(self, path) -> None:
+        """Write the store's metadata and coordinates (no data) at ``path``."""
+        import warnings
+
+        ds = self.template()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False,
+                       encoding=self.encoding(ds))
 
     def region(self, cell: Cell, group: str) -> dict[str, slice]:
         lead = self.groups()[group]
         index = dict(zip(self.cell_dims, cell.index, strict=True))
         return {d: slice(index[d], index[d] + 1) for d in lead}
+
+
+def cell_block(cfg: SweepConfig, shape: tuple[int, ...], arrays: int) -> tuple[int, ...]:
+    """The block shape of a new store: cells per block along each cell dim.
+
+    A block holds ``cfg.cells_per_shard`` cells or, by default,
+    ``min(ceil(arrays / FILES_PER_CELL), cells // MIN_TASKS)`` (at least 1): one file per
+    array per block gives at most :data:`FILES_PER_CELL` files per cell, and a sweep with
+    enough cells still splits into :data:`MIN_TASKS` tasks. The block takes whole cell
+    dims from the last (attack depth, network, the last problem axis, ...) while they
+    fit, then as much of the next as it needs to reach the target (so a block may hold
+    a few more cells than the target; the grid's edge blocks may hold fewer).
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+    shape : tuple of int
+        The cell grid's shape (:attr:`Layout.cell_shape`).
+    arrays : int
+        Arrays a cell writes into (:meth:`Layout.cell_arrays`).
+    """
+    total = math.prod(shape)
+    target = cfg.cells_per_shard or max(1, min(math.ceil(arrays / FILES_PER_CELL),
+                                               total // MIN_TASKS))
+    block = [1] * len(shape)
+    cells = 1
+    for k in reversed(range(len(shape))):
+        if cells * shape[k] <= target:
+            block[k] = shape[k]
+            cells *= shape[k]
+        else:
+            block[k] = math.ceil(target / cells)
+            break
+    return tuple(block)
+
+
+def stored_block(attrs: dict, cell_dims: tuple[str, ...]) -> tuple[int, ...]:
+    """The block shape a store was written with (its :data:`BLOCK_ATTR`; all ones when
+    absent: the layout of stores written before blocks existed)."""
+    block = attrs.get(BLOCK_ATTR)
+    if block is None:
+        return (1,) * len(cell_dims)
+    return tuple(int(b) for b in block)
 
 
 _AXIS_DOC = {

@@ -46,13 +46,14 @@ class Progress:
             self.bar = tqdm(total=total, unit="cell", file=self.stream, dynamic_ncols=True,
                             desc="sweep", smoothing=0.1)
 
-    def update(self, failed: bool = False) -> None:
-        self.done += 1
-        self.failed += bool(failed)
+    def update(self, cells: int = 1, failed: int = 0) -> None:
+        """``cells`` more cells are done, ``failed`` of them with a failed trial."""
+        self.done += cells
+        self.failed += int(failed)
         if not self.enabled:
             return
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(cells)
             if failed:
                 self.bar.set_postfix(failed=self.failed)
             return

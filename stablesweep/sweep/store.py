@@ -54,10 +54,7 @@ def create_store(path: str | Path, layout: Layout) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    ds = layout.template()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        ds.to_zarr(tmp, mode="w", compute=False, zarr_format=3, consolidated=False)
+    layout.write_template(tmp)
     backup_root(tmp)
     os.replace(tmp, path)
 

@@ -1,15 +1,17 @@
 """Writing finished cells into a sweep store.
 
-:class:`StoreWriter` writes a finished cell's region (its own chunks, each written
-atomically by Zarr's local store), then its checksum, then its ``done`` entry: a cell is
-done only once its data is on disk, so a killed run loses no finished cell and a rerun
-computes only what is missing.
+:class:`StoreWriter` writes a finished cell's region (its own chunks, inside its
+block's shard files; every file is replaced atomically by Zarr's local store), then its
+checksum, then its ``done`` entry: a cell is done only once its data is on disk, so a
+killed run loses no finished cell and a rerun computes only what is missing. It runs on
+the Dask worker that computed the cell (:func:`~stablesweep.sweep.block.run_block`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +30,8 @@ __all__ = ["StoreWriter", "write_cell"]
 
 
 class StoreWriter:
-    """Writes finished cells into a store (from the client process only).
+    """Writes finished cells into a store (one writer per block at a time: see
+    :mod:`~stablesweep.sweep.block`).
 
     Each cell's values go straight into its own chunks of the Zarr arrays that
     :func:`create_store` laid out through xarray (the encoding of these float64, int8
@@ -61,6 +64,17 @@ class StoreWriter:
     def _index(self, cell: Cell, group: str) -> tuple[int, ...]:
         position = dict(zip(self.layout.cell_dims, cell.index, strict=True))
         return tuple(position[d] for d in self.groups[group])
+
+    def done(self, cells: Sequence[Cell]) -> np.ndarray:
+        """The ``done`` markers of ``cells`` as they are on disk (one read of the box
+        that holds them: for the cells of one block, one shard)."""
+        if not cells:
+            return np.zeros(0, dtype=np.int8)
+        index = np.array([c.index for c in cells])
+        low, high = index.min(axis=0), index.max(axis=0) + 1
+        box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+        markers = np.asarray(self._run(self._array("done").getitem(box)))
+        return markers[tuple((index - low).T)]
 
     def write(self, cell: Cell, result: CellResult) -> None:
         """Write a finished cell's values and images, its checksum, then mark it done."""
