@@ -13,6 +13,15 @@ round to round), each mode is timed end to end:
   fresh process (imports, LocalCluster start, store creation, result writes and the
   final consolidation included).
 
+``--tiny`` measures instead what the store and the scheduling cost per cell, on cells
+that cost almost nothing (16x16, depth 10, 1 trial; ``--cells``, default 1000): a plain
+loop of ``run_cell`` in this process, and :func:`run_sweep` with 1 and 2 workers (the
+modes rotate over the rounds). Per cell it reports the client's CPU time (this process:
+the client and the LocalCluster's scheduler) while the cells run, the time in the cells
+and in writing them on the workers, cells/s, files per cell, and that the stores of 1
+and 2 workers are equal. ``--files N`` also runs an N-cell tiny sweep once (2 workers)
+and counts its files (target: at most 0.2 per cell at 10,000 cells).
+
 The ratios are taken within each round, between runs minutes apart, and the median
 over the rounds is compared with the targets (the range is printed too): the speed-up
 (1 worker / 2 workers; target >= 1.7 on 2 cores) and the overhead of the 1-worker sweep
@@ -23,7 +32,8 @@ information). On this 2-core virtual machine the same loop's wall time varies by
 for every run.
 
 Run: ``.venv/bin/python benchmarks/sweep.py [--cell-seconds 1.0] [--cells 48]
-[--rounds 3]``.
+[--rounds 3]`` or ``.venv/bin/python benchmarks/sweep.py --tiny [--cells 1000]
+[--files 10000]``.
 """
 
 from __future__ import annotations
@@ -65,6 +75,37 @@ CONFIG = {
         {"name": "firenet", "depth": 100, "params": {"lam": 1.0e-3, "p": 5}},
     ],
 }
+
+
+#: Cells that cost almost nothing: what the store and the scheduling cost shows.
+TINY_CONFIG = {
+    "experiment": "bench-tiny",
+    "seed": 0,
+    "trials": 1,
+    "problem": {
+        "transform": ["fourier", "walsh"],
+        "resolution": 16,
+        "sampling": {"scheme": "uniform", "rate": [0.5]},
+        "signal": {"kind": "sparse-in-levels", "sparsity": [2, 2, 2, 2]},
+        "noise": [0.0],
+    },
+    "networks": [
+        {"name": "fista", "depth": 10, "params": {"lam": 1.0e-3}},
+        {"name": "firenet", "depth": 10, "params": {"lam": 1.0e-3, "p": 5}},
+    ],
+}
+
+
+def tiny_config(n_cells: int) -> dict:
+    """:data:`TINY_CONFIG` with about ``n_cells`` cells (2 transforms x 2 networks x
+    rates x noise levels)."""
+    cfg = copy.deepcopy(TINY_CONFIG)
+    per = max(1, n_cells // 4)
+    rates = max(d for d in range(1, 51) if per % d == 0 and d * d <= per)
+    noises = per // rates
+    cfg["problem"]["sampling"]["rate"] = [round(0.2 + 0.01 * i, 2) for i in range(rates)]
+    cfg["problem"]["noise"] = [round(1e-4 * i, 4) for i in range(noises)]
+    return cfg
 
 
 def config_with_depth(depth: int, n_cells: int) -> dict:
@@ -113,16 +154,15 @@ def decomposition(cfg_data: dict, n_cells: int, tmp: Path) -> None:
       difference is what starting the cluster, creating and consolidating the store
       and the client's imports cost.
     """
+    from stablesweep.sweep.block import run_block
     from stablesweep.sweep.execute import connect
     from stablesweep.sweep.store import open_or_create
-    from stablesweep.sweep.writer import StoreWriter
 
     cfg = load_config(cfg_data)
     layout = make_layout(cfg)
     sample = cells(cfg)[::3]
     store = tmp / "decomposition.zarr"
     open_or_create(store, lambda: layout, cfg)
-    writer = StoreWriter(store, layout)
     local = remote = 0.0
     warm = {cell.network: cell for cell in reversed(sample)}.values()  # one per network
     with connect(1) as client:
@@ -134,8 +174,8 @@ def decomposition(cfg_data: dict, n_cells: int, tmp: Path) -> None:
             start = time.perf_counter()
             run_cell(task)
             local += time.perf_counter() - start
-            start = time.perf_counter()
-            writer.write(cell, client.submit(run_cell, task, pure=False).result())
+            start = time.perf_counter()  # a one-cell task: the worker writes the cell
+            client.submit(run_block, str(store), layout, [cell], "bench", pure=False).result()
             remote += time.perf_counter() - start
     per_cell = (remote - local) / len(sample)
 
@@ -220,9 +260,16 @@ def main() -> None:
                         help="with --direct-only: every other cell, from this one")
     parser.add_argument("--no-decomposition", action="store_true",
                         help="skip the side-by-side decomposition of the overhead")
+    parser.add_argument("--tiny", action="store_true",
+                        help="per-cell costs of the store and the scheduling on tiny cells")
+    parser.add_argument("--files", type=int, default=0,
+                        help="with --tiny: also count the files of a sweep of this many cells")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tune_malloc()
+    if args.tiny:
+        tiny(1000 if args.cells == 48 else args.cells, args.rounds, args.files)
+        return
 
     depth = args.depth or calibrate(args.cell_seconds, args.cells)
     cfg_data = config_with_depth(depth, args.cells)
@@ -272,6 +319,95 @@ def main() -> None:
         report(rounds, n)
         if not args.no_decomposition:
             decomposition(cfg_data, args.cells, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def store_files(store: Path) -> int:
+    return sum(1 for p in store.rglob("*") if p.is_file())
+
+
+def tiny(n_cells: int, n_rounds: int, files_cells: int) -> None:
+    """The ``--tiny`` benchmark (see the module docstring)."""
+    import numpy as np
+    import xarray as xr
+
+    from stablesweep.sweep import run_sweep
+
+    cfg = load_config(tiny_config(n_cells))
+    layout = make_layout(cfg)
+    every = cells(cfg)
+    n = len(every)
+    print(f"{n} tiny cells (16x16, depth 10, 1 trial), blocks of "
+          f"{int(np.prod(layout.cell_block))} cells ({layout.cell_block}), {n_rounds} rounds; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    tmp = Path(tempfile.mkdtemp(prefix="stablesweep-tiny-"))
+    for cell in every[:4]:  # warm-up: imports, cached operators
+        run_cell(make_task(layout, cell))
+
+    def loop() -> dict[str, float]:
+        start = time.perf_counter()
+        for cell in every:
+            run_cell(make_task(layout, cell))
+        return {"wall": time.perf_counter() - start}
+
+    def sweep(workers: int, r: int) -> dict[str, float]:
+        out = tmp / f"w{workers}-{r}.zarr"
+        s = run_sweep(cfg, out, workers=workers, progress=False)
+        assert s.computed == n and s.lost == 0, s
+        return {"wall": s.seconds, "work": s.work_seconds, "client": s.client_cpu_seconds,
+                "cells": s.cell_seconds, "write": s.write_seconds,
+                "files": store_files(out) / n}
+
+    modes = {"plain loop (this process)": loop,
+             "run_sweep, 1 worker": lambda r: sweep(1, r),
+             "run_sweep, 2 workers": lambda r: sweep(2, r)}
+    names = list(modes)
+    rounds: list[dict[str, dict[str, float]]] = []
+    try:
+        for r in range(n_rounds):
+            order = names[r % 3:] + names[: r % 3]
+            rounds.append({m: (modes[m]() if m.startswith("plain") else modes[m](r))
+                           for m in order})
+        med = {m: {k: statistics.median(rd[m][k] for rd in rounds) for k in rounds[0][m]}
+               for m in names}
+        plain = med[names[0]]["wall"] / n
+        print(f"plain loop: {1e3 * plain:.2f} ms per cell ({n / med[names[0]]['wall']:.0f} "
+              "cells/s)")
+        print(f"{'':22s} {'cells/s':>8s} {'cells/s':>8s} {'client':>8s} {'capacity':>9s} "
+              f"{'cell':>7s} {'write':>7s} {'files':>6s}")
+        print(f"{'':22s} {'(cells)':>8s} {'(e2e)':>8s} {'ms/cell':>8s} {'cells/s':>9s} "
+              f"{'ms':>7s} {'ms':>7s} {'/cell':>6s}")
+        for m in names[1:]:
+            d = med[m]
+            print(f"{m:22s} {n / d['work']:8.0f} {n / d['wall']:8.0f} "
+                  f"{1e3 * d['client'] / n:8.3f} {n / d['client']:9.0f} "
+                  f"{1e3 * d['cells'] / n:7.2f} {1e3 * d['write'] / n:7.2f} {d['files']:6.2f}")
+        client = med[names[2]]["client"] / n
+        print(f"client time per cell with 2 workers: {1e3 * client:.3f} ms, capacity "
+              f"{1 / client:.0f} cells/s   (target <= 1 ms, >= 1000 cells/s)  "
+              f"{'OK' if client <= 1e-3 else 'MISSED'}")
+        one, two = (med[m]["work"] for m in names[1:])
+        gains = [rd[names[1]]["work"] / rd[names[2]]["work"] for rd in rounds]
+        print(f"2 workers / 1 worker, cells phase: {one / two:.2f}x faster (rounds "
+              f"{min(gains):.2f}-{max(gains):.2f}); end to end "
+              f"{med[names[1]]['wall'] / med[names[2]]['wall']:.2f}x   (target > 1)  "
+              f"{'OK' if one > two else 'MISSED'}")
+        a, b = (xr.open_zarr(tmp / f"w{w}-0.zarr") for w in (1, 2))
+        for name in a.data_vars:
+            if name not in ("wall_time", "checksum"):
+                np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+        print("stores of 1 and 2 workers: equal (every variable but the wall times)")
+        if files_cells:
+            big = load_config(tiny_config(files_cells))
+            nb = len(cells(big))
+            s = run_sweep(big, tmp / "files.zarr", workers=2, progress=False)
+            per = store_files(tmp / "files.zarr") / nb
+            blk = make_layout(big, tmp / "files.zarr").cell_block
+            print(f"{nb} cells, 2 workers, blocks of {int(np.prod(blk))}: {s.seconds:.1f} s "
+                  f"({nb / s.work_seconds:.0f} cells/s), {per:.3f} files per cell, client "
+                  f"{1e3 * s.client_cpu_seconds / nb:.3f} ms per cell   (target <= 0.2 "
+                  f"files per cell)  {'OK' if per <= 0.2 else 'MISSED'}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,6 +1,6 @@
-"""Blocks of cells written by the workers themselves, stored as Zarr v3 shards.
+"""Blocks of cells, written by the workers themselves, one chunk (file) per variable.
 
-The tiny sweep of ``test_sweep_run`` with ``store: {cells_per_shard: 6}`` (blocks of 1 x 2
+The tiny sweep of ``test_sweep_run`` with ``store: {cells_per_block: 6}`` (blocks of 1 x 2
 x 4 x 1 cells: both noise levels x all networks) must give the same numbers as the
 one-cell-per-file layout, whatever the worker count, after a kill -9 of the client or of
 a worker, and after damage; a store written before blocks existed keeps its layout.
@@ -38,7 +38,7 @@ from stablesweep.sweep.integrity import metadata_damage, verify_cells
 from stablesweep.sweep.layout import FILES_PER_CELL, MIN_TASKS, cell_block
 from stablesweep.sweep.store import create_store, read_done
 
-SHARDED = {**TINY, "store": {"cells_per_shard": 6}}
+BLOCKED = {**TINY, "store": {"cells_per_block": 6}}
 N_CELLS = 16
 BLOCK = (1, 2, 4, 1)  # transform, noise, network, attack_depth
 
@@ -57,25 +57,25 @@ def assert_same_values(a: Path, b: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def sharded(tmp_path_factory):
-    """The sharded config and its uninterrupted 2-worker run."""
-    root = tmp_path_factory.mktemp("sharded")
-    cfg_path = write_config(root / "sharded.yaml", SHARDED)
+def blocked(tmp_path_factory):
+    """The blocked config and its uninterrupted 2-worker run."""
+    root = tmp_path_factory.mktemp("blocked")
+    cfg_path = write_config(root / "blocked.yaml", BLOCKED)
     store = root / "reference.zarr"
     summary = run_sweep(load_config(cfg_path), store, workers=2, progress=False)
     assert summary.computed == N_CELLS and summary.lost == 0
     return cfg_path, store
 
 
-def test_blocks_are_shards_with_the_same_numbers(sharded, tmp_path):
-    cfg_path, store = sharded
+def test_blocks_are_chunks_with_the_same_numbers(blocked, tmp_path):
+    cfg_path, store = blocked
     ds = xr.open_zarr(store)
     assert ds.attrs["cell_block"] == list(BLOCK)
-    assert ds["done"].encoding["shards"] == BLOCK
-    assert ds["rel_error"].encoding["shards"] == (1, 2, 4, 2, 12)  # + trial, depth
-    assert ds["rel_error"].encoding["chunks"] == (1, 1, 1, 2, 12)  # one cell inside
-    assert ds["sigma_theory"].encoding["shards"] == (1, 2, 2)  # problem: point dims only
-    assert ds["example_truth"].encoding.get("shards") is None  # one example per file
+    assert ds["done"].encoding["chunks"] == BLOCK
+    assert ds["rel_error"].encoding["chunks"] == (1, 2, 4, 2, 12)  # + trial, depth
+    assert ds["sigma_theory"].encoding["chunks"] == (1, 2, 2)  # problem: point dims only
+    assert ds["example_truth"].encoding["chunks"] == (1, 16, 16)  # one example per file
+    assert (store / "rel_error" / "c" / "1" / "0" / "0" / "0" / "0").is_file()
     # one cell per file (the config without `store`) gives the same numbers
     plain = tmp_path / "plain.zarr"
     run_sweep(load_config(TINY), plain, workers=1, progress=False)
@@ -88,8 +88,8 @@ def test_blocks_are_shards_with_the_same_numbers(sharded, tmp_path):
 
 
 def test_one_worker_and_an_external_scheduler_give_the_same_store(
-        sharded, tmp_path, dask_cluster):  # noqa: F811 - the fixture imported above
-    cfg_path, reference = sharded
+        blocked, tmp_path, dask_cluster):  # noqa: F811 - the fixture imported above
+    cfg_path, reference = blocked
     one = tmp_path / "one.zarr"
     run_sweep(load_config(cfg_path), one, workers=1, progress=False)
     assert_same_store(reference, one)
@@ -98,10 +98,10 @@ def test_one_worker_and_an_external_scheduler_give_the_same_store(
     assert_same_store(reference, external)
 
 
-def test_kill_the_client_mid_block_and_resume(sharded, tmp_path):
+def test_kill_the_client_mid_block_and_resume(blocked, tmp_path):
     """kill -9 of the client (and its workers) while a block is half written: the done
     cells of the block survive, the rerun computes only the others."""
-    cfg_path, reference = sharded
+    cfg_path, reference = blocked
     store = tmp_path / "killed.zarr"
     cmd = [sys.executable, "-m", "stablesweep.cli", "run", str(cfg_path), "--out", str(store),
            "--workers", "1", "--quiet"]
@@ -161,7 +161,7 @@ def test_a_worker_killed_mid_block_loses_no_finished_cell(tmp_path, monkeypatch)
     log = tmp_path / "builds.log"
     base = {k: v for k, v in TINY.items() if k not in ("attack", "examples")}
     cfg = load_config({
-        **base, "trials": 1, "store": {"cells_per_shard": 6},
+        **base, "trials": 1, "store": {"cells_per_block": 6},
         "problem": {**TINY["problem"], "transform": "walsh",
                     "noise": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05]},
         "networks": [{"name": "custom", "factory": "killer_net:killer_fista", "depth": 4,
@@ -176,16 +176,16 @@ def test_a_worker_killed_mid_block_loses_no_finished_cell(tmp_path, monkeypatch)
     assert verify_cells(store, make_layout(cfg, store), cells(cfg)).damaged == []
 
 
-def test_a_damaged_shard_recomputes_its_block(sharded, tmp_path):
-    """A deleted shard file of rel_error: every cell of that block fails its checksum
+def test_a_damaged_chunk_recomputes_its_block(blocked, tmp_path):
+    """A deleted chunk file of rel_error: every cell of that block fails its checksum
     and is computed again; the store then equals the undamaged one."""
-    cfg_path, reference = sharded
+    cfg_path, reference = blocked
     cfg = load_config(cfg_path)
     store = tmp_path / "damaged.zarr"
     shutil.copytree(reference, store)
-    shards = sorted(p for p in (store / "rel_error" / "c").rglob("*") if p.is_file())
-    assert len(shards) == 2  # one per transform
-    shards[1].unlink()
+    chunks = sorted(p for p in (store / "rel_error" / "c").rglob("*") if p.is_file())
+    assert len(chunks) == 2  # one per transform
+    chunks[1].unlink()
     # the cells of the second transform with a rel_error to lose (the network that
     # raises in every trial has none: its all-NaN values still match their checksum)
     values = xr.open_zarr(reference)["rel_error"].values
@@ -199,9 +199,9 @@ def test_a_damaged_shard_recomputes_its_block(sharded, tmp_path):
     assert_same_store(reference, store)
 
 
-def test_run_block_skips_done_cells_and_reports(sharded, tmp_path):
+def test_run_block_skips_done_cells_and_reports(blocked, tmp_path):
     """A task run again on a finished block (a retry) computes nothing."""
-    cfg_path, reference = sharded
+    cfg_path, reference = blocked
     cfg = load_config(cfg_path)
     store = tmp_path / "again.zarr"
     shutil.copytree(reference, store)
@@ -225,17 +225,17 @@ def test_a_store_from_before_blocks_keeps_its_layout(tmp_path):
         "networks": [{"name": "fista", "depth": 3, "params": {"lam": 1.0e-3}}],
     })
     new = make_layout(cfg)
-    assert new.sharded and math.prod(new.cell_block) == 2
+    assert new.blocked and math.prod(new.cell_block) == 2
     old = tmp_path / "old.zarr"
     create_store(old, replace(new, block=()))  # what the previous version wrote
-    assert not make_layout(cfg, old).sharded
+    assert not make_layout(cfg, old).blocked
     assert metadata_damage(old, make_layout(cfg, old)) == {}
     summary = run_sweep(cfg, old, workers=2, progress=False)
     assert summary.computed == 128 and summary.lost == 0 and summary.repaired == 0
-    assert xr.open_zarr(old)["rel_error"].encoding.get("shards") is None
+    assert xr.open_zarr(old)["rel_error"].encoding["chunks"][0] == 1
     fresh = tmp_path / "new.zarr"
     run_sweep(cfg, fresh, workers=2, progress=False)
-    assert xr.open_zarr(fresh)["rel_error"].encoding["shards"][0] == 2
+    assert xr.open_zarr(fresh)["rel_error"].encoding["chunks"][0] == 2
     assert_same_values(old, fresh)
 
 
@@ -256,15 +256,15 @@ def test_cell_block_rule(shape, arrays, expected):
     assert target <= per_block and (per_block < 2 * target or per_block == 1)
     if total >= MIN_TASKS * arrays / FILES_PER_CELL:  # large sweeps: few files
         assert arrays / per_block <= FILES_PER_CELL
-    assert cell_block(replace(cfg, cells_per_shard=7), shape, arrays) == cell_block(
-        replace(cfg, cells_per_shard=7), shape, 1)
+    assert cell_block(replace(cfg, cells_per_block=7), shape, arrays) == cell_block(
+        replace(cfg, cells_per_block=7), shape, 1)
 
 
-def test_cells_per_shard_is_validated():
+def test_cells_per_block_is_validated():
     from stablesweep.sweep import ConfigError
 
     for bad in (0, -3, 2.5, "many"):
-        with pytest.raises(ConfigError, match=r"store\.cells_per_shard"):
-            load_config({**TINY, "store": {"cells_per_shard": bad}})
+        with pytest.raises(ConfigError, match=r"store\.cells_per_block"):
+            load_config({**TINY, "store": {"cells_per_block": bad}})
     with pytest.raises(ConfigError, match=r"store"):
-        load_config({**TINY, "store": {"shards": 3}})
+        load_config({**TINY, "store": {"cells": 3}})

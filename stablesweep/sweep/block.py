@@ -1,19 +1,19 @@
 """One block of cells: the unit of work a Dask worker computes and writes itself.
 
 The store's cells are grouped into blocks (:attr:`Layout.block
-<stablesweep.sweep.layout.Layout.block>`): one block's chunks of a variable share one
-file (a Zarr v3 shard), and :func:`run_block`, one Dask task, computes the block's
+<stablesweep.sweep.layout.Layout.block>`): one block's values of a variable are one
+chunk, one file, and :func:`run_block`, one Dask task, computes the block's
 pending cells one by one and writes each into the store as soon as it is finished —
 its values, then its checksum, then its ``done`` marker (:class:`StoreWriter`). The
 client that submitted the task learns only a small :class:`BlockReport`.
 
 Why this is safe
-    No two tasks write the same file: a block's shards belong to its task alone (the
+    No two tasks write the same file: a block's chunks belong to its task alone (the
     problem and forward groups, which have fewer dims, are written only by the block
     that holds network 0 / the first attack depth, see
     :func:`~stablesweep.sweep.integrity.cell_groups`), and Zarr's local store replaces
     a file atomically (write to a temporary name, then rename). A worker killed at any
-    moment therefore leaves every shard either as it was before or after one cell's
+    moment therefore leaves every chunk either as it was before or after one cell's
     write; a cell counts as done only once its marker is written, after its data, so a
     killed run loses no finished cell and its rerun computes only the rest. A task
     that runs again (a retry after its worker was lost) skips the cells of its block

@@ -28,7 +28,7 @@ beside this module, fixes the structure; :func:`validate` adds the semantic chec
       params: {lam: 0.01, eta: 0.01, steps: 200, record_every: 10}
     examples:                        # optional: cells whose images are kept for figures
       - {network: firenet, trial: 0, attack_depth: 20, noise: 0.0}
-    store: {cells_per_shard: 100}    # optional: cells per shard file and per Dask task
+    store: {cells_per_block: 100}    # optional: cells per chunk file and per Dask task
                                      #   (default: see stablesweep.sweep.layout)
 
 Sweep axes
@@ -329,7 +329,7 @@ def _build(text: str, data: dict) -> SweepConfig:
         attack=attack,
         examples=(),
         minimiser=minimiser_settings(data.get("minimiser")),
-        cells_per_shard=data.get("store", {}).get("cells_per_shard"),
+        cells_per_block=data.get("store", {}).get("cells_per_block"),
     )
     examples, _ = resolve_examples(cfg, data.get("examples", []))
     return SweepConfig(**{**cfg.__dict__, "examples": tuple(examples)})

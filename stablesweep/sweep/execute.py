@@ -80,6 +80,12 @@ class RunSummary:
     #: the workers, summed over them)
     connect_seconds: float = 0.0
     write_seconds: float = 0.0
+    #: wall time from the first task submitted to the last result; CPU time of this
+    #: (the client) process meanwhile (with a LocalCluster: its scheduler's too); time
+    #: in the cells themselves (``run_cell``, on the workers, summed)
+    work_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
+    cell_seconds: float = 0.0
     #: done cells found damaged (missing, unreadable or changed data) and recomputed
     repaired: int = 0
 
@@ -218,7 +224,7 @@ def run_sweep(
         todo = pending_cells(cfg, store)
         bar = Progress(len(todo), len(all_cells) - len(todo), stream=stream, enabled=progress)
         failed = lost = 0
-        timing = {"connect": 0.0, "write": 0.0}
+        timing = dict.fromkeys(("connect", "write", "work", "client_cpu", "cells"), 0.0)
         try:
             if todo:
                 t0 = time.monotonic()
@@ -229,14 +235,17 @@ def run_sweep(
             bar.close()
             finalize(store)
     return RunSummary(store, len(all_cells), len(all_cells) - len(todo), len(todo) - lost,
-                      failed, lost, time.monotonic() - start, timing["connect"],
-                      timing["write"], damaged)
+                      failed, lost, time.monotonic() - start,
+                      connect_seconds=timing["connect"], write_seconds=timing["write"],
+                      work_seconds=timing["work"], client_cpu_seconds=timing["client_cpu"],
+                      cell_seconds=timing["cells"], repaired=damaged)
 
 
 def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retries: int,
              bar: Progress, timing: dict[str, float]) -> tuple[int, int]:
     """Submit one :func:`~stablesweep.sweep.block.run_block` task per block of pending
     cells; the workers write the results. Returns (failed, lost) of ``todo``."""
+    wall, cpu = time.perf_counter(), time.process_time()
     run_id = uuid.uuid4().hex[:8]
     blocks: dict[tuple[int, ...], list[Cell]] = {}
     for cell in todo:
@@ -259,7 +268,10 @@ def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retr
             fut.release()
         report_errors(report.errors)
         timing["write"] += report.write_seconds
+        timing["cells"] += report.compute_seconds
         bar.update(report.done + report.skipped, failed=report.failed)
+    timing["work"] = time.perf_counter() - wall
+    timing["client_cpu"] = time.process_time() - cpu
     # what the store holds decides: a cell is done once its marker is written
     markers = read_done(store)
     states = [int(markers[c.index]) for c in todo]

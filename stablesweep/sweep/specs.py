@@ -153,8 +153,8 @@ class SweepConfig:
     attack: AttackSpec | None
     examples: tuple[ExampleSpec, ...]
     minimiser: Mapping[str, Any] | None = None
-    #: ``store.cells_per_shard`` (None: chosen by :func:`~stablesweep.sweep.layout.cell_block`)
-    cells_per_shard: int | None = None
+    #: ``store.cells_per_block`` (None: chosen by :func:`~stablesweep.sweep.layout.cell_block`)
+    cells_per_block: int | None = None
 
     @property
     def hash(self) -> str:

@@ -1,7 +1,7 @@
 """Writing finished cells into a sweep store.
 
 :class:`StoreWriter` writes a finished cell's region (its own chunks, inside its
-block's shard files; every file is replaced atomically by Zarr's local store), then its
+block's chunk files; every file is replaced atomically by Zarr's local store), then its
 checksum, then its ``done`` entry: a cell is done only once its data is on disk, so a
 killed run loses no finished cell and a rerun computes only what is missing. It runs on
 the Dask worker that computed the cell (:func:`~stablesweep.sweep.block.run_block`).
@@ -67,7 +67,7 @@ class StoreWriter:
 
     def done(self, cells: Sequence[Cell]) -> np.ndarray:
         """The ``done`` markers of ``cells`` as they are on disk (one read of the box
-        that holds them: for the cells of one block, one shard)."""
+        that holds them: for the cells of one block, one chunk)."""
         if not cells:
             return np.zeros(0, dtype=np.int8)
         index = np.array([c.index for c in cells])
@@ -88,11 +88,12 @@ class StoreWriter:
             for name, image in images.items():
                 if name in self.variables:
                     puts.append((name, (k,), np.asarray(image, dtype=np.float64)))
-        self._put(puts)
         group = "attack" if cell.attack_depth is not None else "forward"
         where = self._index(cell, group)
-        if self._array(CHECKSUM) is not None:  # older stores have none
-            self._put([(CHECKSUM, where, np.int64(self._checksum(cell, puts)))])
+        checksum = [(CHECKSUM, where, np.int64(self._checksum(cell, puts)))]
+        # the checksum goes with the data (it is computed from the values in memory);
+        # the marker only after both are on disk
+        self._put(puts + (checksum if self._array(CHECKSUM) is not None else []))
         marker = np.int8(2 if result.failed else 1)
         self._put([("done", where, marker)])
 
