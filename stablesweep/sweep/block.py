@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .cell import CellTask, run_cell
 from .grid import Cell
 from .layout import Layout
@@ -63,11 +65,13 @@ class BlockReport:
     write_seconds: float = 0.0
 
 
-def make_task(layout: Layout, cell: Cell) -> CellTask:
+def make_task(layout: Layout, cell: Cell, mask: np.ndarray | None = None) -> CellTask:
     """The :class:`CellTask` of one cell.
 
     The attacked depth comes from :meth:`SweepConfig.attacked_depth` (``None`` and the
-    reason where the network is skipped); with ``mask_from`` the task carries the mask.
+    reason where the network is skipped); with ``mask_from`` the task carries the mask:
+    ``mask`` when given (read once by the client, whose working directory the path is
+    relative to), else read from the file.
     """
     cfg = layout.cfg
     attack = cfg.attack if cell.attack_depth is not None else None
@@ -92,7 +96,8 @@ def make_task(layout: Layout, cell: Cell) -> CellTask:
         examples=examples,
         image_shape=layout.image_shape,
         attack_skip=skip,
-        mask=fixed_mask(point["mask_from"]) if point.get("mask_from") else None,
+        mask=(mask if mask is not None else fixed_mask(point["mask_from"]))
+        if point.get("mask_from") else None,
         minimiser=cfg.minimiser,
     )
 
@@ -113,7 +118,7 @@ def _writer(store: str, run_id: str, layout: Layout) -> StoreWriter:
 
 
 def run_block(store: str | Path, layout: Layout, cells: Sequence[Cell],
-              run_id: str = "") -> BlockReport:
+              run_id: str = "", mask: np.ndarray | None = None) -> BlockReport:
     """Compute the pending ``cells`` of one block and write each into ``store``.
 
     Parameters
@@ -126,6 +131,8 @@ def run_block(store: str | Path, layout: Layout, cells: Sequence[Cell],
         Cells of one block (:meth:`Layout.block_of` equal for all).
     run_id : str
         Identifies the run (tasks of one run share their open store).
+    mask : ndarray, optional
+        The fixed sampling mask of a ``mask_from`` config (see :func:`make_task`).
 
     Returns
     -------
@@ -140,7 +147,7 @@ def run_block(store: str | Path, layout: Layout, cells: Sequence[Cell],
             continue
         t0 = time.perf_counter()
         try:
-            result = run_cell(make_task(layout, cell))
+            result = run_cell(make_task(layout, cell, mask))
         except Exception as err:  # a bug outside the trials (those are caught inside)
             report.errors.append((cell.key, f"{type(err).__name__}: {err}"))
             continue
