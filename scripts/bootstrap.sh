@@ -3,9 +3,11 @@
 # stablesweep with the `workflow` extra (Snakemake, which the README's commands run)
 # and the given extras.
 #
-#   bash scripts/bootstrap.sh            # library, `stablesweep` and `snakemake`
-#   bash scripts/bootstrap.sh test       # + test tools (pytest, cvxpy, ruff, ...)
-#   bash scripts/bootstrap.sh test,bench # + benchmark references (pylops, pyproximal)
+#   bash scripts/bootstrap.sh              # library, `stablesweep` and `snakemake`
+#   bash scripts/bootstrap.sh test         # + test tools (pytest, cvxpy, ruff, ...)
+#   bash scripts/bootstrap.sh test,bench   # + benchmark references (pylops, pyproximal)
+#   bash scripts/bootstrap.sh test,cluster # + Snakemake's SLURM executor plugin
+#                                          #   (what scripts/test.sh installs)
 #
 # The library and the `stablesweep` command alone need no Snakemake:
 # `pip install -e .` installs just them.

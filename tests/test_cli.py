@@ -117,8 +117,8 @@ def test_batch_cluster_file(tmp_path, kind, directive):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ({"kind": "k8s"}, r"kind 'k8s' is not supported; expected one of: slurm, pbs, sge"),
-    ({"kind": "slurm", "jobs": 0}, r"jobs 0 is not valid; expected an integer >= 1"),
+    ({"kind": "k8s"}, r"kind: 'k8s' is not valid; expected one of: slurm, pbs, sge"),
+    ({"kind": "slurm", "jobs": 0}, r"jobs: 0 is not valid; expected an integer >= 1"),
     ([1, 2], r"expected a mapping of keys"),
 ])
 def test_bad_cluster_file(tmp_path, spec, message):
@@ -319,3 +319,91 @@ def test_cli_errors_have_no_traceback(tmp_path):
                          env=env_with_repo(), timeout=120)
     assert out.returncode == 1
     assert _one_line(out.stderr).startswith("stablesweep report: ")
+
+
+def test_default_workers_are_the_cpus_the_slurm_job_grants(monkeypatch):
+    # a bare `stablesweep run` (no --workers) in a SLURM job runs one worker per CPU of
+    # the job (--cpus-per-task, else the job's CPUs on the node), never more than the
+    # process may run on; elsewhere one per CPU of its affinity mask, not os.cpu_count()
+    from stablesweep.sweep import cluster
+
+    monkeypatch.setattr(cluster.os, "sched_getaffinity", lambda pid: set(range(12)),
+                        raising=False)
+    monkeypatch.setattr(cluster.os, "cpu_count", lambda: 64)
+    for name in cluster.SLURM_CPU_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert cluster.default_workers() == 12
+    monkeypatch.setenv("SLURM_CPUS_ON_NODE", "6")
+    assert cluster.default_workers() == 6
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
+    assert cluster.default_workers() == 4
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "32")  # more than the process may use
+    assert cluster.default_workers() == 12
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "")  # unset by SLURM: the node's CPUs
+    assert cluster.default_workers() == 6
+    assert cluster.default_workers({"SLURM_CPUS_PER_TASK": "2"}) == 2
+
+    # connect() without workers starts that many local workers
+    seen = {}
+
+    class Fake:
+        def __init__(self, *args, **kwargs):
+            seen.update(kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def register_plugin(self, plugin):
+            pass
+
+    monkeypatch.setattr(cluster, "LocalCluster", Fake)
+    monkeypatch.setattr(cluster, "Client", Fake)
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
+    with cluster.connect():
+        pass
+    assert seen["n_workers"] == 3
+    seen.clear()
+    with cluster.connect(workers=5):
+        pass
+    assert seen["n_workers"] == 5
+
+
+def test_bad_cluster_file_is_refused_before_the_store_is_made(tmp_path, capsys):
+    # a ClusterConfigError is a ConfigError of the config layer: every problem, each
+    # with key, value and what is allowed; `run` refuses the file before creating a store
+    from stablesweep.configuration import ConfigError
+
+    assert issubclass(ClusterConfigError, ConfigError)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "experiment": "tiny", "seed": 0, "trials": 1,
+        "problem": {"transform": "fourier", "resolution": 16,
+                    "sampling": {"scheme": "uniform", "rate": 0.5},
+                    "signal": {"kind": "sparse-in-levels", "sparsity": [2, 2, 2, 2]},
+                    "noise": 0.0},
+        "networks": [{"name": "fista", "depth": 4, "params": {"lam": 1.0e-3}}]}))
+    bad = tmp_path / "cluster.yaml"
+    bad.write_text("kind: k8s\njobs: -1\nqueu: debug\n")
+    store = tmp_path / "out.zarr"
+    assert main(["run", str(config), "--cluster", str(bad), "--out", str(store)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"stablesweep run: invalid cluster config {bad}: 2 problems")
+    assert "kind: 'k8s' is not valid; expected one of: slurm, pbs" in err
+    assert "jobs: -1 is not valid; expected an integer >= 1" in err
+    assert not store.exists()
+    bad.write_text("kind: slurm\nqueu: debug\nmemory: lots\n")
+    with pytest.raises(ClusterConfigError) as info:
+        cluster_from_file(bad)
+    assert info.value.problems == [
+        "memory: 'lots' is not valid; expected the memory of one batch job, such as 4GB or "
+        "500MiB",
+        info.value.problems[1],
+    ]
+    assert info.value.problems[1].startswith("queu: unknown key; allowed: account, cores,")
+    assert "queue" in info.value.problems[1]
+    bad.write_text("kind: slurm\n  jobs: [\n")
+    with pytest.raises(ClusterConfigError, match="not valid YAML"):
+        cluster_from_file(bad)

@@ -1,13 +1,23 @@
-"""A sweep spread over SLURM batch jobs (dask-jobqueue) equals the local run.
+"""Sweeps on a real SLURM: spread over batch jobs through dask-jobqueue, and the whole
+workflow through ``snakemake --profile workflow/profiles/slurm``; both stores equal the
+local run's.
 
 Needs a running SLURM (``sudo bash scripts/slurm-up.sh`` starts a one-node one; CI
-starts it before the tests). Without one the test skips and says why. Marked ``slurm``.
+starts it before the tests), and the workflow test also Snakemake's SLURM executor
+plugin (``bash scripts/bootstrap.sh test,cluster``). Without them the tests skip and say
+why. Marked ``slurm``.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+import os
+import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -54,3 +64,112 @@ def test_sweep_on_slurm_jobs_equals_the_local_run(tmp_path):
     summary = run_sweep(cfg, remote, cluster=cluster, progress=False)
     assert summary.lost == 0 and summary.computed == summary.total
     assert_same_store(local, remote)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+#: The workflow's experiment: 2 cells (one network, 2 trials, no attack), so that the run
+#: has every stage (sweep, analyse, figure_list, one figure, report) and few jobs.
+WORKFLOW_CONFIG = {
+    **{k: v for k, v in TINY.items() if k not in ("attack", "examples")},
+    "problem": {**TINY["problem"], "transform": "fourier", "noise": 0.0},
+    "networks": TINY["networks"][:1],
+}
+
+#: The rules the workflow submits; `all` alone runs on the submitting host.
+SUBMITTED_RULES = {"sweep", "analyse", "figure_list", "figure", "report"}
+
+#: CPUs of the sweep job (set-threads), i.e. its Dask workers.
+SWEEP_CPUS = 2
+
+
+def _plugin_missing() -> str | None:
+    """Why Snakemake cannot submit SLURM jobs from this environment (None: it can)."""
+    if shutil.which("snakemake", path=str(BIN)) is None:
+        return f"snakemake is not installed in {BIN}"
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        return ("the Snakemake SLURM executor plugin (snakemake-executor-plugin-slurm) is "
+                "not installed: bash scripts/bootstrap.sh test,cluster installs it")
+    version = importlib.metadata.version("snakemake-executor-plugin-slurm")
+    if tuple(int(p) for p in re.findall(r"\d+", version)[:2]) < (2, 4):
+        return (f"snakemake-executor-plugin-slurm {version} is too old for the profile's "
+                "squeue status query (>= 2.4): bash scripts/bootstrap.sh test,cluster")
+    return None
+
+
+def _submitted(log: str) -> dict[str, list[str]]:
+    """SLURM job ids by rule, from Snakemake's output ("rule X:" or "checkpoint X:",
+    then "Job N has been submitted with SLURM jobid M")."""
+    out: dict[str, list[str]] = {}
+    rule = None
+    for line in log.splitlines():
+        if m := re.match(r"(?:local)?(?:rule|checkpoint) (\w+):$", line.strip()):
+            rule = m.group(1) if not line.strip().startswith("local") else None
+        elif (m := re.search(r"submitted with SLURM jobid (\d+)", line)) and rule:
+            out.setdefault(rule, []).append(m.group(1))
+    return out
+
+
+def _cancel(log: str) -> None:
+    """Cancel the SLURM jobs a stopped Snakemake submitted (best effort)."""
+    ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
+    if ids:
+        subprocess.run(["scancel", *ids], capture_output=True, timeout=30, check=False)
+
+
+def test_workflow_on_slurm_submits_every_stage_and_equals_the_local_run(tmp_path):
+    why = _slurm_up() or _plugin_missing()
+    if why:
+        pytest.skip(why)
+    work = tmp_path / "work"
+    (work / "config" / "experiments").mkdir(parents=True)
+    (work / "config" / "config.yaml").write_text("experiments: [tiny]\n")
+    config = work / "config" / "experiments" / "tiny.yaml"
+    config.write_text(yaml.safe_dump(WORKFLOW_CONFIG, sort_keys=False))
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [
+        str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(work), "--profile", str(ROOT / "workflow" / "profiles" / "slurm"),
+        # the profile's sizes are a real cluster's; this one-node SLURM has 2 CPUs
+        "--set-threads", f"sweep={SWEEP_CPUS}", "--set-resources", "sweep:mem_mb=2000",
+        "--default-resources", "mem_mb=1000", "runtime=10",
+        "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks",
+        "2",
+    ]
+    try:
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
+                              timeout=480)
+    except subprocess.TimeoutExpired as err:
+        log = (err.stdout or b"").decode() + (err.stderr or b"").decode()
+        _cancel(log)
+        pytest.fail("snakemake on SLURM did not finish in 480 s:\n" + log[-4000:])
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+
+    # every stage went to SLURM as a batch job (none ran on this host) ...
+    submitted = _submitted(log)
+    assert set(submitted) == SUBMITTED_RULES, (submitted, log[-4000:])
+    assert not re.search(r"^localrule (?!all:)", log, flags=re.M), log[-4000:]
+    ids = [i for v in submitted.values() for i in v]
+    # ... and SLURM ran each to completion (squeue lists ended jobs for MinJobAge, 300 s)
+    q = subprocess.run(["squeue", "--states=all", "--noheader", "--jobs", ",".join(ids),
+                        "--format", "%i|%k|%T|%C"],
+                       capture_output=True, text=True, timeout=30)
+    assert q.returncode == 0, q.stderr
+    jobs = {f[0]: f[1:] for f in (line.split("|") for line in q.stdout.split())}
+    assert set(jobs) == set(ids), (ids, q.stdout)
+    for rule, rule_ids in submitted.items():
+        for i in rule_ids:
+            comment, state, cpus = jobs[i]
+            assert comment.startswith(f"rule_{rule}_") and state == "COMPLETED", (rule, jobs[i])
+            if rule == "sweep":
+                assert int(cpus) == SWEEP_CPUS, jobs[i]
+
+    res = work / "results" / "tiny"
+    for name in ("sweep.summary.json", "fits.nc", "figures.json", "report.html"):
+        assert (res / name).stat().st_size > 0, name
+    local = tmp_path / "local.zarr"
+    assert run_sweep(load_config(config), local, workers=1, progress=False).lost == 0
+    assert_same_store(local, res / "sweep.zarr")

@@ -117,12 +117,19 @@ def _handshake(address: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from stablesweep.sweep import ConfigError, StoreError, load_config, run_sweep
-    from stablesweep.sweep.execute import ClusterConfigError, grid_summary
+    from stablesweep.sweep.cluster import ClusterConfigError, read_cluster_file
+    from stablesweep.sweep.execute import grid_summary
 
     why = (_check_workers(args.workers) or check_input_file("--cluster", args.cluster)
            or _check_scheduler(args.scheduler))
     if why:
         return fail("run", why)
+    if args.cluster is not None:
+        try:  # checked before any store is created (the cluster starts much later)
+            read_cluster_file(args.cluster)
+        except ClusterConfigError as err:
+            print(f"stablesweep run: {err}", file=sys.stderr)
+            return 1
     try:
         cfg = load_config(args.config)
     except ConfigError as err:

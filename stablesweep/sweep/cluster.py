@@ -12,6 +12,15 @@ A cluster file describes a dask-jobqueue cluster, e.g.::
     queue: normal          # every other key goes to the dask-jobqueue cluster class
     job_extra_directives: ["--account=myproject"]
 
+Every other key must be a parameter of the dask-jobqueue cluster class or of its job
+class. The file is read and checked by the config layer (:mod:`stablesweep.configuration`):
+a missing, unreadable or invalid file raises one :class:`ClusterConfigError` (a
+:class:`~stablesweep.configuration.ConfigError`) listing every problem, each with key,
+value and what is allowed.
+
+Without ``workers``, a local cluster runs one worker per CPU this process may use
+(:func:`default_workers`): inside a SLURM job, the CPUs the job was granted.
+
 In every case a worker plugin (:class:`TorchThreads`) pins PyTorch to one thread per
 worker; the workers this module starts also get ``OMP_NUM_THREADS=1`` and quieter Dask
 monitoring (:data:`QUIET_DASK`).
@@ -21,21 +30,30 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import dask
-import yaml
+from dask.utils import parse_bytes
 from distributed import Client, LocalCluster, WorkerPlugin
 
-from stablesweep.yaml_loader import load_yaml
+from stablesweep.configuration import (
+    ConfigError,
+    check_choice,
+    check_int,
+    read_source,
+    shown,
+    unknown_keys,
+)
 
-__all__ = ["JOBQUEUE_KINDS", "QUIET_DASK", "THREAD_ENV", "ClusterConfigError", "TorchThreads",
-           "cluster_from_file", "connect"]
+__all__ = ["JOBQUEUE_KINDS", "QUIET_DASK", "SLURM_CPU_VARIABLES", "THREAD_ENV",
+           "ClusterConfigError", "TorchThreads", "cluster_from_file", "connect",
+           "default_workers", "read_cluster_file"]
 
 #: dask-jobqueue cluster classes by ``kind``.
 JOBQUEUE_KINDS = {
@@ -61,8 +79,44 @@ QUIET_DASK = {
 }
 
 
-class ClusterConfigError(ValueError):
-    """An invalid ``--cluster`` file."""
+class ClusterConfigError(ConfigError):
+    """An invalid ``--cluster`` file: a :class:`~stablesweep.configuration.ConfigError` of
+    kind ``cluster`` (``invalid cluster config <file>: N problems``, one line each)."""
+
+    default_kind = "cluster"
+
+
+#: Environment variables of a SLURM job that give its CPUs, in order of preference:
+#: ``--cpus-per-task`` (what Snakemake's SLURM executor asks for a rule's threads), then
+#: the CPUs allocated to the job on this node.
+SLURM_CPU_VARIABLES = ("SLURM_CPUS_PER_TASK", "SLURM_CPUS_ON_NODE")
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask: taskset, cgroup cpusets, a batch
+    job's binding), else every CPU of the machine."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def default_workers(environ: Mapping[str, str] | None = None) -> int:
+    """Local workers when none are asked for: one per CPU this process may use.
+
+    Inside a SLURM job that is what the job was granted (the first of
+    :data:`SLURM_CPU_VARIABLES` that holds a positive integer), never more than the CPUs
+    this process may run on; elsewhere the CPUs of its affinity mask
+    (``os.sched_getaffinity``), which a batch job, ``taskset`` or a container may make
+    fewer than ``os.cpu_count()``.
+    """
+    environ = os.environ if environ is None else environ
+    usable = _usable_cpus()
+    for name in SLURM_CPU_VARIABLES:
+        value = str(environ.get(name, "")).strip()
+        if value.isdigit() and int(value) > 0:
+            return min(int(value), usable)
+    return usable
 
 
 class TorchThreads(WorkerPlugin):
@@ -119,37 +173,97 @@ def _quick_exit_after_close() -> None:
         os._exit(0)
 
 
-def cluster_from_file(path: str | Path):
-    """A dask-jobqueue cluster from a YAML description (see the module docstring)."""
-    path = Path(path)
-    try:
-        spec = load_yaml(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ClusterConfigError(f"cluster file {str(path)!r}: {err}") from None
-    if not isinstance(spec, dict):
-        raise ClusterConfigError(f"cluster file {str(path)!r}: expected a mapping of keys")
-    spec = dict(spec)
+#: Parameters of the dask-jobqueue classes that a cluster file may not set: the module
+#: sets them itself, or they are not settings of a batch job.
+_RESERVED = frozenset({"self", "scheduler", "job_cls", "loop", "asynchronous", "config_name",
+                       "scheduler_cls", "n_workers", "name"})
+
+
+def _jobqueue_keys(cls: type) -> set[str]:
+    """Keys a cluster file may give dask-jobqueue's ``cls``: the named parameters of the
+    cluster class and of its job class (and of their dask-jobqueue bases; those of
+    distributed's ``SpecCluster`` describe worker specs, which dask-jobqueue builds)."""
+    keys: set[str] = set()
+    for klass in (*cls.__mro__, *cls.job_cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or not klass.__module__.startswith("dask_jobqueue"):
+            continue
+        keys.update(name for name, p in inspect.signature(init).parameters.items()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    return keys - _RESERVED
+
+
+def read_cluster_file(path: str | Path | Mapping[str, Any]) -> tuple[type, dict[str, Any], int]:
+    """Read and check a cluster description without starting anything.
+
+    ``path`` is a YAML file (or, as for every config the package reads, YAML text or a
+    mapping). Returns the dask-jobqueue cluster class, its keyword arguments (defaults
+    filled in, the thread settings appended to ``job_script_prologue``) and the number of
+    batch jobs. Raises :class:`ClusterConfigError` listing every problem found.
+    """
+    _, spec, where = read_source(path, error=ClusterConfigError)
+    if spec is None:
+        raise ClusterConfigError(["config: empty (no keys); expected a mapping of keys "
+                                  "such as kind, jobs, cores, memory, walltime"], where)
+    if not isinstance(spec, Mapping):
+        raise ClusterConfigError([f"config: {shown(spec)} is not a mapping; expected a "
+                                  "mapping of keys such as kind, jobs, cores, memory, "
+                                  "walltime"], where)
+    spec = {str(k): v for k, v in spec.items()}
+    problems: list[str] = []
     kind = spec.pop("kind", None)
-    if kind not in JOBQUEUE_KINDS:
-        raise ClusterConfigError(
-            f"cluster file {str(path)!r}: kind {kind!r} is not supported; expected one of: "
-            f"{', '.join(JOBQUEUE_KINDS)}")
+    if kind is None:
+        problems.append(f"kind: missing; expected one of: {', '.join(JOBQUEUE_KINDS)}")
+    else:
+        check_choice(problems, "kind", kind, list(JOBQUEUE_KINDS))
     jobs = spec.pop("jobs", 1)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ClusterConfigError(
-            f"cluster file {str(path)!r}: jobs {jobs!r} is not valid; expected an integer >= 1")
+    check_int(problems, "jobs", jobs, 1)
     spec.setdefault("cores", 1)
+    check_int(problems, "cores", spec["cores"], 1)
+    if "processes" in spec:
+        check_int(problems, "processes", spec["processes"], 1)
     spec.setdefault("processes", spec["cores"])
+    if not problems and spec["processes"] > spec["cores"]:
+        problems.append(f"processes: {spec['processes']} is not valid; expected an integer "
+                        f"in 1..{spec['cores']} (at most cores: each worker process gets "
+                        "at least one core)")
     spec.setdefault("memory", "4GB")
-    prologue = list(spec.pop("job_script_prologue", []))
-    prologue += [f"export {k}={v}" for k, v in THREAD_ENV.items()]
+    try:
+        ok = parse_bytes(spec["memory"]) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        problems.append(f"memory: {shown(spec['memory'])} is not valid; expected the memory "
+                        "of one batch job, such as 4GB or 500MiB")
+    prologue = spec.pop("job_script_prologue", [])
+    if not (isinstance(prologue, list) and all(isinstance(x, str) for x in prologue)):
+        problems.append(f"job_script_prologue: {shown(prologue)} is not valid; expected a "
+                        "list of shell lines")
+        prologue = []
     import dask_jobqueue
 
-    cls = getattr(dask_jobqueue, JOBQUEUE_KINDS[kind])
+    cls = None
+    if isinstance(kind, str) and kind in JOBQUEUE_KINDS:
+        cls = getattr(dask_jobqueue, JOBQUEUE_KINDS[kind])
+        problems += unknown_keys("", spec, _jobqueue_keys(cls) | {"kind", "jobs"})
+    if problems:
+        raise ClusterConfigError(problems, where)
+    spec["job_script_prologue"] = [*prologue,
+                                   *(f"export {k}={v}" for k, v in THREAD_ENV.items())]
+    return cls, spec, jobs
+
+
+def cluster_from_file(path: str | Path | Mapping[str, Any]):
+    """A dask-jobqueue cluster from a YAML description (see the module docstring and
+    :func:`read_cluster_file`); its ``stablesweep_jobs`` is the number of batch jobs to
+    scale to. Raises :class:`ClusterConfigError` listing every problem found."""
+    cls, spec, jobs = read_cluster_file(path)
+    where = None if isinstance(path, Mapping) or "\n" in str(path) else str(path)
     try:
-        cluster = cls(job_script_prologue=prologue, **spec)
-    except TypeError as err:
-        raise ClusterConfigError(f"cluster file {str(path)!r}: {err}") from None
+        cluster = cls(**spec)
+    except (TypeError, ValueError, ArithmeticError) as err:
+        raise ClusterConfigError([f"config: dask-jobqueue's {cls.__name__} refused it: "
+                                  f"{err}"], where) from None
     cluster.stablesweep_jobs = jobs
     return cluster
 
@@ -178,7 +292,7 @@ def connect(
                 jq.scale(jobs=jq.stablesweep_jobs)
                 yield client
             return
-        n = workers or os.cpu_count() or 1
+        n = workers or default_workers()
         with LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True,
             # loopback only: the dashboard has no authentication (tunnel it with ssh -L)
