@@ -268,3 +268,27 @@ def test_cells_per_block_is_validated():
             load_config({**TINY, "store": {"cells_per_block": bad}})
     with pytest.raises(ConfigError, match=r"store"):
         load_config({**TINY, "store": {"cells": 3}})
+
+
+def test_a_block_split_over_several_tasks_writes_in_turns(blocked, tmp_path):
+    """Blocks of 8 cells split into tasks of 1 cell on 2 workers: the tasks of a block
+    write under its Dask lock, and the store equals the one-task-per-block run."""
+    cfg_path, reference = blocked
+    store = tmp_path / "split.zarr"
+    summary = run_sweep(load_config(cfg_path), store, workers=2, progress=False,
+                        cells_per_task=1)
+    assert summary.computed == N_CELLS and summary.lost == 0
+    assert_same_store(reference, store)
+
+
+@pytest.mark.parametrize(("pending", "workers", "expected"), [
+    (1000, 2, 16),    # whole blocks (16 cells) still give 4 tasks per worker
+    (100_000, 500, 16),
+    (384, 500, 1),    # few cells, many workers: one cell per task
+    (10_000, 500, 5),
+])
+def test_task_size(pending, workers, expected):
+    from stablesweep.sweep.execute import task_size
+
+    layout = replace(make_layout(load_config(TINY)), block=(1, 1, 16, 1))
+    assert task_size(pending, workers, layout) == expected

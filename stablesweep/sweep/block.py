@@ -1,23 +1,26 @@
-"""One block of cells: the unit of work a Dask worker computes and writes itself.
+"""A task of cells of one block: computed and written by the Dask worker that runs it.
 
 The store's cells are grouped into blocks (:attr:`Layout.block
 <stablesweep.sweep.layout.Layout.block>`): one block's values of a variable are one
-chunk, one file, and :func:`run_block`, one Dask task, computes the block's
-pending cells one by one and writes each into the store as soon as it is finished —
-its values, then its checksum, then its ``done`` marker (:class:`StoreWriter`). The
-client that submitted the task learns only a small :class:`BlockReport`.
+chunk, one file. :func:`run_block`, one Dask task, computes cells of one block one by
+one and writes each into the store as soon as it is finished — its values and
+checksum, then its ``done`` marker (:class:`StoreWriter`). The client that submitted
+the task learns only a small :class:`BlockReport`.
 
 Why this is safe
-    No two tasks write the same file: a block's chunks belong to its task alone (the
-    problem and forward groups, which have fewer dims, are written only by the block
-    that holds network 0 / the first attack depth, see
-    :func:`~stablesweep.sweep.integrity.cell_groups`), and Zarr's local store replaces
-    a file atomically (write to a temporary name, then rename). A worker killed at any
-    moment therefore leaves every chunk either as it was before or after one cell's
-    write; a cell counts as done only once its marker is written, after its data, so a
-    killed run loses no finished cell and its rerun computes only the rest. A task
-    that runs again (a retry after its worker was lost) skips the cells of its block
-    that are already done.
+    Every file a cell writes belongs to its block (the problem and forward groups,
+    which have fewer dims, are written only by the cells of network 0 / the first
+    attack depth, see :func:`~stablesweep.sweep.integrity.cell_groups`, all of which lie
+    in the block whose chunk it is). A block is computed by one task, or, when the run
+    splits it over several tasks to keep every worker busy, its tasks take turns to
+    write through a Dask lock named after the block (:class:`distributed.Lock`): a
+    write reads the block's chunk, changes the cell's part and writes it back, and two
+    such writes must not interleave. Zarr's local store replaces a file atomically
+    (write to a temporary name, then rename), so a worker killed at any moment leaves
+    every chunk as it was before or after one cell's write; a cell counts as done only
+    once its marker is written, after its data, so a killed run loses no finished cell
+    and its rerun computes only the rest. A task that runs again (a retry after its
+    worker was lost) skips its cells that are already done.
 """
 
 from __future__ import annotations
@@ -118,7 +121,8 @@ def _writer(store: str, run_id: str, layout: Layout) -> StoreWriter:
 
 
 def run_block(store: str | Path, layout: Layout, cells: Sequence[Cell],
-              run_id: str = "", mask: np.ndarray | None = None) -> BlockReport:
+              run_id: str = "", mask: np.ndarray | None = None,
+              lock: str | None = None) -> BlockReport:
     """Compute the pending ``cells`` of one block and write each into ``store``.
 
     Parameters
@@ -133,6 +137,9 @@ def run_block(store: str | Path, layout: Layout, cells: Sequence[Cell],
         Identifies the run (tasks of one run share their open store).
     mask : ndarray, optional
         The fixed sampling mask of a ``mask_from`` config (see :func:`make_task`).
+    lock : str, optional
+        Name of the Dask lock that the block's tasks write under (None: this task is
+        the block's only one).
 
     Returns
     -------
@@ -152,7 +159,13 @@ def run_block(store: str | Path, layout: Layout, cells: Sequence[Cell],
             report.errors.append((cell.key, f"{type(err).__name__}: {err}"))
             continue
         t1 = time.perf_counter()
-        writer.write(cell, result)
+        if lock is None:
+            writer.write(cell, result)
+        else:
+            from distributed import Lock
+
+            with Lock(lock):
+                writer.write(cell, result)
         report.write_seconds += time.perf_counter() - t1
         report.compute_seconds += t1 - t0
         report.done += 1

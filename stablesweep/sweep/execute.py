@@ -24,6 +24,7 @@ raises inside is recorded by the cell itself (status ``error``) and the sweep go
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import uuid
@@ -174,6 +175,7 @@ def run_sweep(
     retries: int = 3,
     progress: bool = True,
     stream=None,
+    cells_per_task: int | None = None,
 ) -> RunSummary:
     """Run (or resume) a sweep into ``store``.
 
@@ -195,6 +197,9 @@ def run_sweep(
         Resubmissions of a cell whose task failed or whose worker was lost.
     progress : bool
         Show progress (tqdm bar on a terminal, lines otherwise).
+    cells_per_task : int, optional
+        Cells per Dask task (default: :func:`task_size`). The results do not depend
+        on it.
 
     Returns
     -------
@@ -222,7 +227,8 @@ def run_sweep(
                 t0 = time.monotonic()
                 with connect(workers, scheduler, cluster, dashboard) as client:
                     timing["connect"] = time.monotonic() - t0
-                    failed, lost = _compute(client, layout, store, todo, retries, bar, timing)
+                    failed, lost = _compute(client, layout, store, todo, retries, bar, timing,
+                                            cells_per_task)
         finally:
             bar.close()
             finalize(store)
@@ -234,9 +240,10 @@ def run_sweep(
 
 
 def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retries: int,
-             bar: Progress, timing: dict[str, float]) -> tuple[int, int]:
-    """Submit one :func:`~stablesweep.sweep.block.run_block` task per block of pending
-    cells; the workers write the results. Returns (failed, lost) of ``todo``."""
+             bar: Progress, timing: dict[str, float],
+             cells_per_task: int | None = None) -> tuple[int, int]:
+    """Submit :func:`~stablesweep.sweep.block.run_block` tasks of the pending cells;
+    the workers write the results. Returns (failed, lost) of ``todo``."""
     wall, cpu = time.perf_counter(), time.process_time()
     run_id = uuid.uuid4().hex[:8]
     where = str(store.resolve())  # workers may start in another directory
@@ -245,19 +252,24 @@ def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retr
     blocks: dict[tuple[int, ...], list[Cell]] = {}
     for cell in todo:
         blocks.setdefault(layout.block_of(cell), []).append(cell)
+    size = cells_per_task or task_size(len(todo), _workers(client), layout)
     futures = {}
     for block, members in blocks.items():
-        key = f"block-{'.'.join(map(str, block))}-{run_id}"
-        fut = client.submit(run_block, where, layout, members, run_id, mask, key=key,
-                            pure=False, retries=retries)
-        futures[fut.key] = (fut, members)
+        name = ".".join(map(str, block))
+        pieces = [members[i:i + size] for i in range(0, len(members), size)]
+        lock = f"stablesweep-{run_id}-{name}" if len(pieces) > 1 else None
+        for k, piece in enumerate(pieces):
+            fut = client.submit(run_block, where, layout, piece, run_id, mask, lock,
+                                key=f"block-{name}-{k}-{run_id}", pure=False,
+                                retries=retries)
+            futures[fut.key] = (fut, piece)
     for fut in as_completed([f for f, _ in futures.values()], loop=client.loop):
         _, members = futures.pop(fut.key)
         try:
             report = fut.result()
         except Exception as err:  # the task itself failed (a lost worker, a full disk)
             report_errors([(f"{members[0].key} and the {len(members) - 1} other cells of "
-                            "its block", f"{type(err).__name__}: {err}")])
+                            "its task", f"{type(err).__name__}: {err}")])
             continue
         finally:
             fut.release()
@@ -271,6 +283,28 @@ def _compute(client: Client, layout: Layout, store: Path, todo: list[Cell], retr
     markers = read_done(store)
     states = [int(markers[c.index]) for c in todo]
     return sum(m == 2 for m in states), sum(m == 0 for m in states)
+
+
+def task_size(pending: int, workers: int, layout: Layout) -> int:
+    """Cells per task: whole blocks where that still gives every worker 4 tasks, else
+    ``ceil(pending / (4 workers))`` (blocks split over several tasks, which then write
+    in turns, see :mod:`~stablesweep.sweep.block`).
+
+    Fewer, larger tasks cost the client and the scheduler less (about 8 ms per task,
+    so tasks of 10 or more cells keep the client under 1 ms per cell); four tasks per
+    worker keep the workers busy to the end.
+    """
+    block = math.prod(layout.cell_block)
+    return max(1, min(block, math.ceil(pending / (4 * max(1, workers)))))
+
+
+def _workers(client: Client) -> int:
+    """Workers the run will have: the cluster's plan (LocalCluster, dask-jobqueue, which
+    may still be starting them), else those connected to the scheduler now."""
+    plan = getattr(getattr(client, "cluster", None), "plan", None)
+    if plan:
+        return len(plan)
+    return len(client.scheduler_info(n_workers=-1).get("workers", {}))
 
 
 def grid_summary(cfg: SweepConfig) -> str:
