@@ -49,11 +49,17 @@ def _slurm_up() -> str | None:
     return None
 
 
-def test_sweep_on_slurm_jobs_equals_the_local_run(tmp_path):
+@pytest.mark.parametrize(("store", "cells_per_task"), [
+    (None, None),                    # one cell per block and per task
+    ({"cells_per_block": 4}, 2),     # 2 blocks of 4, each split over 2 tasks (a lock)
+], ids=["cells", "split-blocks"])
+def test_sweep_on_slurm_jobs_equals_the_local_run(tmp_path, store, cells_per_task):
+    """The workers of 2 SLURM jobs write the cells themselves; the store equals the
+    local 1-worker run's."""
     why = _slurm_up()
     if why:
         pytest.skip(why)
-    cfg = load_config(CONFIG)
+    cfg = load_config(CONFIG if store is None else {**CONFIG, "store": store})
     local = tmp_path / "local.zarr"
     assert run_sweep(cfg, local, workers=1, progress=False).lost == 0
     cluster = tmp_path / "slurm.yaml"
@@ -61,7 +67,8 @@ def test_sweep_on_slurm_jobs_equals_the_local_run(tmp_path):
         "kind": "slurm", "jobs": 2, "cores": 1, "processes": 1, "memory": "2GB",
         "walltime": "00:15:00", "log_directory": str(tmp_path / "logs")}))
     remote = tmp_path / "slurm.zarr"
-    summary = run_sweep(cfg, remote, cluster=cluster, progress=False)
+    summary = run_sweep(cfg, remote, cluster=cluster, progress=False,
+                        cells_per_task=cells_per_task)
     assert summary.lost == 0 and summary.computed == summary.total
     assert_same_store(local, remote)
 
