@@ -22,7 +22,8 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int, default=None,
                        help="single-threaded worker processes of the local cluster "
-                       "(default: number of CPUs)")
+                       "(default: the CPUs this process may use; in a SLURM job, the "
+                       "job's CPUs)")
     where.add_argument("--scheduler", default=None,
                        help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     where.add_argument("--cluster", type=Path, default=None,

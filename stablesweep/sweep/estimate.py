@@ -36,6 +36,10 @@ import numpy as np
 from .config import SweepConfig, cell_memory_bytes
 from .grid import Cell, cells
 
+#: A worker's time to write one finished cell into the store (values, checksum, marker:
+#: 9-15 ms measured by ``benchmarks/sweep.py --tiny`` on 16x16 cells).
+WRITE_SECONDS = 0.012
+
 __all__ = ["SweepEstimate", "estimate_sweep", "layers_per_trial"]
 
 #: Layers timed per network (fewer when the network is shallower).
@@ -204,17 +208,17 @@ def estimate_sweep(cfg: SweepConfig, store: str | Path | None = None,
         The result store; when it exists (and belongs to ``cfg``), its done cells are
         not counted.
     workers : int, optional
-        Workers of the wall-time estimate (default: the number of CPUs).
+        Workers of the wall-time estimate (default: what ``stablesweep run`` starts,
+        :func:`~stablesweep.sweep.cluster.default_workers`).
 
     Returns
     -------
     SweepEstimate
         Nothing is computed or written.
     """
-    import os
-
     import psutil
 
+    from .cluster import default_workers
     from .store import read_done
 
     all_cells = cells(cfg)
@@ -235,6 +239,7 @@ def estimate_sweep(cfg: SweepConfig, store: str | Path | None = None,
         seconds += cfg.trials * layers_per_trial(cfg, cell, depth) * (
             layer if np.isfinite(layer) else 0.0)
         seconds += cfg.trials * per_draw  # every cell draws its trials' problems
+        seconds += WRITE_SECONDS  # its worker writes it into the store
         solve = per_solve.get(spec.label, 0.0)
         if cell.runs_forward and np.isfinite(solve):
             seconds += cfg.trials * solve
@@ -242,7 +247,7 @@ def estimate_sweep(cfg: SweepConfig, store: str | Path | None = None,
     return SweepEstimate(
         cells=len(all_cells), done=sum(m > 0 for m in marks), failed=sum(m == 2 for m in marks),
         pending=sum(m == 0 for m in marks), trials=cfg.trials,
-        workers=workers or os.cpu_count() or 1, cpu_seconds=seconds,
+        workers=workers or default_workers(), cpu_seconds=seconds,
         seconds_per_layer=per_layer, peak_memory_bytes=int(rss + cell_memory_bytes(cfg)),
         seconds_per_solve=per_solve,
     )
