@@ -288,11 +288,12 @@ def cell_block(cfg: SweepConfig, shape: tuple[int, ...], arrays: int) -> tuple[i
 
     A block holds ``cfg.cells_per_block`` cells or, by default,
     ``min(ceil(arrays / FILES_PER_CELL), cells // MIN_TASKS)`` (at least 1): one file per
-    array per block gives at most :data:`FILES_PER_CELL` files per cell, and a sweep with
-    enough cells still splits into :data:`MIN_TASKS` tasks. The block takes whole cell
-    dims from the last (attack depth, network, the last problem axis, ...) while they
-    fit, then as much of the next as it needs to reach the target (so a block may hold
-    a few more cells than the target; the grid's edge blocks may hold fewer).
+    array per block gives at most :data:`FILES_PER_CELL` files per cell, and a sweep
+    with few cells keeps blocks small (where files do not matter, and the old layout of
+    one cell per block stays). The block takes whole cell dims from the last (attack
+    depth, network, the last problem axis, ...) while they fit, then splits the next
+    into as few equal pieces as keep the target on *average* (the grid's edge blocks
+    included), so a block may hold more cells than the target.
 
     Parameters
     ----------
@@ -311,8 +312,9 @@ def cell_block(cfg: SweepConfig, shape: tuple[int, ...], arrays: int) -> tuple[i
         if cells * shape[k] <= target:
             block[k] = shape[k]
             cells *= shape[k]
-        else:
-            block[k] = math.ceil(target / cells)
+        else:  # pieces of the same size whose average holds at least the target
+            pieces = max(1, shape[k] * cells // target)
+            block[k] = math.ceil(shape[k] / pieces)
             break
     return tuple(block)
 
