@@ -327,10 +327,46 @@ def store_files(store: Path) -> int:
     return sum(1 for p in store.rglob("*") if p.is_file())
 
 
+def summarise(rounds: list[dict[str, dict[str, float]]], names: list[str], n: int,
+              tmp: Path) -> None:
+    """Medians over the rounds of the ``--tiny`` modes, the targets, store equality."""
+    import numpy as np
+    import xarray as xr
+
+    med = {m: {k: statistics.median(rd[m][k] for rd in rounds) for k in rounds[0][m]}
+           for m in names}
+    plain = med[names[0]]["wall"] / n
+    print(f"plain loop: {1e3 * plain:.2f} ms per cell ({n / med[names[0]]['wall']:.0f} "
+          "cells/s)")
+    print(f"{'':22s} {'cells/s':>8s} {'cells/s':>8s} {'client':>8s} {'capacity':>9s} "
+          f"{'cell':>7s} {'write':>7s} {'files':>6s}")
+    print(f"{'':22s} {'(cells)':>8s} {'(e2e)':>8s} {'ms/cell':>8s} {'cells/s':>9s} "
+          f"{'ms':>7s} {'ms':>7s} {'/cell':>6s}")
+    for m in names[1:]:
+        d = med[m]
+        print(f"{m:22s} {n / d['work']:8.0f} {n / d['wall']:8.0f} "
+              f"{1e3 * d['client'] / n:8.3f} {n / d['client']:9.0f} "
+              f"{1e3 * d['cells'] / n:7.2f} {1e3 * d['write'] / n:7.2f} {d['files']:6.2f}")
+    client = med[names[2]]["client"] / n
+    print(f"client time per cell with 2 workers: {1e3 * client:.3f} ms, capacity "
+          f"{1 / client:.0f} cells/s   (target <= 1 ms, >= 1000 cells/s)  "
+          f"{'OK' if client <= 1e-3 else 'MISSED'}")
+    one, two = (med[m]["work"] for m in names[1:])
+    gains = [rd[names[1]]["work"] / rd[names[2]]["work"] for rd in rounds]
+    print(f"2 workers / 1 worker, cells phase: {one / two:.2f}x faster (rounds "
+          f"{min(gains):.2f}-{max(gains):.2f}); end to end "
+          f"{med[names[1]]['wall'] / med[names[2]]['wall']:.2f}x   (target > 1)  "
+          f"{'OK' if one > two else 'MISSED'}")
+    a, b = (xr.open_zarr(tmp / f"w{w}-0.zarr") for w in (1, 2))
+    for name in a.data_vars:
+        if name not in ("wall_time", "checksum"):
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    print("stores of 1 and 2 workers: equal (every variable but the wall times)")
+
+
 def tiny(n_cells: int, n_rounds: int, files_cells: int) -> None:
     """The ``--tiny`` benchmark (see the module docstring)."""
     import numpy as np
-    import xarray as xr
 
     from stablesweep.sweep import run_sweep
 
@@ -365,39 +401,14 @@ def tiny(n_cells: int, n_rounds: int, files_cells: int) -> None:
     names = list(modes)
     rounds: list[dict[str, dict[str, float]]] = []
     try:
+        if n_rounds == 0:  # only the file count (--files)
+            names, rounds = [], []
         for r in range(n_rounds):
             order = names[r % 3:] + names[: r % 3]
             rounds.append({m: (modes[m]() if m.startswith("plain") else modes[m](r))
                            for m in order})
-        med = {m: {k: statistics.median(rd[m][k] for rd in rounds) for k in rounds[0][m]}
-               for m in names}
-        plain = med[names[0]]["wall"] / n
-        print(f"plain loop: {1e3 * plain:.2f} ms per cell ({n / med[names[0]]['wall']:.0f} "
-              "cells/s)")
-        print(f"{'':22s} {'cells/s':>8s} {'cells/s':>8s} {'client':>8s} {'capacity':>9s} "
-              f"{'cell':>7s} {'write':>7s} {'files':>6s}")
-        print(f"{'':22s} {'(cells)':>8s} {'(e2e)':>8s} {'ms/cell':>8s} {'cells/s':>9s} "
-              f"{'ms':>7s} {'ms':>7s} {'/cell':>6s}")
-        for m in names[1:]:
-            d = med[m]
-            print(f"{m:22s} {n / d['work']:8.0f} {n / d['wall']:8.0f} "
-                  f"{1e3 * d['client'] / n:8.3f} {n / d['client']:9.0f} "
-                  f"{1e3 * d['cells'] / n:7.2f} {1e3 * d['write'] / n:7.2f} {d['files']:6.2f}")
-        client = med[names[2]]["client"] / n
-        print(f"client time per cell with 2 workers: {1e3 * client:.3f} ms, capacity "
-              f"{1 / client:.0f} cells/s   (target <= 1 ms, >= 1000 cells/s)  "
-              f"{'OK' if client <= 1e-3 else 'MISSED'}")
-        one, two = (med[m]["work"] for m in names[1:])
-        gains = [rd[names[1]]["work"] / rd[names[2]]["work"] for rd in rounds]
-        print(f"2 workers / 1 worker, cells phase: {one / two:.2f}x faster (rounds "
-              f"{min(gains):.2f}-{max(gains):.2f}); end to end "
-              f"{med[names[1]]['wall'] / med[names[2]]['wall']:.2f}x   (target > 1)  "
-              f"{'OK' if one > two else 'MISSED'}")
-        a, b = (xr.open_zarr(tmp / f"w{w}-0.zarr") for w in (1, 2))
-        for name in a.data_vars:
-            if name not in ("wall_time", "checksum"):
-                np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
-        print("stores of 1 and 2 workers: equal (every variable but the wall times)")
+        if rounds:
+            summarise(rounds, names, n, tmp)
         if files_cells:
             big = load_config(tiny_config(files_cells))
             nb = len(cells(big))
