@@ -104,12 +104,15 @@ class VerifyReport:
 def verify_cells(path: str | Path, layout: Any, cells: Sequence[Cell]) -> VerifyReport:
     """Read every done cell of ``cells`` back and compare it with its checksum.
 
+    The store is read one block at a time (each array's chunk of the block: the memory
+    of one block, whatever the size of the store).
+
     Parameters
     ----------
     path : path
         The store.
     layout : Layout
-        Its layout (``groups()``, ``variables()``, ``cell_dims``).
+        Its layout (``groups()``, ``variables()``, ``cell_dims``, ``block_of``).
     cells : sequence of Cell
         The sweep's cells.
     """
@@ -124,41 +127,66 @@ def verify_cells(path: str | Path, layout: Any, cells: Sequence[Cell]) -> Verify
         if name in root:
             members.setdefault(group, []).append(name)
     arrays = {name: root[name] for names in members.values() for name in names}
-    cache: dict[str, np.ndarray | None] = {}
-
-    def whole(name: str) -> np.ndarray | None:
-        if name not in cache:
-            try:
-                cache[name] = np.asarray(arrays[name][...])
-            except Exception:  # a damaged chunk: read this array cell by cell
-                cache[name] = None
-        return cache[name]
-
-    report = VerifyReport()
+    blocks: dict[tuple[int, ...], list[Cell]] = {}
     for cell in cells:
-        if done[cell.index] == 0:
-            continue
-        report.checked += 1
-        position = dict(zip(layout.cell_dims, cell.index, strict=True))
-        triples, problem = [], ""
-        for group in cell_groups(cell, groups):
-            index = tuple(position[d] for d in groups[group])
-            for name in members.get(group, []):
-                data = whole(name)
-                try:
-                    value = data[index] if data is not None else np.asarray(arrays[name][index])
-                except Exception as err:
-                    problem = f"{name}: unreadable ({type(err).__name__})"
-                    break
-                triples.append((name, index, value))
+        if done[cell.index] != 0:
+            blocks.setdefault(layout.block_of(cell), []).append(cell)
+    report = VerifyReport()
+    for block_cells in blocks.values():
+        slabs = _BlockSlabs(arrays, layout.cell_dims, block_cells)
+        for cell in block_cells:
+            report.checked += 1
+            problem = _cell_problem(cell, groups, members, layout.cell_dims, slabs,
+                                    int(sums[cell.index]))
             if problem:
-                break
-        if not problem and cell_checksum(triples) != int(sums[cell.index]):
-            problem = ("no checksum recorded" if int(sums[cell.index]) == 0
-                       else "values differ from their checksum (a chunk deleted or changed)")
-        if problem:
-            report.damaged.append((cell, problem))
+                report.damaged.append((cell, problem))
     return report
+
+
+class _BlockSlabs:
+    """Each array's values over the box of one block's cells, read once, on demand
+    (None where a chunk cannot be read: then cell by cell)."""
+
+    def __init__(self, arrays: Mapping[str, Any], cell_dims: Sequence[str],
+                 cells: Sequence[Cell]):
+        self.arrays = arrays
+        index = np.array([c.index for c in cells])
+        self.low = dict(zip(cell_dims, index.min(axis=0), strict=True))
+        self.high = dict(zip(cell_dims, index.max(axis=0) + 1, strict=True))
+        self.cache: dict[str, np.ndarray | None] = {}
+
+    def value(self, name: str, dims: Sequence[str], index: tuple[int, ...]) -> np.ndarray:
+        if name not in self.cache:
+            box = tuple(slice(int(self.low[d]), int(self.high[d])) for d in dims)
+            try:
+                self.cache[name] = np.asarray(self.arrays[name][box])
+            except Exception:  # a damaged chunk: read this array cell by cell
+                self.cache[name] = None
+        slab = self.cache[name]
+        if slab is None:
+            return np.asarray(self.arrays[name][index])
+        return slab[tuple(i - int(self.low[d]) for d, i in zip(dims, index, strict=True))]
+
+
+def _cell_problem(cell: Cell, groups: Mapping[str, tuple[str, ...]],
+                  members: Mapping[str, list[str]], cell_dims: Sequence[str],
+                  slabs: _BlockSlabs, checksum: int) -> str:
+    """What is wrong with a done cell ("" when its values match ``checksum``)."""
+    position = dict(zip(cell_dims, cell.index, strict=True))
+    triples = []
+    for group in cell_groups(cell, groups):
+        dims = groups[group]
+        index = tuple(position[d] for d in dims)
+        for name in members.get(group, []):
+            try:
+                value = slabs.value(name, dims, index)
+            except Exception as err:
+                return f"{name}: unreadable ({type(err).__name__})"
+            triples.append((name, index, value))
+    if cell_checksum(triples) == checksum:
+        return ""
+    return ("no checksum recorded" if checksum == 0
+            else "values differ from their checksum (a chunk deleted or changed)")
 
 
 def mark_pending(path: str | Path, cells: Iterable[Cell]) -> int:
