@@ -1,8 +1,8 @@
 """Writing finished cells into a sweep store.
 
-:class:`StoreWriter` writes a finished cell's region (its own chunks, inside its
-block's chunk files; every file is replaced atomically by Zarr's local store), then its
-checksum, then its ``done`` entry: a cell is done only once its data is on disk, so a
+:class:`StoreWriter` writes a finished cell's region (its part of its block's chunks;
+every chunk file is replaced atomically by Zarr's local store) with its checksum, then
+its ``done`` entry: a cell is done only once its data is on disk, so a
 killed run loses no finished cell and a rerun computes only what is missing. It runs on
 the Dask worker that computed the cell (:func:`~stablesweep.sweep.block.run_block`).
 """
@@ -33,8 +33,8 @@ class StoreWriter:
     """Writes finished cells into a store (one writer per block at a time: see
     :mod:`~stablesweep.sweep.block`).
 
-    Each cell's values go straight into its own chunks of the Zarr arrays that
-    :func:`create_store` laid out through xarray (the encoding of these float64, int8
+    Each cell's values go straight into its part of its block's chunks of the Zarr
+    arrays that :func:`create_store` laid out through xarray (the encoding of these float64, int8
     and string variables is the identity, so this is what ``to_zarr(region=...)``
     would write; writing directly, all of a cell's arrays concurrently, costs a few ms
     per cell instead of reopening the whole store for every region). The ``done``
