@@ -133,6 +133,8 @@ BAD_CONFIGS = [
     ("example-trial-out-of-range", {**ATTACKED, "examples": [
         {"network": "fista", "trial": 5, "attack_depth": 3}]}, "trial"),
     ("minimiser-text", _with("minimiser", "yes"), "minimiser"),
+    ("store-cells-per-block-zero", _with("store", {"cells_per_block": 0}), "cells_per_block"),
+    ("store-unknown-key", _with("store", {"shards": 4}), "store"),
 ]
 
 #: (case id, YAML text, text the message must contain)
@@ -209,6 +211,8 @@ BAD_COMMANDS = [
     ("run-workers-huge", lambda w: ["run", _config(w), "--workers", "100000"], "--workers"),
     ("run-retries-negative", lambda w: ["run", _config(w), "--retries", "-1"], "--retries"),
     ("run-retries-text", lambda w: ["run", _config(w), "--retries", "x"], "--retries"),
+    ("run-cells-per-task-zero", lambda w: ["run", _config(w), "--cells-per-task", "0"],
+     "--cells-per-task"),
     ("run-workers-and-scheduler", lambda w: ["run", _config(w), "--workers", "1",
                                              "--scheduler", "tcp://x:1"], "--scheduler"),
     ("run-cluster-missing", lambda w: ["run", _config(w), "--cluster", str(w / "c.yaml")],

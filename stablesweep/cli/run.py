@@ -28,11 +28,15 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     where.add_argument("--cluster", type=Path, default=None,
                        help="batch-system cluster description (YAML; see "
-                       "stablesweep.sweep.execute), e.g. {kind: slurm, jobs: 10, ...}")
+                       "stablesweep.sweep.cluster), e.g. {kind: slurm, jobs: 10, ...}")
     p.add_argument("--dashboard", action="store_true",
                    help="serve the Dask dashboard of the local cluster (port 8787)")
+    p.add_argument("--cells-per-task", type=positive_int, default=None, metavar="N",
+                   help="cells per Dask task (default: whole blocks of the store, split "
+                   "where that leaves a worker fewer than 4 tasks; a split block's tasks "
+                   "write in turns under a Dask lock). The numbers do not depend on it")
     p.add_argument("--retries", type=non_negative_int, default=3,
-                   help="resubmissions of a cell whose worker was lost (default 3)")
+                   help="resubmissions of a task whose worker was lost (default 3)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config and print the cells, trials, estimated CPU "
@@ -144,7 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         summary = run_sweep(cfg, out, workers=args.workers, scheduler=args.scheduler,
                             cluster=args.cluster, dashboard=args.dashboard,
-                            retries=args.retries, progress=not args.quiet)
+                            retries=args.retries, progress=not args.quiet,
+                            cells_per_task=args.cells_per_task)
     except (StoreError, ClusterConfigError) as err:
         print(f"stablesweep run: {err}", file=sys.stderr)
         return 1
