@@ -85,6 +85,9 @@ def test_blocks_are_chunks_with_the_same_numbers(blocked, tmp_path):
     cfg = load_config(cfg_path)
     assert verify_cells(store, make_layout(cfg, store), cells(cfg)).damaged == []
     assert metadata_damage(store, make_layout(cfg, store)) == {}
+    from stablesweep.cli import main
+
+    assert main(["status", str(store), "--verify", "--no-config"]) == 0
 
 
 def test_one_worker_and_an_external_scheduler_give_the_same_store(
