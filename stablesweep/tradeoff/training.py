@@ -110,7 +110,7 @@ def train_unet(A: Any, cfg: Any, *, details: bool = True,
     from stablesweep.modelfile import MODEL_FORMAT, operator_record
     from stablesweep.networks.unet import UNet
     from stablesweep.training.data import torch_seed
-    from stablesweep.training.trainer import evaluate, mse
+    from stablesweep.training.trainer import train_epoch
 
     say = log or (lambda _m: None)
     t_cfg = cfg.training
@@ -127,28 +127,12 @@ def train_unet(A: Any, cfg: Any, *, details: bool = True,
     opt = torch.optim.Adam(net.parameters(), lr=float(t_cfg["lr"]))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)
     shuffle = torch.Generator().manual_seed(torch_seed(streams["shuffle"]))
-    n = len(train32)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"epoch": 0, "val_loss": math.inf, "state": None, "val_rel": math.nan}
     label = "unet" if details else "unet-plain"
     for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        net.train()
-        perm = torch.randperm(n, generator=shuffle)
-        total = 0.0
-        for start in range(0, n, bs):
-            idx = perm[start:start + bs]
-            opt.zero_grad(set_to_none=True)
-            loss = mse(net(train32.y[idx]), train32.x[idx])
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * idx.numel()
-        lr = opt.param_groups[0]["lr"]
-        sched.step()
-        net.eval()
-        val_loss, val_rel = evaluate(net, val32)
-        rec = {"epoch": epoch, "train_loss": total / n, "val_loss": val_loss,
-               "val_rel_error": val_rel, "lr": lr, "seconds": time.perf_counter() - t0}
+        rec = train_epoch(net, opt, sched, train32, val32, shuffle, bs, epoch)
+        val_loss, val_rel = rec["val_loss"], rec["val_rel_error"]
         history.append(rec)
         if val_loss < best["val_loss"]:
             best = {"epoch": epoch, "val_loss": val_loss, "val_rel": val_rel,

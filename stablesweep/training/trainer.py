@@ -49,7 +49,7 @@ from stablesweep.modelfile import (
 from .config import TrainingConfig, load_training_config
 from .data import Dataset, make_datasets, make_operator, seed_streams, torch_seed
 
-__all__ = ["TrainResult", "build_untrained", "resolve_device", "train", "mse"]
+__all__ = ["TrainResult", "build_untrained", "mse", "resolve_device", "train", "train_epoch"]
 
 DEFAULT_MODELS_DIR = Path("results") / "models"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -138,6 +138,47 @@ def evaluate(net: torch.nn.Module, data: Dataset, batch_size: int = 64) -> tuple
         total += float(mse(out, x)) * x.shape[0]
         rel += float(_rel_errors(out, x).sum())
     return total / n, rel / n
+
+
+def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                train_set: Dataset, val_set: Dataset, shuffle: torch.Generator,
+                batch_size: int, epoch: int,
+                on_batch: Callable[[float], None] | None = None) -> dict[str, float]:
+    """One epoch: minibatch steps of ``opt`` on :func:`mse` in the order drawn from
+    ``shuffle``, one step of the learning-rate schedule, then the validation loss.
+
+    Returns the epoch's history record: ``epoch``, ``train_loss`` (mean over the
+    images), ``val_loss``, ``val_rel_error`` (:func:`evaluate`), ``lr`` (the rate the
+    epoch used) and ``seconds``. ``on_batch(loss)`` is called after every step.
+    """
+    t0 = time.perf_counter()
+    net.train()
+    n = len(train_set)
+    perm = torch.randperm(n, generator=shuffle).to(train_set.x.device)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        idx = perm[start:start + batch_size]
+        opt.zero_grad(set_to_none=True)
+        loss = mse(net(train_set.y[idx]), train_set.x[idx])
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * idx.numel()
+        if on_batch is not None:
+            on_batch(float(loss))
+    lr = opt.param_groups[0]["lr"]
+    sched.step()
+    net.eval()
+    val_loss, val_rel = evaluate(net, val_set)
+    return {"epoch": epoch, "train_loss": total / n, "val_loss": val_loss,
+            "val_rel_error": val_rel, "lr": lr, "seconds": time.perf_counter() - t0}
+
+
+def _bar_step(bar: Any, epoch: int) -> Callable[[float], None]:
+    """``on_batch`` of :func:`train_epoch` for a progress bar."""
+    def step(loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(epoch=epoch, loss=f"{loss:.3e}", refresh=False)
+    return step
 
 
 def _scheduler(opt: torch.optim.Optimizer, kind: str, epochs: int):
@@ -269,26 +310,9 @@ def train(
     bar = _progress(progress, cfg.name, epochs * per_epoch, start_epoch * per_epoch)
     try:
         for epoch in range(start_epoch + 1, last + 1):
-            t0 = time.perf_counter()
-            net.train()
-            perm = torch.randperm(n, generator=shuffle).to(dev)
-            total = 0.0
-            for start in range(0, n, bs):
-                idx = perm[start:start + bs]
-                opt.zero_grad(set_to_none=True)
-                loss = mse(net(train_set.y[idx]), train_set.x[idx])
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * idx.numel()
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{float(loss):.3e}", refresh=False)
-            lr = opt.param_groups[0]["lr"]
-            sched.step()
-            net.eval()
-            val_loss, val_rel = evaluate(net, val_set)
-            rec = {"epoch": epoch, "train_loss": total / n, "val_loss": val_loss,
-                   "val_rel_error": val_rel, "lr": lr, "seconds": time.perf_counter() - t0}
+            rec = train_epoch(net, opt, sched, train_set, val_set, shuffle, bs, epoch,
+                              on_batch=None if bar is None else _bar_step(bar, epoch))
+            val_loss, val_rel = rec["val_loss"], rec["val_rel_error"]
             history.append(rec)
             if val_loss < best["val_loss"]:
                 best = {"epoch": epoch, "val_loss": val_loss, "state": _cpu_state(net)}
