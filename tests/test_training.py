@@ -76,11 +76,16 @@ def test_shipped_configs_are_valid_and_share_the_mask():
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"problem": {"transform": "fouier"}}, r"problem.transform: 'fouier' .*fourier, walsh"),
-        ({"network": {"name": "firenet"}}, r"network.name: 'firenet' is not trainable"),
-        ({"training": {"epochs": 0}}, r"training.epochs: 0 .*integer >= 1"),
-        ({"training": {"lr": "1e-3"}}, r"training.lr: '1e-3' .*number > 0"),
-        ({"data": {"trian": 3}}, r"data.trian: unknown key"),
+        ({"problem": {"transform": "fouier"}},
+         r"problem.transform: unknown value 'fouier'; expected one of: fourier, walsh"),
+        ({"network": {"name": "firenet"}},
+         r"network.name: unknown value 'firenet'; expected one of: unet, learned-pd"),
+        ({"training": {"epochs": 0}}, r"training.epochs: 0 is out of range; expected >= 1"),
+        ({"training": {"epochs": 2.5}}, r"training.epochs: 2.5 is not an integer"),
+        ({"training": {"lr": "1e-3"}}, r"training.lr: '1e-3' is not a number"),
+        ({"data": {"trian": 3}}, r"data: unknown key 'trian'; allowed keys: details, "),
+        ({"problem": {"resolution": 48}}, r"problem.resolution: 48 .*power of two"),
+        ({"training": {"device": "tpu"}}, r"training.device: 'tpu' .*auto, cpu, cuda"),
         ({"problem": {"sampling": {"scheme": "theory", "rate": 0.2, "seed": 1}}},
          r"sparsity: missing; scheme 'theory'"),
         ({"network": {"name": "unet", "params": {"chanels": 3}}},
@@ -90,6 +95,14 @@ def test_shipped_configs_are_valid_and_share_the_mask():
 def test_config_errors_name_key_value_and_allowed(change, match):
     with pytest.raises(TrainingConfigError, match=match):
         parse_training_config(tiny_raw(**change))
+
+
+def test_schema_allows_the_trainable_networks():
+    from stablesweep.configuration import load_schema
+    from stablesweep.training.config import NETWORK_NAMES, SCHEMA_PATH
+
+    schema = load_schema(SCHEMA_PATH)
+    assert tuple(schema["properties"]["network"]["properties"]["name"]["enum"]) == NETWORK_NAMES
 
 
 def test_unknown_profile_is_an_error():

@@ -58,6 +58,7 @@ import copy
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -67,14 +68,10 @@ from stablesweep.configuration import (
     ConfigError,
     ConfigKind,
     LoadedConfig,
-    check_choice,
     check_folder_name,
-    check_int,
     is_int,
-    is_real,
     merge,
     short,
-    unknown_keys,
 )
 
 __all__ = [
@@ -89,14 +86,6 @@ __all__ = [
 
 #: trainable registry names
 NETWORK_NAMES = ("unet", "learned-pd")
-_TRANSFORMS = ("fourier", "walsh")
-_SCHEMES = ("theory", "uniform")
-_TOP = {"name", "seed", "network", "problem", "data", "training", "profiles"}
-_PROBLEM = {"transform", "resolution", "wavelet", "sampling"}
-_SAMPLING = {"scheme", "rate", "sparsity", "seed", "mask_from"}
-_DATA = {"train", "validation", "details", "noise", "n_ellipses"}
-_TRAINING = {"epochs", "batch_size", "lr", "weight_decay", "schedule", "dtype", "device",
-             "keep"}
 _TRAINING_DEFAULTS: dict[str, Any] = {
     "epochs": 20, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "schedule": "cosine",
     "dtype": "float32", "device": "auto", "keep": "best",
@@ -222,16 +211,16 @@ def parse_training_config(
 
 # --------------------------------------------------------------------------- validation
 
+#: The JSON schema of a training config (keys, types, allowed values, ranges).
+SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
+
 
 def _validate(data: Mapping[str, Any]) -> list[str]:
-    out = unknown_keys("", data, _TOP)
-    for key in ("name", "seed", "network", "problem", "data"):
-        if key not in data:
-            out.append(f"{key}: missing")
-    if "name" in data:
+    """The checks the schema cannot express (each skips values of the wrong type: the
+    schema reports those)."""
+    out: list[str] = []
+    if isinstance(data.get("name"), str):
         check_folder_name(out, "name", data["name"])
-    if "seed" in data:
-        check_int(out, "seed", data["seed"], 0)
     out += _validate_network(data.get("network"))
     out += _validate_problem(data.get("problem"))
     out += _validate_data(data.get("data"))
@@ -240,25 +229,17 @@ def _validate(data: Mapping[str, Any]) -> list[str]:
 
 
 def _validate_network(net: Any) -> list[str]:
-    if net is None:
+    if not isinstance(net, Mapping) or net.get("name") not in NETWORK_NAMES:
         return []
-    if not isinstance(net, Mapping):
-        return [f"network: {short(net)}; expected a mapping {{name, params}}"]
-    out = unknown_keys("network.", net, {"name", "params"})
-    if net.get("name") not in NETWORK_NAMES:
-        out.append(f"network.name: {short(net.get('name'))} is not trainable; expected one "
-                   f"of: {', '.join(NETWORK_NAMES)}")
-    params = net.get("params", {})
-    if params is not None and not isinstance(params, Mapping):
-        out.append(f"network.params: {short(params)}; expected a mapping")
-    elif params and net.get("name") in NETWORK_NAMES:
-        for bad in ("checkpoint", "allow_mask_mismatch", "depth"):
-            if bad in params:
-                out.append(f"network.params.{bad}: not allowed in a training config")
-        allowed = _arch_params(net["name"])
-        out += [f"network.params.{k}: unknown parameter of {net['name']!r}; allowed: "
-                f"{', '.join(allowed)}" for k in params if k not in allowed and k not in
-                ("checkpoint", "allow_mask_mismatch", "depth")]
+    params = net.get("params") or {}
+    if not isinstance(params, Mapping):
+        return []
+    out = [f"network.params.{bad}: not allowed in a training config"
+           for bad in ("checkpoint", "allow_mask_mismatch", "depth") if bad in params]
+    allowed = _arch_params(net["name"])
+    out += [f"network.params.{k}: unknown parameter of {net['name']!r}; allowed: "
+            f"{', '.join(allowed)}" for k in params if k not in allowed and k not in
+            ("checkpoint", "allow_mask_mismatch", "depth")]
     return out
 
 
@@ -269,24 +250,16 @@ def _arch_params(name: str) -> list[str]:
 
 
 def _validate_problem(problem: Any) -> list[str]:
-    if problem is None:
-        return []
     if not isinstance(problem, Mapping):
-        return [f"problem: {short(problem)}; expected a mapping"]
-    out = unknown_keys("problem.", problem, _PROBLEM)
-    for key in ("transform", "resolution", "sampling"):
-        if key not in problem:
-            out.append(f"problem.{key}: missing")
-    if "transform" in problem:
-        check_choice(out, "problem.transform", problem["transform"], _TRANSFORMS)
+        return []
+    out: list[str] = []
     res = problem.get("resolution")
-    if "resolution" in problem and not (is_int(res) and res >= 4 and res & (res - 1) == 0):
+    power = is_int(res) and res >= 4 and res & (res - 1) == 0
+    if is_int(res) and res >= 4 and not power:
         out.append(f"problem.resolution: {short(res)} is not valid; expected a power of two "
                    ">= 4")
     wav = problem.get("wavelet", "haar")
-    if not isinstance(wav, str):
-        out.append(f"problem.wavelet: {short(wav)}; expected a PyWavelets wavelet name")
-    else:
+    if isinstance(wav, str):
         try:
             from stablesweep.transforms import check_wavelet
 
@@ -294,19 +267,14 @@ def _validate_problem(problem: Any) -> list[str]:
         except (ValueError, TypeError) as err:
             out.append(f"problem.wavelet: {err}")
     s = problem.get("sampling")
-    if "sampling" not in problem:
-        return out
     if not isinstance(s, Mapping):
-        return out + [f"problem.sampling: {short(s)}; expected a mapping"]
-    out += unknown_keys("problem.sampling.", s, _SAMPLING)
+        return out
     if "mask_from" in s:
         extra = sorted(set(s) - {"mask_from"})
         if extra:
             out.append(f"problem.sampling: {', '.join(extra)} given together with mask_from; "
                        "expected either mask_from or scheme/rate/seed")
-        if not isinstance(s["mask_from"], str):
-            out.append(f"problem.sampling.mask_from: {short(s['mask_from'])}; expected a path")
-        elif os.path.isdir(s["mask_from"]):
+        if isinstance(s["mask_from"], str) and os.path.isdir(s["mask_from"]):
             out.append(f"problem.sampling.mask_from: {s['mask_from']!r} is a directory; "
                        "expected a model file written by `stablesweep train` "
                        "(<models dir>/<name>/model.pt)")
@@ -314,81 +282,39 @@ def _validate_problem(problem: Any) -> list[str]:
     for key in ("scheme", "rate", "seed"):
         if key not in s:
             out.append(f"problem.sampling.{key}: missing (or give mask_from)")
-    if "scheme" in s:
-        check_choice(out, "problem.sampling.scheme", s["scheme"], _SCHEMES)
-    if "rate" in s and not (is_real(s["rate"]) and 0 < s["rate"] <= 1):
-        out.append(f"problem.sampling.rate: {short(s['rate'])} is not valid; expected a number "
-                   "in (0, 1]")
-    if "seed" in s:
-        check_int(out, "problem.sampling.seed", s["seed"], 0)
+    sp = s.get("sparsity")
     if s.get("scheme") == "theory":
-        sp = s.get("sparsity")
         if sp is None:
             out.append("problem.sampling.sparsity: missing; scheme 'theory' needs the local "
                        "sparsities (one per wavelet level)")
-        elif not (isinstance(sp, list) and sp and all(is_int(v) and v >= 0 for v in sp)):
-            out.append(f"problem.sampling.sparsity: {short(sp)} is not valid; expected a list "
-                       "of non-negative integers, one per level")
-        elif is_int(res) and res >= 4 and res & (res - 1) == 0 and len(sp) != res.bit_length() - 1:
+        elif power and isinstance(sp, list) and len(sp) != res.bit_length() - 1:
             out.append(f"problem.sampling.sparsity: {len(sp)} entries but resolution {res} has "
                        f"{res.bit_length() - 1} levels; expected {res.bit_length() - 1}")
-    elif "sparsity" in s and s.get("scheme") == "uniform":
+    elif sp is not None and s.get("scheme") == "uniform":
         out.append("problem.sampling.sparsity: only used by scheme 'theory'")
     return out
 
 
 def _validate_data(d: Any) -> list[str]:
-    if d is None:
-        return []
     if not isinstance(d, Mapping):
-        return [f"data: {short(d)}; expected a mapping"]
-    out = unknown_keys("data.", d, _DATA)
-    if "train" not in d:
-        out.append("data.train: missing")
-    else:
-        check_int(out, "data.train", d["train"], 1)
-    if "validation" in d:
-        check_int(out, "data.validation", d["validation"], 1)
-    if "details" in d and not isinstance(d["details"], bool):
-        out.append(f"data.details: {short(d['details'])}; expected true or false")
-    if "noise" in d and not (is_real(d["noise"]) and d["noise"] >= 0):
-        out.append(f"data.noise: {short(d['noise'])} is not valid; expected a number >= 0")
+        return []
     ne = d.get("n_ellipses")
-    if ne is not None and not (is_int(ne) and ne >= 0) and not (
-        isinstance(ne, list) and len(ne) == 2 and all(is_int(v) and v >= 0 for v in ne)
-        and ne[0] <= ne[1]
-    ):
-        out.append(f"data.n_ellipses: {short(ne)} is not valid; expected an integer >= 0 or "
-                   "a range [low, high]")
-    return out
+    if isinstance(ne, list) and len(ne) == 2 and all(is_int(v) for v in ne) and ne[0] > ne[1]:
+        return [f"data.n_ellipses: {short(ne)} is not valid; expected an integer >= 0 or "
+                "a range [low, high] with low <= high"]
+    return []
 
 
 def _validate_training(t: Any) -> list[str]:
-    if t is None:
-        return []
     if not isinstance(t, Mapping):
-        return [f"training: {short(t)}; expected a mapping"]
-    out = unknown_keys("training.", t, _TRAINING)
-    for key in ("epochs", "batch_size"):
-        if key in t:
-            check_int(out, f"training.{key}", t[key], 1)
-    if "lr" in t and not (is_real(t["lr"]) and t["lr"] > 0):
-        out.append(f"training.lr: {short(t['lr'])} is not valid; expected a number > 0")
-    if "weight_decay" in t and not (is_real(t["weight_decay"]) and t["weight_decay"] >= 0):
-        out.append(f"training.weight_decay: {short(t['weight_decay'])} is not valid; expected "
-                   "a number >= 0")
-    choices = {"schedule": ("cosine", "constant"), "dtype": ("float32", "float64"),
-               "keep": ("best", "last")}
-    for key, allowed in choices.items():
-        if key in t:
-            check_choice(out, f"training.{key}", t[key], allowed)
+        return []
     dev = t.get("device")
-    if "device" in t and not (isinstance(dev, str) and (dev in ("auto", "cpu") or
-                                                        dev.startswith("cuda"))):
-        out.append(f"training.device: {short(dev)} is not valid; expected auto, cpu, cuda or "
-                   "cuda:<index>")
-    return out
+    if isinstance(dev, str) and not (dev in ("auto", "cpu") or dev.startswith("cuda")):
+        return [f"training.device: {short(dev)} is not valid; expected auto, cpu, cuda or "
+                "cuda:<index>"]
+    return []
 
 
-#: The training config kind: hand-written checks (no JSON schema), all problems at once.
-TRAINING = ConfigKind(SIGNATURES["training"], error=TrainingConfigError, checks=(_validate,))
+#: The training config kind: its JSON schema, then the checks above; all problems at once.
+TRAINING = ConfigKind(SIGNATURES["training"], error=TrainingConfigError, schema=SCHEMA_PATH,
+                      checks=(_validate,))
