@@ -230,22 +230,32 @@ def test_config_error_is_the_shared_config_error(tmp_path):
 
 
 @pytest.mark.parametrize("path, value, expect", [
-    (("detail", "kappa"), 0.9, "detail.kappa: 0.9 is not valid; expected a number in (0, 0.5]"),
-    (("detail", "kind"), "spiral", "detail.kind: 'spiral' is not valid; expected one of: "
+    (("detail", "kappa"), 0.9, "detail.kappa: 0.9 is out of range; expected > 0 and <= 0.5"),
+    (("detail", "kind"), "spiral", "detail.kind: unknown value 'spiral'; expected one of: "
                                    "texture, blob"),
-    (("detail", "radius"), [3, 1], "detail.radius: [3, 1] is not valid"),
+    (("detail", "radius"), [3, 1], "detail.radius: [3, 1] is not valid; expected a number > 0 "
+                                   "or a [min, max] pair of them with min <= max"),
+    (("detail", "margin"), 20, "detail.margin: 20 is not valid; expected an integer in 0..15"),
     (("problem", "resolution"), 30, "problem.resolution: 30 is not valid; expected a power "
                                     "of two"),
-    (("problem", "sampling", "rate"), 1.5, "problem.sampling.rate: 1.5 is not valid"),
-    (("training", "epochs"), 0, "training.epochs: 0 is not valid; expected an integer"),
-    (("training", "detail_fraction"), "half", "training.detail_fraction: 'half' is not valid"),
-    (("networks", "firenet", "p"), -2, "networks.firenet.p: -2 is not valid"),
-    (("networks", "firenet", "lamda"), 0.1, "networks.firenet.lamda: unknown parameter; "
-                                            "allowed: lam, n, p"),
-    (("training", "epoch"), 3, "training.epoch: unknown key; allowed:"),
-    (("pairs",), 0, "pairs: 0 is not valid"),
-    (("detail", "window"), -1, "detail.window: -1 is not valid"),
-    (("seed",), -1, "seed: -1 is not valid"),
+    (("problem", "resolution"), 4, "problem.resolution: 4 is out of range; expected >= 8 "
+                                   "and <= 1024"),
+    (("problem", "sampling", "rate"), 1.5, "problem.sampling.rate: 1.5 is out of range; "
+                                           "expected > 0 and <= 1"),
+    (("problem", "sampling", "full_levels"), 9, "problem.sampling.full_levels: 9 is not "
+                                                "valid; expected an integer in 0..5"),
+    (("training", "epochs"), 0, "training.epochs: 0 is out of range; expected >= 1"),
+    (("training", "detail_fraction"), "half", "training.detail_fraction: 'half' is not a "
+                                              "number"),
+    (("networks", "firenet", "p"), -2, "networks.firenet.p: -2 is out of range; expected >= 1"),
+    (("networks", "firenet", "lamda"), 0.1, "networks.firenet: unknown key 'lamda'; "
+                                            "allowed keys: lam, n, p"),
+    (("networks", "unet", "depth"), 3, "networks.unet: unknown key 'depth'; allowed keys: "
+                                       "none"),
+    (("training", "epoch"), 3, "training: unknown key 'epoch'; allowed keys:"),
+    (("pairs",), 0, "pairs: 0 is out of range; expected >= 1 and <= 10000"),
+    (("detail", "window"), -1, "detail.window: -1 is out of range; expected >= 0"),
+    (("seed",), -1, "seed: -1 is out of range; expected >= 0"),
 ])
 def test_config_errors_name_key_and_value(path, value, expect):
     raw = copy.deepcopy(SMALL)
@@ -263,8 +273,9 @@ def test_config_lists_every_problem_and_required_keys():
     del raw["pairs"]
     msg = _errors(raw)
     assert "3 problems" in msg
-    assert "networks.unet: missing" in msg and "pairs: missing" in msg
-    assert "detail.kappa: 0.0 is not valid" in msg
+    assert "networks: missing required key 'unet'" in msg
+    assert "config: missing required key 'pairs'" in msg
+    assert "detail.kappa: 0.0 is out of range; expected > 0" in msg
     assert "config: [1, 2] is not a mapping; expected a YAML mapping" in _errors([1, 2])
 
 
@@ -283,7 +294,7 @@ def test_cli_bad_config_exit_2_one_message(tmp_path, capsys):
     code = main(["tradeoff", str(_write(tmp_path, raw)), "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2
-    assert "detail.kappa: 'small' is not valid" in err and "Traceback" not in err
+    assert "detail.kappa: 'small' is not a number" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
     code = main(["tradeoff", str(tmp_path / "missing.yaml")])
     assert code == 2 and "does not exist" in capsys.readouterr().err

@@ -3,7 +3,8 @@
 Each config kind (experiment sweep, training, kernel trade-off, K-digits barrier) is a
 :class:`ConfigKind` declared by its owner: it reads YAML with
 :func:`~stablesweep.yaml_loader.load_yaml` (a repeated key is an error), applies its
-JSON schema where it has one, runs the semantic checks the owner declares, and raises
+JSON schema (a ``config.schema.json`` beside the owner's module; the barrier's is a
+mapping in its module), runs the semantic checks the owner declares, and raises
 one :class:`ConfigError` listing every problem, each with key path, value and what is
 allowed. A config of another kind given by mistake is recognised and named, with the
 command that runs it.

@@ -71,7 +71,8 @@ def _messages(err: jsonschema.ValidationError, root: Mapping) -> list[str]:
     if kind == "additionalProperties":
         allowed = sorted(schema_.get("properties", {}))
         extra = sorted(set(v) - set(allowed))
-        return [f"{path}: unknown key {k!r}; allowed keys: {', '.join(allowed)}" for k in extra]
+        listed = ", ".join(allowed) or "none"
+        return [f"{path}: unknown key {k!r}; allowed keys: {listed}" for k in extra]
     if kind == "pattern":
         what = schema_.get("description", f"the pattern {err.validator_value}")
         return [f"{path}: {shown(v)} is not valid; expected {what}"]

@@ -55,6 +55,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -64,15 +65,10 @@ from stablesweep.configuration import (
     ConfigError,
     ConfigKind,
     LoadedConfig,
-    check_choice,
     check_folder_name,
-    check_int,
-    check_mapping,
-    check_range,
-    check_real,
     is_int,
+    is_real,
     short,
-    unknown_keys,
 )
 
 __all__ = [
@@ -86,20 +82,11 @@ __all__ = [
 
 #: networks the experiment can measure, in table order
 NETWORK_KINDS = ("unet", "unet-plain", "firenet", "fista")
+#: kinds of near-kernel detail (the schema's detail.kind)
 DETAIL_KINDS = ("texture", "blob")
-_TOP = {"name", "seed", "problem", "detail", "training", "networks", "pairs", "attack"}
-_REQUIRED_TOP = ("name", "seed", "problem", "detail", "training", "networks", "pairs")
-_PROBLEM = {"transform", "resolution", "wavelet", "sampling"}
-_SAMPLING = {"rate", "full_levels", "decay", "seed"}
-_DETAIL = {"kind", "radius", "contrast", "kappa", "margin", "window"}
-_TRAINING = {"train", "validation", "detail_fraction", "epochs", "batch_size", "lr",
-             "channels", "scales"}
 _TRAINING_DEFAULTS: dict[str, Any] = {"validation": 100, "detail_fraction": 0.5,
                                       "batch_size": 16, "lr": 2e-3, "channels": 16,
                                       "scales": 3}
-_NET_PARAMS = {"unet": set(), "unet-plain": set(), "firenet": {"n", "p", "lam"},
-               "fista": {"depth", "lam"}}
-_ATTACK = {"level", "steps", "restarts", "jacobian_iters"}
 _ATTACK_DEFAULTS: dict[str, Any] = {"steps": 10, "restarts": 1, "jacobian_iters": 30}
 
 
@@ -183,120 +170,57 @@ def parse_tradeoff_config(raw: Any, *, source: str | None = None) -> TradeoffCon
 
 # --------------------------------------------------------------------------- validation
 
+#: The JSON schema of a trade-off config (keys, types, allowed values, ranges).
+SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
+
 
 def _validate(data: Mapping[str, Any]) -> list[str]:
-    out = unknown_keys("", data, _TOP)
-    out += [f"{k}: missing" for k in _REQUIRED_TOP if k not in data]
-    if "name" in data:
+    """The checks the schema cannot express (each skips values of the wrong type: the
+    schema reports those)."""
+    out: list[str] = []
+    if isinstance(data.get("name"), str):
         check_folder_name(out, "name", data["name"])
-    if "seed" in data:
-        check_int(out, "seed", data["seed"], 0)
-    if "pairs" in data:
-        check_int(out, "pairs", data["pairs"], 1, 10_000)
-    n = _validate_problem(out, data.get("problem")) if "problem" in data else None
-    if "detail" in data:
-        _validate_detail(out, data["detail"], n)
-    if "training" in data:
-        _validate_training(out, data["training"])
-    if "networks" in data:
-        _validate_networks(out, data["networks"])
-    if data.get("attack") is not None:
-        a = data["attack"]
-        if check_mapping(out, "attack", a, _ATTACK, ("level",)):
-            if "level" in a:
-                check_real(out, "attack.level", a["level"], 0.0, 1.0)
-            for k in ("steps", "restarts", "jacobian_iters"):
-                if k in a:
-                    check_int(out, f"attack.{k}", a[k], 1, 10_000)
+    n = _validate_problem(out, data.get("problem"))
+    d = data.get("detail")
+    if isinstance(d, Mapping):
+        for key in ("radius", "contrast"):
+            v = d.get(key)
+            if isinstance(v, list) and len(v) == 2 and all(is_real(t) for t in v) \
+                    and v[0] > v[1]:
+                out.append(f"detail.{key}: {short(v)} is not valid; expected a number > 0 or "
+                           "a [min, max] pair of them with min <= max")
+        if n is not None and is_int(d.get("margin")) and d["margin"] > n // 2 - 1:
+            out.append(f"detail.margin: {d['margin']} is not valid; expected an integer in "
+                       f"0..{n // 2 - 1} (resolution {n})")
     return out
 
 
 def _validate_problem(out: list[str], p: Any) -> int | None:
-    if not check_mapping(out, "problem", p, _PROBLEM, ("transform", "resolution", "sampling")):
+    """The resolution's power of two, the wavelet and ``full_levels`` against the
+    resolution; returns the resolution where it is valid."""
+    if not isinstance(p, Mapping):
         return None
-    if "transform" in p:
-        check_choice(out, "problem.transform", p["transform"], ("fourier", "walsh"))
     n = p.get("resolution")
     ok_n = is_int(n) and 8 <= n <= 1024 and n & (n - 1) == 0
-    if "resolution" in p and not ok_n:
+    if is_int(n) and 8 <= n <= 1024 and not ok_n:
         out.append(f"problem.resolution: {short(n)} is not valid; expected a power of two "
                    "in 8..1024")
-    if "wavelet" in p:
+    if isinstance(p.get("wavelet"), str):
         try:
             from stablesweep.transforms import check_wavelet
 
-            if not isinstance(p["wavelet"], str):
-                raise ValueError(f"{short(p['wavelet'])} is not a wavelet name")
             check_wavelet(p["wavelet"])
         except (ValueError, TypeError) as err:
             out.append(f"problem.wavelet: {err}")
     s = p.get("sampling")
-    if "sampling" in p and check_mapping(out, "problem.sampling", s, _SAMPLING, ("rate", "seed")):
-        if "rate" in s:
-            check_real(out, "problem.sampling.rate", s["rate"], 0.0, 1.0)
-        if "seed" in s:
-            check_int(out, "problem.sampling.seed", s["seed"], 0)
-        if "decay" in s:
-            check_real(out, "problem.sampling.decay", s["decay"], 0.0, 1.0)
-        if "full_levels" in s:
-            r = int(math.log2(n)) if ok_n else 30
-            check_int(out, "problem.sampling.full_levels", s["full_levels"], 0, r)
+    if ok_n and isinstance(s, Mapping) and is_int(s.get("full_levels")):
+        r = int(math.log2(n))
+        if s["full_levels"] > r:
+            out.append(f"problem.sampling.full_levels: {s['full_levels']} is not valid; "
+                       f"expected an integer in 0..{r} (resolution {n} has {r} levels)")
     return int(n) if ok_n else None
 
 
-def _validate_detail(out: list[str], d: Any, n: int | None) -> None:
-    if not check_mapping(out, "detail", d, _DETAIL, ("kind", "radius", "contrast", "kappa")):
-        return
-    if "kind" in d:
-        check_choice(out, "detail.kind", d["kind"], DETAIL_KINDS)
-    if "radius" in d:
-        check_range(out, "detail.radius", d["radius"], 0.0)
-    if "contrast" in d:
-        check_range(out, "detail.contrast", d["contrast"], 0.0)
-    if "kappa" in d:
-        check_real(out, "detail.kappa", d["kappa"], 0.0, 0.5)
-    if "margin" in d:
-        hi = n // 2 - 1 if n else 10_000
-        check_int(out, "detail.margin", d["margin"], 0, hi)
-    if "window" in d:
-        check_real(out, "detail.window", d["window"], 0.0, lo_open=False)
-
-
-def _validate_training(out: list[str], t: Any) -> None:
-    if not check_mapping(out, "training", t, _TRAINING, ("train", "epochs")):
-        return
-    for key, lo in (("train", 2), ("validation", 1), ("epochs", 1), ("batch_size", 1),
-                    ("channels", 1), ("scales", 1)):
-        if key in t:
-            check_int(out, f"training.{key}", t[key], lo, 1_000_000)
-    if "detail_fraction" in t:
-        check_real(out, "training.detail_fraction", t["detail_fraction"], 0.0, 1.0, lo_open=False)
-    if "lr" in t:
-        check_real(out, "training.lr", t["lr"], 0.0, 1.0)
-
-
-def _validate_networks(out: list[str], nets: Any) -> None:
-    if not check_mapping(out, "networks", nets, set(NETWORK_KINDS), ("unet",)):
-        return
-    for kind, params in nets.items():
-        if kind not in _NET_PARAMS:
-            continue
-        path = f"networks.{kind}"
-        if params is None:
-            continue
-        if not isinstance(params, Mapping):
-            out.append(f"{path}: {short(params)}; expected a mapping of parameters "
-                       f"({', '.join(sorted(_NET_PARAMS[kind])) or 'none'})")
-            continue
-        allowed = _NET_PARAMS[kind]
-        out += [f"{path}.{k}: unknown parameter; allowed: {', '.join(sorted(allowed)) or 'none'}"
-                for k in params if k not in allowed]
-        for k in ("n", "p", "depth"):
-            if k in params and k in allowed:
-                check_int(out, f"{path}.{k}", params[k], 1, 100_000)
-        if "lam" in params and "lam" in allowed:
-            check_real(out, f"{path}.lam", params["lam"], 0.0)
-
-
-#: The trade-off config kind: hand-written checks (no JSON schema), all problems at once.
-TRADEOFF = ConfigKind(SIGNATURES["tradeoff"], error=TradeoffConfigError, checks=(_validate,))
+#: The trade-off config kind: its JSON schema, then the checks above; all problems at once.
+TRADEOFF = ConfigKind(SIGNATURES["tradeoff"], error=TradeoffConfigError, schema=SCHEMA_PATH,
+                      checks=(_validate,))
