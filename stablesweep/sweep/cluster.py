@@ -32,7 +32,9 @@ import atexit
 import contextlib
 import inspect
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -125,7 +127,8 @@ class TorchThreads(WorkerPlugin):
 
     With ``quick_exit`` (the workers of :func:`connect`'s own LocalCluster), a worker
     process that closed cleanly ends without the interpreter's module teardown
-    (:func:`_quick_exit_after_close`).
+    (:func:`_quick_exit_after_close`), and ignores SIGINT (Ctrl-C stops the client,
+    which closes its workers).
     """
 
     name = "stablesweep-torch-threads"
@@ -148,6 +151,11 @@ class TorchThreads(WorkerPlugin):
         if self.quick_exit and not _QUICK_EXIT["registered"]:
             atexit.register(_quick_exit_after_close)
             _QUICK_EXIT["registered"] = True
+        if self.quick_exit and threading.current_thread() is threading.main_thread():
+            # Ctrl-C reaches the whole process group: the client stops the run and
+            # closes this worker through its nanny; interrupted itself, a worker would
+            # race the client's exit and log the broken connection with a traceback
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def teardown(self, worker: Any) -> None:
         if self.quick_exit:
