@@ -67,7 +67,7 @@ def blocked(tmp_path_factory):
     return cfg_path, store
 
 
-def test_blocks_are_chunks_with_the_same_numbers(blocked, tmp_path):
+def test_blocks_are_chunks_with_the_same_numbers(blocked, tmp_path, capsys):
     cfg_path, store = blocked
     ds = xr.open_zarr(store)
     assert ds.attrs["cell_block"] == list(BLOCK)
@@ -88,6 +88,8 @@ def test_blocks_are_chunks_with_the_same_numbers(blocked, tmp_path):
     from stablesweep.cli import main
 
     assert main(["status", str(store), "--verify", "--no-config"]) == 0
+    out = capsys.readouterr().out
+    assert f"files:      {files(store)} (" in out and "blocks of 8 cells (1, 2, 4, 1)" in out
 
 
 def test_one_worker_and_an_external_scheduler_give_the_same_store(

@@ -61,7 +61,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         import json
 
         keys = ("experiment", "config_hash", "stablesweep_version", "git_commit", "created")
-        summary = {"store": str(args.store), **{k: a.get(k) for k in keys}, "cells": counts}
+        summary = {"store": str(args.store), **{k: a.get(k) for k in keys}, "cells": counts,
+                   "files": sum(1 for p in Path(args.store).rglob("*") if p.is_file()),
+                   "cell_block": a.get("cell_block")}
         if report is not None:
             summary["verify"] = {
                 "checked": report.checked, "verifiable": report.verifiable,
@@ -75,6 +77,7 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"commit {a.get('git_commit')})")
     print(f"cells:      {counts['total']} total, {counts['done']} done, "
           f"{counts['failed']} failed, {counts['pending']} pending")
+    print(f"files:      {_files_line(args.store, a, counts['total'])}")
     if report is not None:
         print(f"verified:   {_verify_line(report)}")
         for cell, why in report.damaged:
@@ -87,6 +90,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         for line in str(a.get("config", "")).rstrip().splitlines():
             print(f"  {line}")
     return code
+
+
+def _files_line(store: Path, attrs, cells: int) -> str:
+    """How the store is laid out on disk: files, files per cell, the blocks."""
+    import math
+
+    from stablesweep.sweep.layout import BLOCK_ATTR
+
+    files = sum(1 for p in Path(store).rglob("*") if p.is_file())
+    block = attrs.get(BLOCK_ATTR)
+    size = math.prod(block) if block else 1
+    blocks = f"blocks of {size} cells {tuple(block)}" if block else "one cell per block"
+    return f"{files} ({files / max(cells, 1):.2f} per cell; {blocks})"
 
 
 def _verify_line(report) -> str:
