@@ -9,12 +9,7 @@ a worker, and after damage; a store written before blocks existed keeps its layo
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +21,7 @@ from test_sweep_run import (  # noqa: F401 - dask_cluster is a fixture
     TINY,
     assert_same_store,
     dask_cluster,
-    env_with_repo,
+    kill_run_once_done,
     write_config,
 )
 
@@ -36,7 +31,7 @@ from stablesweep.sweep.execute import make_layout
 from stablesweep.sweep.grid import cells
 from stablesweep.sweep.integrity import metadata_damage, verify_cells
 from stablesweep.sweep.layout import FILES_PER_CELL, MIN_TASKS, cell_block
-from stablesweep.sweep.store import create_store, read_done
+from stablesweep.sweep.store import create_store
 
 BLOCKED = {**TINY, "store": {"cells_per_block": 6}}
 N_CELLS = 16
@@ -108,26 +103,7 @@ def test_kill_the_client_mid_block_and_resume(blocked, tmp_path):
     cells of the block survive, the rerun computes only the others."""
     cfg_path, reference = blocked
     store = tmp_path / "killed.zarr"
-    cmd = [sys.executable, "-m", "stablesweep.cli", "run", str(cfg_path), "--out", str(store),
-           "--workers", "1", "--quiet"]
-    proc = subprocess.Popen(cmd, env=env_with_repo(), cwd=tmp_path, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                n_done = int((read_done(store) > 0).sum())
-            except Exception:  # not created yet
-                n_done = 0
-            if n_done >= 2:
-                break
-            time.sleep(0.01)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
-    done_at_kill = int((read_done(store) > 0).sum())
+    done_at_kill = kill_run_once_done(cfg_path, store, tmp_path, at_least=2, poll=0.01)
     assert 2 <= done_at_kill < N_CELLS
     summary = run_sweep(load_config(cfg_path), store, workers=1, progress=False)
     assert summary.skipped == done_at_kill

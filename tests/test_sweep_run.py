@@ -77,6 +77,32 @@ def env_with_repo() -> dict[str, str]:
     return env
 
 
+def kill_run_once_done(cfg_path: Path, store: Path, cwd: Path, at_least: int,
+                       poll: float) -> int:
+    """Start ``stablesweep run`` (1 worker) in a subprocess, kill -9 its process group
+    (the CLI and its workers) once ``at_least`` cells are done; the done cells then."""
+    cmd = [sys.executable, "-m", "stablesweep.cli", "run", str(cfg_path), "--out", str(store),
+           "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, env=env_with_repo(), cwd=cwd, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                n_done = int((read_done(store) > 0).sum())
+            except Exception:  # not created yet
+                n_done = 0
+            if n_done >= at_least:
+                break
+            time.sleep(poll)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    return int((read_done(store) > 0).sum())
+
+
 def write_config(path: Path, data: dict = TINY) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -234,27 +260,7 @@ def test_kill_and_resume(tiny, tmp_path):
     """
     cfg_path, reference = tiny
     store = tmp_path / "killed.zarr"
-    cmd = [sys.executable, "-m", "stablesweep.cli", "run", str(cfg_path), "--out", str(store),
-           "--workers", "1", "--quiet"]
-    proc = subprocess.Popen(cmd, env=env_with_repo(), cwd=tmp_path, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    n_done = 0
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                n_done = int((read_done(store) > 0).sum())
-            except Exception:  # not created yet
-                n_done = 0
-            if n_done >= 1:
-                break
-            time.sleep(0.02)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its worker processes
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
-    done_at_kill = int((read_done(store) > 0).sum())
+    done_at_kill = kill_run_once_done(cfg_path, store, tmp_path, at_least=1, poll=0.02)
     assert 1 <= done_at_kill < N_CELLS
     assert store.with_name(store.name + ".lock").exists()  # left behind by the dead run
 

@@ -46,6 +46,7 @@ def _verify(store: Path):
 
 def cmd_status(args: argparse.Namespace) -> int:
     from stablesweep.sweep import ConfigError
+    from stablesweep.sweep.layout import BLOCK_ATTR
     from stablesweep.sweep.store import StoreError, done_counts, open_store
 
     try:
@@ -62,8 +63,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         keys = ("experiment", "config_hash", "stablesweep_version", "git_commit", "created")
         summary = {"store": str(args.store), **{k: a.get(k) for k in keys}, "cells": counts,
-                   "files": sum(1 for p in Path(args.store).rglob("*") if p.is_file()),
-                   "cell_block": a.get("cell_block")}
+                   "files": _files(args.store), "cell_block": a.get(BLOCK_ATTR)}
         if report is not None:
             summary["verify"] = {
                 "checked": report.checked, "verifiable": report.verifiable,
@@ -92,13 +92,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return code
 
 
+def _files(store: Path) -> int:
+    """Files in the store (on disk, metadata included)."""
+    return sum(1 for p in Path(store).rglob("*") if p.is_file())
+
+
 def _files_line(store: Path, attrs, cells: int) -> str:
     """How the store is laid out on disk: files, files per cell, the blocks."""
     import math
 
     from stablesweep.sweep.layout import BLOCK_ATTR
 
-    files = sum(1 for p in Path(store).rglob("*") if p.is_file())
+    files = _files(store)
     block = attrs.get(BLOCK_ATTR)
     size = math.prod(block) if block else 1
     blocks = f"blocks of {size} cells {tuple(block)}" if block else "one cell per block"

@@ -25,6 +25,7 @@ Why this is safe
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Sequence
@@ -147,6 +148,12 @@ def run_block(store: str | Path, layout: Layout, cells: Sequence[Cell],
     """
     report = BlockReport()
     writer = _writer(str(store), run_id, layout)
+    if lock is None:
+        turn = contextlib.nullcontext()
+    else:
+        from distributed import Lock  # only a split block's tasks need the scheduler
+
+        turn = Lock(lock)
     done = writer.done(cells)
     for cell, marker in zip(cells, done, strict=True):
         if marker:
@@ -159,13 +166,8 @@ def run_block(store: str | Path, layout: Layout, cells: Sequence[Cell],
             report.errors.append((cell.key, f"{type(err).__name__}: {err}"))
             continue
         t1 = time.perf_counter()
-        if lock is None:
+        with turn:
             writer.write(cell, result)
-        else:
-            from distributed import Lock
-
-            with Lock(lock):
-                writer.write(cell, result)
         report.write_seconds += time.perf_counter() - t1
         report.compute_seconds += t1 - t0
         report.done += 1

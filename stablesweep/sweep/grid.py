@@ -52,7 +52,7 @@ from .specs import SweepConfig, canonical_json
 SEED_NEUTRAL = ("mask_from", "details")
 _SEEDED = tuple(name for name in AXIS_NAMES if name not in SEED_NEUTRAL)
 
-__all__ = ["Cell", "STREAM_KEYS", "cells", "stream_seed", "torch_seed"]
+__all__ = ["Cell", "STREAM_KEYS", "cell_box", "cells", "stream_seed", "torch_seed"]
 
 #: The problem coordinates each random stream depends on.
 STREAM_KEYS: dict[str, tuple[str, ...]] = {
@@ -117,6 +117,13 @@ def cells(cfg: SweepConfig) -> list[Cell]:
         Cell(tuple(p), n, a)
         for p, n, a in itertools.product(points, range(len(cfg.networks)), depths)
     ]
+
+
+def cell_box(cells: list[Cell]) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest box of the cell grid that holds ``cells``: ``(low, high)`` indices
+    along the ``done`` marker's dims (``high`` exclusive)."""
+    index = np.array([c.index for c in cells])
+    return index.min(axis=0), index.max(axis=0) + 1
 
 
 def stream_seed(

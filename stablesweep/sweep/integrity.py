@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from .grid import Cell
+from .grid import Cell, cell_box
 
 __all__ = ["CHECKSUM", "ROOT_BACKUP", "VerifyReport", "backup_root", "cell_checksum",
            "cell_groups", "mark_pending", "metadata_damage", "repair_metadata",
@@ -150,9 +150,9 @@ class _BlockSlabs:
     def __init__(self, arrays: Mapping[str, Any], cell_dims: Sequence[str],
                  cells: Sequence[Cell]):
         self.arrays = arrays
-        index = np.array([c.index for c in cells])
-        self.low = dict(zip(cell_dims, index.min(axis=0), strict=True))
-        self.high = dict(zip(cell_dims, index.max(axis=0) + 1, strict=True))
+        low, high = cell_box(cells)
+        self.low = dict(zip(cell_dims, low, strict=True))
+        self.high = dict(zip(cell_dims, high, strict=True))
         self.cache: dict[str, np.ndarray | None] = {}
 
     def value(self, name: str, dims: Sequence[str], index: tuple[int, ...]) -> np.ndarray:

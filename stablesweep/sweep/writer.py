@@ -21,7 +21,7 @@ import zarr.api.asynchronous as zarr_async
 if TYPE_CHECKING:  # the cell module imports torch; the writer needs only its types
     from .cell import CellResult
 
-from .grid import Cell
+from .grid import Cell, cell_box
 from .integrity import CHECKSUM, cell_checksum, cell_groups
 from .layout import Layout
 from .variables import STR
@@ -70,11 +70,10 @@ class StoreWriter:
         that holds them: for the cells of one block, one chunk)."""
         if not cells:
             return np.zeros(0, dtype=np.int8)
-        index = np.array([c.index for c in cells])
-        low, high = index.min(axis=0), index.max(axis=0) + 1
+        low, high = cell_box(cells)
         box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
         markers = np.asarray(self._run(self._array("done").getitem(box)))
-        return markers[tuple((index - low).T)]
+        return markers[tuple((np.array([c.index for c in cells]) - low).T)]
 
     def write(self, cell: Cell, result: CellResult) -> None:
         """Write a finished cell's values and images, its checksum, then mark it done."""
@@ -90,10 +89,11 @@ class StoreWriter:
                     puts.append((name, (k,), np.asarray(image, dtype=np.float64)))
         group = "attack" if cell.attack_depth is not None else "forward"
         where = self._index(cell, group)
-        checksum = [(CHECKSUM, where, np.int64(self._checksum(cell, puts)))]
-        # the checksum goes with the data (it is computed from the values in memory);
-        # the marker only after both are on disk
-        self._put(puts + (checksum if self._array(CHECKSUM) is not None else []))
+        if self._array(CHECKSUM) is not None:  # older stores have none
+            # the checksum goes with the data (it is computed from the values in memory);
+            # the marker only after both are on disk
+            puts.append((CHECKSUM, where, np.int64(self._checksum(cell, puts))))
+        self._put(puts)
         marker = np.int8(2 if result.failed else 1)
         self._put([("done", where, marker)])
 
