@@ -156,6 +156,7 @@ def test_psnr_and_ssim_agree_with_scikit_image():
 
 def test_minimiser_option_records_optimisation_and_recovery_errors(tmp_path):
     from stablesweep.networks import build_network, own_problem, solve_minimiser
+    from stablesweep.networks.minimiser import objective_value
 
     cfg = config(minimiser={"tol": 1e-8}, noise=0.0,
                  networks=[{"name": "primal-dual", "depth": 30},
@@ -183,6 +184,25 @@ def test_minimiser_option_records_optimisation_and_recovery_errors(tmp_path):
     # the triangle inequality ties the three errors together at every depth
     pd = ds.sel(network="primal-dual")
     assert (pd["rel_error"] <= pd["opt_error"] + pd["recovery_error"] + 1e-9).all()
+    # the objective per depth, recomputed from the iterates with objective_value
+    z = prob.A.to_coefficients(its.to(prob.A.dtype))
+    want_obj = [objective_value(own_problem(net), prob.A, z[k - 1], prob.y) for k in (1, 10, 30)]
+    np.testing.assert_allclose(ds["objective"].sel(network="primal-dual", trial=1,
+                                                   depth=[1, 10, 30]).values, want_obj,
+                               rtol=1e-9)
+    gap = ds["objective_gap"].sel(network="primal-dual", trial=1, depth=[1, 10, 30]).values
+    np.testing.assert_allclose(gap, np.array(want_obj) - sol.objective, rtol=1e-9, atol=1e-12)
+    # Chambolle-Pock's ergodic theorem: the gap is below (||z||^2/2 + 1/2 + ||A z||)/n
+    c = (float(sol.z_hat.norm()) ** 2 / 2 + 0.5 + float(prob.A(sol.z_hat).norm()))
+    bound = ds["gap_bound"].sel(network="primal-dual", trial=1).values
+    np.testing.assert_allclose(bound, c / ds["depth"].values, rtol=1e-9)
+    assert (pd["objective_gap"] <= pd["gap_bound"]).all()
+    assert (pd["objective_gap"] >= -1e-6 * pd["minimiser_objective"]).all()
+    # zero-filling: ||A* y - x|| / ||x||
+    zf = float((prob.A.measure_adjoint(prob.y) - prob.x).norm()) / x_norm
+    assert math.isclose(ds["zero_filling_error"].sel(trial=1).item(),
+                        zf, rel_tol=1e-9)
     # a trained-style network has no own problem: NaN, with the reason in the attrs
     assert np.isnan(ds["opt_error"].sel(network="unet")).all()
+    assert np.isnan(ds["gap_bound"].sel(network="unet")).all()
     assert "trained" in ds["recovery_error"].attrs["comment"]

@@ -45,6 +45,8 @@ References
    linear inverse problems", SIAM J. Imaging Sci. 2 (2009), 183–202.
 .. [4] B. O'Donoghue, E. Candès, "Adaptive restart for accelerated gradient schemes",
    Found. Comput. Math. 15 (2015), 715–732.
+.. [5] A. Chambolle, T. Pock, "On the ergodic convergence rates of a first-order
+   primal-dual algorithm", Math. Program. 159 (2016), 253–287.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ __all__ = [
     "MinimiserResult",
     "own_problem",
     "objective_value",
+    "objective_values",
+    "gap_bound",
     "solve_minimiser",
 ]
 
@@ -271,6 +275,101 @@ def objective_value(
     if res > problem.eta + feas_tol * norm(y):
         return math.inf
     return wl1_norm(z, w)
+
+
+def objective_values(
+    problem: OwnProblem, A: Any, images: torch.Tensor, y: torch.Tensor, *,
+    feas_tol: float = 1e-6,
+) -> np.ndarray:
+    r"""Objective of ``problem`` at each image of a stack (:func:`objective_value`, batched).
+
+    Parameters
+    ----------
+    problem : OwnProblem
+    A : SamplingOperator
+    images : torch.Tensor, shape ``(k, *A.shape)``
+        Images :math:`\phi_n(y)` (e.g. a network's iterates); their coefficients are
+        :math:`z_n = W \phi_n(y)`.
+    y : torch.Tensor, shape ``(m,)``
+    feas_tol : float
+        ``"bp"`` only: as in :func:`objective_value` (``inf`` where infeasible).
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(k,)``
+        :math:`f(z_n)` per image (float64).
+    """
+    if not isinstance(problem, OwnProblem):
+        raise ValueError(f"problem = {problem!r} is not allowed; expected an OwnProblem")
+    y = _check_y(A, y)
+    d = len(tuple(A.shape))
+    if images.ndim != d + 1 or tuple(images.shape[1:]) != tuple(A.shape):
+        raise ValueError(f"images have shape {tuple(images.shape)}; expected (k, "
+                         f"*{tuple(A.shape)})")
+    with torch.no_grad():
+        imgs = images.to(A.dtype)
+        z = A.to_coefficients(imgs)
+        mag = torch.linalg.vector_norm(torch.view_as_real(z), dim=-1) if z.is_complex() \
+            else z.abs()
+        w = _weights(problem, A, z.device)
+        wl1 = (w * mag).flatten(1).sum(dim=1).to(torch.float64)
+        r = A.measure(imgs) - y
+        res = torch.linalg.vector_norm(r, dim=-1).to(torch.float64)
+    wl1, res = wl1.cpu().numpy(), res.cpu().numpy()
+    if problem.kind == "sqrt-lasso":
+        return problem.lam * wl1 + res
+    if problem.kind == "lasso":
+        return problem.lam * wl1 + 0.5 * res**2
+    return np.where(res <= problem.eta + feas_tol * norm(y), wl1, np.inf)
+
+
+def gap_bound(net: Any, A: Any, z_hat: torch.Tensor, depths: Any) -> np.ndarray | None:
+    r"""The theorem's bound on the objective gap :math:`f(\phi_n(y)) - f(\hat z)`, per depth.
+
+    ============================  ===============================================  =====
+    network (exact class, x₀ = 0) bound on :math:`f(\phi_n) - f^*`                 ref.
+    ============================  ===============================================  =====
+    ``primal-dual`` (ergodic)     :math:`\bigl(\|\hat z\|^2/(2\tau) + 1/(2\sigma)
+                                  + \|A\hat z\|\bigr)/n`                          [5]_
+    ``fista``                     :math:`2L\|\hat z\|^2/(n+1)^2`                  [3]_
+    ``ista``                      :math:`L\|\hat z\|^2/(2n)`                      [3]_
+    ============================  ===============================================  =====
+
+    The primal–dual bound is Theorem 1 of [5]_ for the ergodic average
+    :math:`X_n = \frac1n\sum_{k=1}^n x_k` from :math:`(x_0, \psi_0) = (0, 0)`: for every
+    :math:`(z, \psi)`, :math:`\mathcal L(X_n, \psi) - \mathcal L(z, \Psi_n) \le
+    \frac1n(\|z\|^2/(2\tau) + \|\psi\|^2/(2\sigma) - \mathrm{Re}\langle Az, \psi\rangle)`;
+    with :math:`z = \hat z` and the supremum over the dual ball :math:`\|\psi\| \le 1` of
+    the square-root LASSO (where :math:`f(X_n) = \sup_\psi \mathcal L(X_n, \psi)` and
+    :math:`\mathcal L(\hat z, \Psi_n) \le f(\hat z)`) the right-hand side is the table's.
+
+    Parameters
+    ----------
+    net : network
+        The network (its class, step sizes ``tau``, ``sigma`` or ``L``).
+    A : SamplingOperator
+    z_hat : torch.Tensor, shape ``A.shape``
+        The certified minimiser's coefficients.
+    depths : sequence of int
+        The depths n ≥ 1 of the network's outputs.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The bound at each depth; ``None`` for networks without such a theorem here
+        (FIRENET's restarts, NESTA's smoothing, CP on basis pursuit, trained networks).
+    """
+    n = np.asarray(depths, dtype=np.float64)
+    with torch.no_grad():
+        zz = float(torch.linalg.vector_norm(z_hat)) ** 2
+        if type(net) is PrimalDual:
+            az = float(torch.linalg.vector_norm(A(z_hat.to(A.dtype))))
+            return (zz / (2 * float(net.tau)) + 1 / (2 * float(net.sigma)) + az) / n
+    if type(net) is FISTA:
+        return 2 * float(net.L) * zz / (n + 1) ** 2
+    if type(net) is ISTA:
+        return float(net.L) * zz / (2 * n)
+    return None
 
 
 def _solve_one(problem: OwnProblem, A: Any, y: torch.Tensor, w: torch.Tensor, norm_A: float,

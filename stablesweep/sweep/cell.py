@@ -67,10 +67,21 @@ WORST_CASE_METRICS = {
     "worst_case_pert_norm": "e_norm",
     "worst_case_amplification": "amplification",
     "random_noise_change": "random_change",
+    "worst_case_steps": "steps_run",
+    "worst_case_hit_cap": "hit_cap",
+}
+
+#: Per-trial Jacobian variables of a worst-case attack: store name -> JacobianResult field.
+JACOBIAN_METRICS = {
+    "jacobian_sigma_max": "sigma",
+    "jacobian_residual": "residual",
+    "jacobian_iterations": "iterations",
 }
 
 #: Per-trial minimiser variables (with ``opt_error`` over depth) of the ``minimiser`` option.
 MINIMISER_TRIAL = ("recovery_error", "minimiser_objective", "minimiser_certificate")
+#: Per-depth minimiser variables of the ``minimiser`` option.
+MINIMISER_DEPTH = ("opt_error", "objective", "objective_gap", "gap_bound")
 
 #: Attack metrics: store name -> AttackResult attribute.
 ATTACK_METRICS = {
@@ -262,10 +273,12 @@ def run_cell(task: CellTask) -> CellResult:
     if task.forward:
         for name in ("rel_error", "residual"):
             v[name] = np.full((T, len(task.depths)), np.nan)
-        for name in ("wall_time", "sigma_theory", "signal_norm", "noise_norm", "psnr", "ssim"):
+        for name in ("wall_time", "sigma_theory", "signal_norm", "noise_norm",
+                     "zero_filling_error", "psnr", "ssim"):
             v[name] = np.full(T, np.nan)
         if task.minimiser is not None:
-            v["opt_error"] = np.full((T, len(task.depths)), np.nan)
+            for name in MINIMISER_DEPTH:
+                v[name] = np.full((T, len(task.depths)), np.nan)
             for name in MINIMISER_TRIAL:
                 v[name] = np.full(T, np.nan)
         v["status"] = np.full(T, ERROR, dtype=object)
@@ -280,7 +293,8 @@ def run_cell(task: CellTask) -> CellResult:
                 v[name] = np.full((T, len(attack.levels)), np.nan)
             v["worst_case_trace"] = np.full(
                 (T, len(attack.levels), int(attack.params["steps"]) + 1), np.nan)
-            v["jacobian_sigma_max"] = np.full(T, np.nan)
+            for name in JACOBIAN_METRICS:
+                v[name] = np.full(T, np.nan)
         v["attack_clean_error"] = np.full(T, np.nan)
         v["attack_wall_time"] = np.full(T, np.nan)
         v["attack_status"] = np.full(T, ERROR, dtype=object)
@@ -321,6 +335,9 @@ def _forward(task: CellTask, prob: Problem, t: int, v: dict, example: dict | Non
     v["sigma_theory"][t] = prob.sigma_theory
     v["signal_norm"][t] = x_norm
     v["noise_norm"][t] = prob.noise_norm
+    with torch.no_grad():  # the baseline every network must beat: zero-filling A*y
+        zf = prob.A.measure_adjoint(prob.y)
+        v["zero_filling_error"][t] = float(torch.linalg.vector_norm(zf - prob.x)) / x_norm
     try:
         net = build_network(task.network, prob.A, point=task.point)
         start = time.perf_counter()
@@ -384,6 +401,7 @@ def _minimiser(task: CellTask, prob: Problem, net: Any, its: torch.Tensor, idx: 
     Networks without an own convex problem (trained, custom) keep NaN.
     """
     from stablesweep.networks import own_problem, solve_minimiser
+    from stablesweep.networks.minimiser import gap_bound, objective_values
 
     problem = own_problem(net)
     if problem is None:
@@ -396,6 +414,12 @@ def _minimiser(task: CellTask, prob: Problem, net: Any, its: torch.Tensor, idx: 
     v["recovery_error"][t] = float(torch.linalg.vector_norm(x_hat - prob.x)) / x_norm
     v["minimiser_objective"][t] = float(np.asarray(sol.objective))
     v["minimiser_certificate"][t] = float(np.asarray(sol.certificate))
+    objective = objective_values(problem, prob.A, its, prob.y)
+    v["objective"][t, idx] = np.where(np.isfinite(objective), objective, np.nan)
+    v["objective_gap"][t, idx] = v["objective"][t, idx] - float(np.asarray(sol.objective))
+    bound = gap_bound(net, prob.A, sol.z_hat, net.iterate_depths)
+    if bound is not None:
+        v["gap_bound"][t, idx] = bound
 
 
 def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None) -> None:
@@ -444,16 +468,17 @@ def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None
                                               **spec.params)
                 warm = wc.e
                 for name, attr in WORST_CASE_METRICS.items():
-                    v[name][t, j] = float(np.asarray(getattr(wc, attr)))
+                    v[name][t, j] = float(np.asarray(getattr(wc, attr, np.nan), dtype=float))
                 v["worst_case_trace"][t, j] = np.asarray(wc.trace, dtype=float).reshape(-1)
                 v["attack_clean_error"][t] = float(np.asarray(wc.clean_error))
-                sigma = np.asarray(getattr(wc, "jacobian_sigma", np.nan), dtype=float)
-                if sigma.size and np.isfinite(sigma).all():
-                    v["jacobian_sigma_max"][t] = float(sigma.reshape(-1)[0])
                 outputs[j] = wc.reconstruction
                 if keep:
                     with torch.no_grad():
                         perturbed[j] = prob.x + prob.A.measure_adjoint(wc.e)
+            if jac is not None:
+                for name, attr in JACOBIAN_METRICS.items():
+                    v[name][t] = float(np.asarray(getattr(jac, attr, np.nan),
+                                                  dtype=float).reshape(-1)[0])
             final = v["worst_case_error"][t]
             if keep:
                 with torch.no_grad():

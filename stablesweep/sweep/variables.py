@@ -47,12 +47,26 @@ VARIABLES: dict[str, dict[str, tuple[tuple[str, ...], Any, str | None, str]]] = 
         "minimiser_certificate": (("trial",), float, "1",
                                   "relative primal-dual gap certified at x_hat (an upper "
                                   "bound on (P(x_hat) - P*) / P(x_hat))"),
+        "objective": (("trial", "depth"), float, "1",
+                      "objective f(phi_n(y)) of the network's own convex problem at the "
+                      "output of depth n"),
+        "objective_gap": (("trial", "depth"), float, "1",
+                          "objective gap f(phi_n(y)) - f(x_hat) to the certified minimum "
+                          "(the quantity the O(1/n) theorems bound)"),
+        "gap_bound": (("trial", "depth"), float, "1",
+                      "the theorem's bound on the objective gap at depth n: ergodic "
+                      "primal-dual (||z_hat||^2/(2 tau) + 1/(2 sigma) + ||A z_hat||)/n, "
+                      "FISTA 2L||z_hat||^2/(n+1)^2, ISTA L||z_hat||^2/(2n)"),
     },
     "problem": {
         "sigma_theory": (("trial",), float, "1",
                          "sigma_{s,M}(z)_{l1_w} / (sqrt(s) sqrt(r)), the accuracy floor eps"),
         "signal_norm": (("trial",), float, "1", "norm ||x|| of the true image"),
         "noise_norm": (("trial",), float, "1", "norm ||e|| = ||y - A z|| of the noise"),
+        "zero_filling_error": (("trial",), float, "1",
+                               "relative error ||A^* y - x|| / ||x|| of zero-filling (the "
+                               "adjoint applied to the measurements), the baseline every "
+                               "network must beat"),
     },
     "momentum": {
         "pert_norm": (("trial", "attack_step"), float, "1",
@@ -83,6 +97,12 @@ VARIABLES: dict[str, dict[str, tuple[tuple[str, ...], Any, str | None, str]]] = 
         "random_noise_change": (("trial", "noise_level"), float, "1",
                                 "mean change ||phi(y + e) - phi(y)|| for random e, "
                                 "||e|| = level ||y||"),
+        "worst_case_steps": (("trial", "noise_level"), float, "1",
+                             "ascent steps the attack ran (the most of any start) before its "
+                             "stopping rule or its cap"),
+        "worst_case_hit_cap": (("trial", "noise_level"), float, "1",
+                               "1 where a start reached the step cap without meeting the "
+                               "stopping rule (not converged), else 0"),
         "worst_case_trace": (("trial", "noise_level", "attack_iter"), float, "1",
                              "largest attack objective (error or change, a norm) found up "
                              "to ascent step j, over the restarts"),
@@ -92,7 +112,13 @@ VARIABLES: dict[str, dict[str, tuple[tuple[str, ...], Any, str | None, str]]] = 
                                "error ||phi(y) - x|| of the truncated (attacked) network"),
         "jacobian_sigma_max": (("trial",), float, "1",
                                "largest singular value of the Jacobian of e -> phi(y + e) at "
-                               "e = 0 (power iteration; worst-case attacks with init: jacobian)"),
+                               "e = 0 (Lanczos bidiagonalisation; worst-case attacks with "
+                               "init: jacobian)"),
+        "jacobian_residual": (("trial",), float, "1",
+                              "relative residual ||J^T J v - sigma^2 v|| / sigma^2 of the "
+                              "top singular pair (evidence that sigma_max converged)"),
+        "jacobian_iterations": (("trial",), float, "1",
+                                "Krylov iterations of the sigma_max computation"),
         "attack_wall_time": (("trial",), float, "s", "wall time of the attack"),
         "attack_status": (("trial",), STR, None,
                           "attack status: ok, diverged, error, skipped (not attacked at "
@@ -127,6 +153,14 @@ NAN_MEANINGS: dict[str, str] = {
     "psnr": "NaN for 1-D signals and failed trials; inf when phi(y) = x exactly",
     "ssim": "NaN for 1-D signals, images smaller than 7x7 and failed trials",
     "jacobian_sigma_max": "NaN unless the attack starts from the Jacobian (init: jacobian)",
+    "jacobian_residual": "NaN unless the attack starts from the Jacobian (init: jacobian)",
+    "jacobian_iterations": "NaN unless the attack starts from the Jacobian (init: jacobian)",
+    "objective": "NaN for networks without an own convex problem, and (basis pursuit) "
+                 "where the output violates the constraint",
+    "objective_gap": "NaN for networks without an own convex problem, and (basis pursuit) "
+                     "where the output violates the constraint",
+    "gap_bound": "NaN for networks without a gap theorem here (FIRENET, NESTA, CP on basis "
+                 "pursuit, trained and custom networks)",
     "worst_case_trace": "NaN in pending, skipped or failed attacks",
 }
 
