@@ -15,6 +15,9 @@ product written to ``results/<exp>/fits.nc``.
 - `worst_case_summary`: worst-case against random noise at equal budgets.
 - `opt_rates`: rates of the distance to the minimiser (no floor), the recovery
   floor and FIRENET's stall.
+- `convergence_bounds`: what the theorems bound — the objective gap's rate and its
+  theorem's bound, the smallest C of ‖φ_n − x‖ ≤ floor + C/n — on log-spaced depths
+  after a stated burn-in.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import warnings
 import xarray as xr
 
 from .accuracy import accuracy_summary
+from .bounds import convergence_bounds
 from .bootstrap import Bootstrap, bootstrap_fit, fit_flag
 from .data import (
     ATTACK_STEP,
@@ -55,6 +59,7 @@ __all__ = [
     "analyse",
     "bootstrap_fit",
     "clean_errors",
+    "convergence_bounds",
     "evaluate",
     "fit_exponential",
     "fit_flag",
@@ -156,6 +161,8 @@ def analyse(
         parts.append(worst_case_summary(ds))
     if "opt_error" in ds and DEPTH in ds["opt_error"].dims:
         parts.append(opt_rates(ds, n_boot=n_boot, seed=seed, level=level))
+    if "objective_gap" in ds and DEPTH in ds["objective_gap"].dims:
+        parts.append(convergence_bounds(ds))
     merged = xr.merge(parts, combine_attrs="override", join="outer") if parts else xr.Dataset()
     if "rel_error" in ds and "eps_theory_rel" in merged:
         merged = _place_recovery_floor(merged)
