@@ -154,7 +154,8 @@ class WorstCaseResult:
         ``φ(y + e*)``.
     restart_errors : numpy.ndarray, shape (restarts, *batch)
         Largest objective found by each restart (the error with ``objective="error"``,
-        the change with ``"change"``).
+        the change with ``"change"``), its start candidates included; the first
+        ``restarts`` rows of ``start_objectives``.
     random_errors : numpy.ndarray, shape (restarts, *batch)
         Error ``‖φ(y + e_0) − x‖`` at each restart's random start e_0 (uniformly
         distributed on the sphere ``‖e‖ = level·‖y‖``): random noise of the same norm.
@@ -176,14 +177,29 @@ class WorstCaseResult:
         Mean of ``random_changes`` over the restarts.
     trace : numpy.ndarray, shape (steps + 1, *batch)
         ``trace[j]``: the largest objective value (a norm, not its square) found up to
-        ascent step j, maximised over all restarts (and, with ``init="jacobian"``, the
-        first restart's candidates evaluated before its ascent); non-decreasing in j,
-        ``trace[-1]`` is the objective at e*.
+        ascent step j, maximised over all starts and the candidates evaluated before
+        the ascent (warm start, ±ρv₁, ±ρd/‖d‖); non-decreasing in j, ``trace[-1]`` is
+        the objective at e*. ``steps`` is the cap: a start that stopped earlier keeps
+        its last value (flat end), so traces of one setting are comparable.
     jacobian_sigma : numpy.ndarray, shape batch
         σ_max of the Jacobian at y from :func:`jacobian_sigma_max` (``init="jacobian"``;
         NaN otherwise).
     params : dict
-        The settings (level, steps, restarts, step_size, objective, init).
+        The settings (level, steps, restarts, step_size, objective, init, method, lr,
+        betas, tol, patience, protocol, directions (their number), start_batch).
+    steps_run : numpy.ndarray of int, shape batch
+        Ascent steps actually run (the most over the image's starts).
+    hit_cap : numpy.ndarray of bool, shape batch
+        Whether some start of the image reached the cap ``steps`` without meeting the
+        stopping rule (always, with ``tol = 0``): more steps might find more.
+    start_objectives : numpy.ndarray, shape (n_starts, *batch)
+        Largest objective found by each start (its start candidates included), in the
+        order of ``start_names``: the restarts, then the given directions.
+    start_names : tuple of str
+        ``"jacobian"`` (the first restart with ``init="jacobian"``), ``"random i"``,
+        ``"direction i"``.
+    start_steps : numpy.ndarray of int, shape (n_starts, *batch)
+        Ascent steps run by each start.
     """
 
     error: np.ndarray
@@ -202,6 +218,11 @@ class WorstCaseResult:
     trace: np.ndarray
     jacobian_sigma: np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
+    steps_run: np.ndarray = field(default_factory=lambda: np.zeros((), dtype=np.int64))
+    hit_cap: np.ndarray = field(default_factory=lambda: np.zeros((), dtype=bool))
+    start_objectives: np.ndarray = field(default_factory=lambda: np.zeros((0,)))
+    start_names: tuple[str, ...] = ()
+    start_steps: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=np.int64))
 
     def to_dict(self, *, tensors: bool = True) -> dict[str, Any]:
         """Everything as numpy arrays; ``tensors=False`` drops ``e`` and ``reconstruction``."""
@@ -219,6 +240,11 @@ class WorstCaseResult:
             "random_change": self.random_change,
             "trace": self.trace,
             "jacobian_sigma": self.jacobian_sigma,
+            "steps_run": self.steps_run,
+            "hit_cap": self.hit_cap,
+            "start_objectives": self.start_objectives,
+            "start_names": np.asarray(self.start_names, dtype=str),
+            "start_steps": self.start_steps,
             "params": dict(self.params),
         }
         if tensors:

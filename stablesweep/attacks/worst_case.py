@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,14 +26,32 @@ from ._common import (
 from .jacobian import JacobianResult, jacobian_sigma_max
 from .result import WorstCaseResult
 
-__all__ = ["worst_case_noise", "OBJECTIVES", "INITS"]
+__all__ = ["worst_case_noise", "OBJECTIVES", "INITS", "METHODS", "PROTOCOLS"]
 
 #: Values of ``objective``: maximise the error ‖φ(y+e) − x‖ or the change ‖φ(y+e) − φ(y)‖.
 OBJECTIVES: tuple[str, ...] = ("error", "change")
 #: Values of ``init``: random first restart, or ±ρ v₁ from the Jacobian's top singular vector.
 INITS: tuple[str, ...] = ("random", "jacobian")
+#: Values of ``method``: projected normalized gradient ascent, or projected Adam.
+METHODS: tuple[str, ...] = ("normalized", "adam")
+#: Named presets of ``protocol``: the settings they give to parameters left out (None).
+#: ``"genzel"`` follows Genzel, Macdonald, März, "Solving inverse problems with deep
+#: neural networks – robustness included?", IEEE TPAMI 45 (2022), and their code
+#: (github.com/jmaces/robust-nets, ``PAdam`` and ``_attackerNet``): projected Adam, 1000
+#: steps, 6 starts, the worst kept, no early stop. See :func:`worst_case_noise`.
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "genzel": {"method": "adam", "steps": 1000, "restarts": 6, "init": "jacobian",
+               "lr": 1000.0, "tol": 0.0},
+}
+#: Defaults of the parameters a protocol may set (when neither the caller nor it does).
+DEFAULTS: dict[str, Any] = {"restarts": 1, "init": "random", "method": "normalized",
+                            "tol": 1e-3, "lr": 0.1}
+#: Adam's ε, relative to the root-mean-square entry of each start's first gradient (so
+#: that the iteration does not depend on the scale of the objective).
+ADAM_EPS = 1e-8
 
 Network = Callable[[torch.Tensor], torch.Tensor]
+
 
 
 def worst_case_noise(
@@ -43,15 +61,23 @@ def worst_case_noise(
     y: torch.Tensor,
     *,
     level: float,
-    steps: int,
-    restarts: int,
+    steps: int | None = None,
+    restarts: int | None = None,
     generator: torch.Generator,
     step_size: float = 1.0,
     objective: str = "error",
-    init: str = "random",
+    init: str | None = None,
     jacobian_iters: int = 50,
     jacobian: JacobianResult | None = None,
     warm_start: torch.Tensor | None = None,
+    directions: Any = None,
+    tol: float | None = None,
+    patience: int = 5,
+    method: str | None = None,
+    lr: float | None = None,
+    betas: Sequence[float] = (0.9, 0.999),
+    protocol: str | None = None,
+    start_batch: int | None = None,
 ) -> WorstCaseResult:
     r"""Largest reconstruction error (or change) caused by measurement noise of a given size.
 
@@ -64,20 +90,38 @@ def worst_case_noise(
         t = x\ (\texttt{objective="error"})\ \text{or}\ t = \varphi(y)\
         (\texttt{objective="change"}),
 
-    by projected, normalized gradient ascent from ``restarts`` random starts:
+    by projected gradient ascent from several starts on the sphere ``‖e‖ = ρ`` and keeps
+    the iterate with the largest objective over all starts and steps, e*. The starts:
 
-    .. math::
+    - ``restarts`` random ones, :math:`e_0 = \rho\, g/\|g\|`, :math:`g \sim N(0, I)`
+      (complex when ``y`` is); with ``init="jacobian"`` the first of them starts instead
+      from the better of :math:`\pm\rho v_1`, :math:`v_1` the top right singular vector
+      of the Jacobian of :math:`e \mapsto \varphi(y+e)` at 0 (:func:`jacobian_sigma_max`;
+      for a nearly linear network the largest change lies along it) — its random draw is
+      still evaluated as a candidate;
+    - one per row of ``directions``: the better of :math:`\pm\rho\, d/\|d\|`.
 
-        e_0 = \rho\, g / \|g\|,\ g \sim N(0, I)\ (\text{complex when } y \text{ is}), \qquad
-        e_{j+1} = P_{\|e\|\le\rho}\!\left(e_j + s\,\rho\,
-                  \frac{\nabla_e \|\varphi(y+e_j)-x\|^2}{\|\nabla_e \|\varphi(y+e_j)-x\|^2\|}
-                  \right),
+    All starts of all images ascend together, as one batch through the network (or in
+    groups of ``start_batch`` starts); a start leaves the batch once it stops.
 
-    (with ``x`` replaced by ``t``) and keeps the iterate with the largest objective over
-    all restarts and steps, e*. With ``init="jacobian"`` the first restart starts instead
-    from the better of :math:`\pm\rho v_1`, :math:`v_1` the top right singular vector of
-    the Jacobian of :math:`e \mapsto \varphi(y+e)` at 0 (:func:`jacobian_sigma_max`):
-    for a nearly linear network the largest change lies along it.
+    Ascent (``method``):
+
+    - ``"normalized"``:
+      :math:`e_{j+1} = P_{\|e\|\le\rho}\bigl(e_j + s\rho\, g_j/\|g_j\|\bigr)`,
+      :math:`g_j = \nabla_e \tfrac12\|\varphi(y+e_j)-t\|^2`;
+    - ``"adam"``: projected Adam,
+      :math:`e_{j+1} = P_{\|e\|\le\rho}\bigl(e_j + \mathrm{lr}\,\tfrac{\rho}{\sqrt n}\,
+      \hat m_j/(\sqrt{\hat v_j} + \epsilon)\bigr)` with Adam's bias-corrected moments
+      of :math:`g_j` (entrywise on the n real coordinates of e; ``betas``),
+      :math:`\epsilon` = 1e-8 times the RMS entry of the start's first gradient. With
+      ``lr = 1`` the first step (entries ±ρ/√n) has length ρ.
+
+    *Stopping rule.* ``steps`` is a cap. A start stops after step j ≥ ``patience`` when
+    its best objective :math:`B_j` (over its own iterates 0..j) grew by at most ``tol``
+    relative over the last ``patience`` steps, :math:`B_j \le (1 + \mathrm{tol})
+    B_{j-\mathrm{patience}}`; ``tol = 0`` switches the rule off (every start runs
+    ``steps`` steps). The attack ends when every start of every image has stopped or
+    reached the cap.
 
     Parameters
     ----------
@@ -93,44 +137,79 @@ def worst_case_noise(
     level : float
         Relative noise level ≥ 0; ``level = 0`` returns the clean error.
     steps : int
-        Ascent steps per restart (≥ 1); ``restarts · (steps + 1) + 1`` forward passes.
-    restarts : int
-        Number of random starts (≥ 1), run one after the other.
+        Cap on the ascent steps per start (≥ 1); required unless ``protocol`` sets it.
+        Each step costs one forward and one backward pass of the batch of running starts.
+    restarts : int, default 1 (or the protocol's)
+        Number of random starts (≥ 1; with ``init="jacobian"`` the first of them starts
+        from ±ρ v₁).
     generator : torch.Generator
-        Source of the random starts.
+        Source of the random starts: ``restarts`` draws of shape y, in order (after
+        those of :func:`jacobian_sigma_max` when it is called here).
     step_size : float, default 1.0
-        s > 0: each step moves ``s·ρ`` along the normalized gradient before projecting.
-        Larger steps converge faster when the maximiser lies on the sphere (for a linear
-        φ = B the iteration is a power iteration on ``I + c B*B`` with
-        ``c ≈ s/σ_max(B)²``, contracting by about ``(1 + s σ_2²/σ_1²)/(1 + s)`` per
-        step); smaller ones follow a non-linear network's landscape more closely.
+        s > 0 of ``method="normalized"``: each step moves ``s·ρ`` along the normalized
+        gradient before projecting. Larger steps converge faster when the maximiser
+        lies on the sphere (for a linear φ = B the iteration is a power iteration on
+        ``I + c B*B`` with ``c ≈ s/σ_max(B)²``, contracting by about
+        ``(1 + s σ_2²/σ_1²)/(1 + s)`` per step); smaller ones follow a non-linear
+        network's landscape more closely.
     objective : {"error", "change"}, default "error"
         Maximise the error ``‖φ(y + e) − x‖`` or the change ``‖φ(y + e) − φ(y)‖``.
         Both are reported at the kept e* whichever is maximised.
-    init : {"random", "jacobian"}, default "random"
+    init : {"random", "jacobian"}, default "random" (or the protocol's)
         ``"jacobian"``: the first restart starts from ±ρ v₁ (both signs evaluated as
         candidates, the ascent continues from the better one); its random start is
         still drawn and evaluated (as a candidate and for ``random_errors``), so
         the random draws are the same as with ``"random"`` after the Jacobian's.
     jacobian_iters : int, default 50
-        Power iterations of :func:`jacobian_sigma_max` (``init="jacobian"`` only).
+        Iterations of :func:`jacobian_sigma_max` (``init="jacobian"`` only).
     jacobian : JacobianResult, optional
         A :func:`jacobian_sigma_max` result for these ``y`` (``init="jacobian"`` only):
-        used instead of computing it, so that several budgets at one ``y`` share one
-        power iteration (the Jacobian does not depend on the budget).
+        used instead of computing it, so that several budgets at one ``y`` share it.
     warm_start : torch.Tensor, shape like ``y``, optional
-        A perturbation to evaluate as a candidate before the restarts, as given
-        (projected onto the ball) and scaled onto the sphere ‖e‖ = ρ — typically e* of
-        a smaller budget: it is feasible here, so the objective found can only grow with
-        the budget, as the maximum over a growing set does.
+        A perturbation to evaluate as a candidate (not a start), as given (projected
+        onto the ball) and scaled onto the sphere ‖e‖ = ρ — typically e* of a smaller
+        budget: it is feasible here, so the objective found can only grow with the
+        budget, as the maximum over a growing set does.
+    directions : torch.Tensor (or nested list), shape (k, *y.shape) or y.shape, optional
+        k user-given start directions (e.g. the measurements ``A δ`` of a known bad
+        image perturbation δ); each is scaled onto the sphere, both signs are evaluated
+        and the better one ascends as its own start. So the worst case found is at
+        least the objective at ``±ρ d/‖d‖``. Every direction must be finite and
+        non-zero for every image; a complex one needs complex ``y``.
+    tol : float, default 1e-3 (or the protocol's)
+        Relative growth ≥ 0 of the stopping rule; 0: no early stop.
+    patience : int, default 5
+        Window (≥ 1 steps) of the stopping rule.
+    method : {"normalized", "adam"}, default "normalized" (or the protocol's)
+        The ascent, see above.
+    lr : float, default 0.1 (or the protocol's)
+        Adam's learning rate > 0 in units of ρ (``method="adam"`` only).
+    betas : (float, float), default (0.9, 0.999)
+        Adam's moment decay rates, each in [0, 1) (``method="adam"`` only).
+    protocol : {None, "genzel"}, default None
+        A preset (:data:`PROTOCOLS`) for the parameters left out (None): ``"genzel"``
+        gives ``method="adam"``, ``steps=1000``, ``restarts=6`` with
+        ``init="jacobian"`` (6 starts: ±ρv₁ and 5 random), ``lr=1000``, ``tol=0``.
+        Parameters given explicitly override it (``init="random"``: Genzel's 6 random
+        starts). Genzel et al.'s code runs ``torch.optim.Adam(lr=5, eps=1e-5)``
+        (absolute, on images in [0, 1]), 1000 steps (250 for TV) from 6 random starts,
+        projecting onto the ball after each step; its steps are hundreds of times ρ/√n
+        long, so the projection alone sets their length and the iteration is
+        :math:`e_{j+1} \approx \rho\, u_j/\|u_j\|`, :math:`u_j = \hat m_j/\sqrt{\hat
+        v_j}` — which any ``lr ≫ 1`` here reproduces (``lr=1000``). Differences that
+        remain: their random starts have norm ≈ 3ρ and are projected only after the
+        first step; they maximise the error of the real part only.
+    start_batch : int, optional
+        At most this many starts (each for all images) per batch; default all at once.
+        The result does not depend on it (up to rounding); smaller batches save memory.
 
     Returns
     -------
     WorstCaseResult
         The kept noise e* and, at e*, the error, change, ``‖e*‖`` and amplification;
-        per-restart best objectives, the error and change of the random starts (random
-        noise of norm ρ, the comparison point), the clean error and the trace of the
-        best objective against the step.
+        per-restart and per-start best objectives, the steps run and whether the cap
+        was hit, the error and change of the random starts (random noise of norm ρ, the
+        comparison point), the clean error and the trace of the best objective.
 
     Raises
     ------
@@ -142,32 +221,72 @@ def worst_case_noise(
     Notes
     -----
     Autograd's gradient with respect to a complex ``e`` is ``∂/∂Re e + i ∂/∂Im e``,
-    the ascent direction. Every evaluated iterate (including each random start and
-    each restart's last iterate) is a candidate, so with ``objective="error"``
-    ``error ≥ max(random_errors)`` by construction (with ``"change"``,
-    ``change ≥ max(random_changes)``). The constraint holds to rounding:
-    ``‖e‖ ≤ ρ (1 + O(ε_mach))``.
-    A non-finite gradient skips that image's step (with a :class:`RuntimeWarning`);
-    non-finite errors are never selected as the worst.
+    the ascent direction. Every evaluated iterate and candidate is kept if it is the
+    worst, so with ``objective="error"`` ``error ≥ max(random_errors)`` by construction
+    (with ``"change"``, ``change ≥ max(random_changes)``). The constraint holds to
+    rounding: ``‖e‖ ≤ ρ (1 + O(ε_mach))``. A non-finite gradient skips that start's
+    step (with a :class:`RuntimeWarning`); non-finite objectives are never kept.
+
+    Projected Adam's fixed points on the sphere satisfy e ∥ m̂/√v̂, i.e. (entrywise)
+    e ∥ sign(∇), not the first-order condition e ∥ ∇ of the ℓ²-ball: it need not
+    converge to a maximiser even for a linear φ, while the normalized ascent is a power
+    iteration there. ``tests/test_attack_convergence.py`` checks both.
 
     References
     ----------
     .. [1] A. Madry, A. Makelov, L. Schmidt, D. Tsipras, A. Vladu, "Towards deep learning
        models resistant to adversarial attacks", ICLR 2018 (projected gradient ascent
        with random restarts).
+    .. [2] M. Genzel, J. Macdonald, M. März, "Solving inverse problems with deep neural
+       networks – robustness included?", IEEE TPAMI 45 (2022) 1119–1134.
     """
+    # ------------------------------------------------------------------ settings
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be None or one of {tuple(PROTOCOLS)}; "
+                         f"got {protocol!r}")
+    preset = PROTOCOLS.get(protocol, {}) if protocol is not None else {}
+
+    def pick(name: str, value: Any) -> Any:
+        if value is not None:
+            return value
+        return preset.get(name, DEFAULTS.get(name))
+
     level = check_real("level", level, low=0.0)
+    steps = pick("steps", steps)
+    if steps is None:
+        raise ValueError("steps must be an integer >= 1 (the cap on ascent steps per "
+                         "start), unless a protocol sets it; got None")
     steps = check_int("steps", steps, 1)
-    restarts = check_int("restarts", restarts, 1)
+    restarts = check_int("restarts", pick("restarts", restarts), 1)
     jacobian_iters = check_int("jacobian_iters", jacobian_iters, 1)
     step_size = check_real("step_size", step_size, low=0.0, low_open=True)
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}")
+    init = pick("init", init)
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}")
+    tol = check_real("tol", pick("tol", tol), low=0.0)
+    patience = check_int("patience", patience, 1)
+    method = pick("method", method)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if lr is not None and method != "adam":
+        raise ValueError(f"lr is Adam's learning rate (method='adam'); got lr={lr!r} with "
+                         f"method={method!r} (whose step is step_size)")
+    lr = check_real("lr", pick("lr", lr), low=0.0, low_open=True)
+    betas = check_betas(betas)
+    if start_batch is not None:
+        start_batch = check_int("start_batch", start_batch, 1)
     generator = check_generator(generator)
     flat = flat_problem(A, x, y)
     batch_shape, image_shape, m, b, d, yf, xf = flat
+    dirs = check_directions(directions, y)  # (k, b, m) or None
+    if warm_start is not None and warm_start.numel() != b * m:
+        raise ValueError(f"warm_start has {warm_start.numel()} entries; expected "
+                         f"{b * m} (the shape of y)")
+    if jacobian is not None and init == "jacobian" and jacobian.vector.numel() != b * m:
+        raise ValueError(f"jacobian is for {jacobian.vector.numel()} measurement entries; "
+                         f"expected {b * m} (the batch of y)")
     device = y.device
     radius = level * norms(yf, 1)
     rdtype = real_dtype(yf)
@@ -178,140 +297,114 @@ def worst_case_noise(
         jac = jacobian
         if jac is None:
             jac = jacobian_sigma_max(net, yf, iters=jacobian_iters, generator=generator)
-        elif jac.vector.numel() != b * m:
-            raise ValueError(f"jacobian is for {jac.vector.numel()} measurement entries; "
-                             f"expected {b * m} (the batch of y)")
         jac_sigma = np.asarray(jac.sigma, dtype=np.float64).reshape(b)
         v1 = jac.vector.reshape(b, m).to(yf.dtype)
 
-    non_finite = 0  # ascent steps skipped for a non-finite gradient
-    restart_errors = np.empty((restarts, b))
-    random_errors = np.empty((restarts, b))
-    random_changes = np.empty((restarts, b))
-    trace = torch.full((steps + 1, b), -math.inf, dtype=rdtype, device=device)
+    k_dirs = 0 if dirs is None else dirs.shape[0]
+    n_starts = restarts + k_dirs
+    names = [("jacobian" if (i == 0 and v1 is not None) else f"random {i}")
+             for i in range(restarts)] + [f"direction {i}" for i in range(k_dirs)]
+    group = n_starts if start_batch is None else start_batch
+
+    # the random starts: the same draws, in the same order, as one restart at a time
+    rand = []
+    for _ in range(restarts):
+        g = draw(torch.randn, (b, m), rdtype, yf.is_complex(), generator, device)
+        g = g.to(yf.dtype)
+        rand.append(on_sphere(g, radius))
+
     with attack_mode(net):
         clean, clean_error = clean_reconstruction(net, flat)
         target = xf if objective == "error" else clean
+        st = _State(b=b, n_starts=n_starts, steps=steps, yf=yf, xf=xf, clean=clean,
+                    target=target, objective=objective, d=d, rdtype=rdtype, net=net)
 
-        best_obj = torch.full((b,), -math.inf, dtype=rdtype, device=device)
-        e_best = torch.zeros_like(yf)
-        out_best = clean.clone()
-
-        def evaluate(e: torch.Tensor, want_grad: bool):
-            """φ(y + e), ½‖φ(y + e) − target‖², and the error/change/objective norms."""
-            e = e.detach().requires_grad_(want_grad)
-            with torch.set_grad_enabled(want_grad):
-                out = net(yf + e)
-                half_sq = half_sq_norms(out - target, d)
-            with torch.no_grad():
-                obj = torch.sqrt(2.0 * half_sq.detach())
-                # the objective's own norm is reused, so "error" runs are unchanged
-                err = obj if objective == "error" else norms(out.detach() - xf, d)
-                chg = obj if objective == "change" else norms(out.detach() - clean, d)
-            return e, out, half_sq, obj, err, chg
-
-        def keep(e: torch.Tensor, out: torch.Tensor, obj: torch.Tensor) -> None:
-            """Make (e, φ(y + e)) the kept candidate where its objective is larger."""
-            with torch.no_grad():
-                better = obj > best_obj
-                best_obj.copy_(torch.where(better, obj, best_obj))
-                e_best[better] = e.detach()[better]
-                out_best[better] = out.detach()[better]
-
+        # ---------------------------------------------------- candidates (no gradient)
+        cands: list[torch.Tensor] = []
+        owner: list[int] = []  # start whose best a candidate counts for (-1: none)
         if warm_start is not None:
-            if warm_start.numel() != b * m:
-                raise ValueError(f"warm_start has {warm_start.numel()} entries; expected "
-                                 f"{b * m} (the shape of y)")
             w = project_ball(warm_start.detach().reshape(b, m).to(yf.dtype), radius, 1)
-            wn = norms(w, 1)
-            for cand in (w, w * (radius / torch.where(wn > 0, wn, 1.0)).unsqueeze(-1)):
-                _, out_w, _, obj_w, _, _ = evaluate(cand, False)
-                keep(cand, out_w, obj_w)
-                trace.copy_(torch.maximum(trace, obj_w.unsqueeze(0)))
-            del out_w
+            cands += [w, on_sphere(w, radius)]
+            owner += [-1, -1]
+        cands += rand
+        owner += list(range(restarts))
+        signed: list[tuple[int, torch.Tensor]] = []  # (start, +direction on the sphere)
+        if v1 is not None:
+            signed.append((0, radius.unsqueeze(-1) * v1))
+        for i in range(k_dirs):
+            signed.append((restarts + i, on_sphere(dirs[i], radius)))
+        for s, e in signed:
+            cands += [e, -e]
+            owner += [s, s]
+        objs, errs, chgs = st.evaluate_candidates(torch.stack(cands), group)
+        first_rand = 2 if warm_start is not None else 0
+        random_errors = errs[first_rand:first_rand + restarts].cpu().numpy()
+        random_changes = chgs[first_rand:first_rand + restarts].cpu().numpy()
+        pre_max = objs.max(dim=0).values  # the trace starts here (warm start included)
+        pre_max = torch.where(torch.isnan(pre_max), -math.inf, pre_max)
+        for c, s in enumerate(owner):
+            if s >= 0:
+                st.start_best[s] = fmax(st.start_best[s], objs[c])
 
-        for k in range(restarts):
-            g = draw(torch.randn, (b, m), rdtype, yf.is_complex(), generator, device)
-            g = g.to(yf.dtype)
-            gn = norms(g, 1)
-            e = g * (radius / torch.where(gn > 0, gn, 1.0)).unsqueeze(-1)
-            restart_best = torch.full_like(best_obj, -math.inf)
-            if k == 0 and v1 is not None:
-                # the random start is still evaluated: it is the random-noise comparison
-                # point and a candidate; the ascent starts from the better of ±ρ v₁
-                _, out0, _, obj0, err0, chg0 = evaluate(e, False)
-                random_errors[k] = err0.cpu().numpy()
-                random_changes[k] = chg0.cpu().numpy()
-                keep(e, out0, obj0)
-                restart_best = torch.maximum(restart_best, obj0)
-                starts = []
-                for sign in (1.0, -1.0):
-                    es = sign * radius.unsqueeze(-1) * v1
-                    _, out_s, _, obj_s, _, _ = evaluate(es, False)
-                    keep(es, out_s, obj_s)
-                    restart_best = torch.maximum(restart_best, obj_s)
-                    starts.append((es, obj_s))
-                plus = starts[0][1] >= starts[1][1]
-                e = torch.where(plus.unsqueeze(-1), starts[0][0], starts[1][0])
-                del out0, out_s
-            for j in range(steps + 1):
-                want_grad = j < steps
-                e, out, half_sq, obj, err, chg = evaluate(e, want_grad)
-                with torch.no_grad():
-                    if j == 0 and not (k == 0 and v1 is not None):
-                        random_errors[k] = err.cpu().numpy()
-                        random_changes[k] = chg.cpu().numpy()
-                    keep(e, out, obj)
-                    restart_best = torch.maximum(restart_best, obj)
-                    trace[j] = torch.maximum(trace[j], restart_best)
-                if not want_grad:
-                    break
-                (grad,) = torch.autograd.grad(half_sq.sum(), e)
-                with torch.no_grad():
-                    gn = norms(grad, 1)
-                    direction = grad / torch.where(gn > 0, gn, 1.0).unsqueeze(-1)
-                    finite = torch.isfinite(direction).all(dim=-1)
-                    if not bool(finite.all()):  # no ascent direction: this image stays
-                        direction[~finite] = 0
-                        non_finite += int((~finite).sum())
-                    e = project_ball(
-                        e.detach() + (step_size * radius).unsqueeze(-1) * direction, radius, 1
-                    )
-                del out, half_sq, grad
-            restart_errors[k] = restart_best.cpu().numpy()
+        # ---------------------------------------------------- start points
+        e0 = torch.empty((n_starts, b, m), dtype=yf.dtype, device=device)
+        for i in range(restarts):
+            e0[i] = rand[i]
+        base = first_rand + restarts
+        for n, (s, e) in enumerate(signed):
+            plus = objs[base + 2 * n] >= objs[base + 2 * n + 1]
+            e0[s] = torch.where(plus.unsqueeze(-1), e, -e)
+
+        # ---------------------------------------------------- the ascent, in groups
+        for s0 in range(0, n_starts, group):
+            st.ascend(range(s0, min(s0 + group, n_starts)), e0, radius, method=method,
+                      step_size=step_size, lr=lr, betas=betas, tol=tol, patience=patience)
 
         with torch.no_grad():
-            error = best_obj if objective == "error" else norms(out_best - xf, d)
-            change = best_obj if objective == "change" else norms(out_best - clean, d)
-            e_norm = norms(e_best, 1)
-            amplification = torch.where(e_norm > 0, change / torch.where(e_norm > 0, e_norm, 1.0),
+            best_obj = st.best_obj
+            error = best_obj if objective == "error" else norms(st.out_best - xf, d)
+            change = best_obj if objective == "change" else norms(st.out_best - clean, d)
+            e_norm = norms(st.e_best, 1)
+            amplification = torch.where(e_norm > 0,
+                                        change / torch.where(e_norm > 0, e_norm, 1.0),
                                         torch.full_like(change, math.nan))
 
-    if non_finite:
+    if st.non_finite:
         warnings.warn(
-            f"worst_case_noise: {non_finite} ascent step(s) skipped because the gradient "
+            f"worst_case_noise: {st.non_finite} ascent step(s) skipped because the gradient "
             f"of ‖φ(y + e) − x‖² was not finite (usually the network's backward pass, "
             f"e.g. sqrt or a norm at 0); those images kept their iterate",
             RuntimeWarning,
             stacklevel=2,
         )
+
+    # trace: best objective up to step j over all starts, flat after a start stopped
+    hist = st.history()  # (steps + 1, n_starts, b)
+    trace = torch.maximum(hist.max(dim=1).values, pre_max.unsqueeze(0))
+    start_best = torch.maximum(st.start_best, hist[-1])
+    start_steps = st.row_steps.reshape(n_starts, b)
+    capped = (st.row_hit_cap.reshape(n_starts, b)).any(dim=0)
+
     def shaped(t: torch.Tensor) -> np.ndarray:
         return t.detach().cpu().numpy().astype(np.float64).reshape(batch_shape)
 
+    def per_start(t: torch.Tensor, dtype: Any = np.float64) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(dtype).reshape(-1, *batch_shape)
+
     return WorstCaseResult(
         error=shaped(error),
-        e=e_best.reshape(*batch_shape, m),
-        reconstruction=out_best.reshape(*batch_shape, *image_shape),
-        restart_errors=restart_errors.reshape(restarts, *batch_shape),
-        random_errors=random_errors.reshape(restarts, *batch_shape),
-        random_error=random_errors.mean(axis=0).reshape(batch_shape),
+        e=st.e_best.reshape(*batch_shape, m),
+        reconstruction=st.out_best.reshape(*batch_shape, *image_shape),
+        restart_errors=per_start(start_best[:restarts]),
+        random_errors=random_errors.astype(np.float64).reshape(restarts, *batch_shape),
+        random_error=random_errors.mean(axis=0).astype(np.float64).reshape(batch_shape),
         clean_error=clean_error.reshape(batch_shape),
         radius=radius.cpu().numpy().reshape(batch_shape),
         change=shaped(change),
         amplification=shaped(amplification),
         e_norm=shaped(e_norm),
-        random_changes=random_changes.reshape(restarts, *batch_shape),
-        random_change=random_changes.mean(axis=0).reshape(batch_shape),
+        random_changes=random_changes.astype(np.float64).reshape(restarts, *batch_shape),
+        random_change=random_changes.mean(axis=0).astype(np.float64).reshape(batch_shape),
         trace=trace.cpu().numpy().astype(np.float64).reshape(steps + 1, *batch_shape),
         jacobian_sigma=jac_sigma.reshape(batch_shape),
         params={
@@ -321,5 +414,237 @@ def worst_case_noise(
             "step_size": step_size,
             "objective": objective,
             "init": init,
+            "method": method,
+            "lr": lr,
+            "betas": tuple(betas),
+            "tol": tol,
+            "patience": patience,
+            "protocol": protocol,
+            "directions": k_dirs,
+            "start_batch": start_batch,
         },
+        steps_run=start_steps.max(dim=0).values.cpu().numpy().astype(np.int64)
+        .reshape(batch_shape),
+        hit_cap=capped.cpu().numpy().astype(bool).reshape(batch_shape),
+        start_objectives=per_start(start_best),
+        start_names=tuple(names),
+        start_steps=per_start(start_steps, np.int64),
     )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def fmax(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Elementwise maximum that never picks a NaN of ``b`` (NaN never counts as worst)."""
+    return torch.where(b > a, b, a)
+
+
+def on_sphere(e: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """Each row of ``e`` (b, m) scaled to norm ``radius`` (zero rows stay zero)."""
+    n = norms(e, 1)
+    return e * (radius / torch.where(n > 0, n, 1.0)).unsqueeze(-1)
+
+
+def check_betas(betas: Any) -> tuple[float, float]:
+    """Adam's (β₁, β₂), each in [0, 1)."""
+    ok = isinstance(betas, (list, tuple)) and len(betas) == 2
+    if ok:
+        try:
+            return (check_real("betas[0]", betas[0], low=0.0, high=1.0, high_open=True),
+                    check_real("betas[1]", betas[1], low=0.0, high=1.0, high_open=True))
+        except ValueError:
+            ok = False
+    raise ValueError(f"betas must be two numbers in [0, 1) (Adam's moment decay rates); "
+                     f"got {betas!r}")
+
+
+def check_directions(directions: Any, y: torch.Tensor) -> torch.Tensor | None:
+    """``directions`` as a (k, b, m) tensor of y's dtype and device, or None; checked."""
+    if directions is None:
+        return None
+    try:
+        dirs = (directions if isinstance(directions, torch.Tensor)
+                else torch.as_tensor(np.asarray(directions)))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"directions must be a tensor of shape {tuple(y.shape)} or "
+                         f"(k, *{tuple(y.shape)}); got {type(directions).__name__} "
+                         f"({err})") from None
+    shape = tuple(y.shape)
+    if tuple(dirs.shape) == shape:
+        dirs = dirs.unsqueeze(0)
+    elif not (dirs.ndim == len(shape) + 1 and tuple(dirs.shape[1:]) == shape
+              and dirs.shape[0] >= 1):
+        raise ValueError(f"directions has shape {tuple(dirs.shape)}; expected y's shape "
+                         f"{shape} (one direction) or (k, *{shape}) with k >= 1")
+    if not (dirs.is_floating_point() or dirs.is_complex()):
+        dirs = dirs.to(real_dtype(y))
+    if dirs.is_complex() and not y.is_complex():
+        raise ValueError(f"directions is complex ({dirs.dtype}) but y is real ({y.dtype})")
+    dirs = dirs.detach().to(device=y.device, dtype=y.dtype).reshape(dirs.shape[0], -1,
+                                                                    y.shape[-1])
+    if not bool(torch.isfinite(dirs).all()):
+        raise ValueError("directions has non-finite entries")
+    zero = (norms(dirs, 1) == 0).nonzero()
+    if zero.numel():
+        k, i = (int(v) for v in zero[0])
+        raise ValueError(f"directions[{k}] is zero for image {i} of the batch; every "
+                         f"direction must be non-zero for every image")
+    return dirs
+
+
+class _State:
+    """The kept worst case and per-start bookkeeping of one :func:`worst_case_noise` call.
+
+    Rows are (start, image) pairs, row ``s·b + i``.
+    """
+
+    def __init__(self, *, b, n_starts, steps, yf, xf, clean, target, objective, d, rdtype,
+                 net):
+        self.b, self.n_starts, self.steps = b, n_starts, steps
+        self.yf, self.xf, self.clean, self.target = yf, xf, clean, target
+        self.objective, self.d, self.net = objective, d, net
+        dev = yf.device
+        rows = n_starts * b
+        self.best_obj = torch.full((b,), -math.inf, dtype=rdtype, device=dev)
+        self.e_best = torch.zeros_like(yf)
+        self.out_best = clean.clone()
+        self.start_best = torch.full((n_starts, b), -math.inf, dtype=rdtype, device=dev)
+        self.hist = torch.full((steps + 1, rows), -math.inf, dtype=rdtype, device=dev)
+        self.row_steps = torch.zeros(rows, dtype=torch.long, device=dev)
+        self.row_hit_cap = torch.zeros(rows, dtype=torch.bool, device=dev)
+        self.non_finite = 0
+
+    # -------------------------------------------------------------- evaluation
+    def evaluate(self, e: torch.Tensor, img: torch.Tensor, want_grad: bool):
+        """Rows ``e`` (n, m) for images ``img`` (n,): φ(y + e), ½‖φ − t‖², norms."""
+        e = e.detach().requires_grad_(want_grad)
+        with torch.set_grad_enabled(want_grad):
+            out = self.net(self.yf[img] + e)
+            half_sq = half_sq_norms(out - self.target[img], self.d)
+        with torch.no_grad():
+            obj = torch.sqrt(2.0 * half_sq.detach())
+            # the objective's own norm is reused, so "error" runs are unchanged
+            err = obj if self.objective == "error" else norms(out.detach() - self.xf[img],
+                                                               self.d)
+            chg = obj if self.objective == "change" else norms(out.detach() - self.clean[img],
+                                                                self.d)
+        return e, out, half_sq, obj, err, chg
+
+    def keep(self, e: torch.Tensor, out: torch.Tensor, obj: torch.Tensor,
+             rows: torch.Tensor) -> None:
+        """Make the best of the evaluated rows each image's kept candidate where larger."""
+        with torch.no_grad():
+            n_slots = int(rows.max()) // self.b + 1
+            full = torch.full((n_slots * self.b,), -math.inf, dtype=obj.dtype,
+                              device=obj.device)
+            full[rows] = torch.where(torch.isnan(obj), -math.inf, obj)
+            vals, slot = full.reshape(n_slots, self.b).max(dim=0)
+            better = vals > self.best_obj
+            if not bool(better.any()):
+                return
+            pos = torch.full((n_slots * self.b,), -1, dtype=torch.long, device=obj.device)
+            pos[rows] = torch.arange(rows.numel(), device=obj.device)
+            idx = pos[slot * self.b + torch.arange(self.b, device=obj.device)]
+            self.best_obj = torch.where(better, vals, self.best_obj)
+            self.e_best[better] = e.detach()[idx[better]]
+            self.out_best[better] = out.detach()[idx[better]]
+
+    def evaluate_candidates(self, cands: torch.Tensor, group: int):
+        """Candidates (c, b, m) without gradient, ``group`` at a time; kept where worst."""
+        c = cands.shape[0]
+        objs, errs, chgs = [], [], []
+        img = torch.arange(self.b, device=cands.device)
+        for c0 in range(0, c, group):
+            part = cands[c0:c0 + group]
+            n = part.shape[0]
+            rows = torch.arange(n * self.b, device=cands.device)
+            e, out, _, obj, err, chg = self.evaluate(part.reshape(n * self.b, -1),
+                                                     img.repeat(n), False)
+            self.keep(e, out, obj, rows)
+            objs.append(obj.reshape(n, self.b))
+            errs.append(err.reshape(n, self.b))
+            chgs.append(chg.reshape(n, self.b))
+            del out
+        return torch.cat(objs), torch.cat(errs), torch.cat(chgs)
+
+    # -------------------------------------------------------------- ascent
+    def ascend(self, starts: range, e0: torch.Tensor, radius: torch.Tensor, *, method: str,
+               step_size: float, lr: float, betas: tuple[float, float], tol: float,
+               patience: int) -> None:
+        """Run the starts ``starts`` (all images) from ``e0[starts]`` until they stop."""
+        b, dev = self.b, e0.device
+        rows = torch.cat([torch.arange(s * b, (s + 1) * b, device=dev) for s in starts])
+        img = rows % b
+        e = e0.reshape(-1, e0.shape[-1])[rows].clone()  # iterates of the running rows
+        rad = radius[img]
+        traj = torch.full((rows.numel(),), -math.inf, dtype=self.hist.dtype, device=dev)
+        # rows of an empty ball have nothing to search: met at step 0
+        done0 = rad == 0
+        if method == "adam":
+            n_real = e.numel() // e.shape[0] * (2 if e.is_complex() else 1)
+            m1 = torch.zeros((rows.numel(), n_real), dtype=self.hist.dtype, device=dev)
+            m2 = torch.zeros_like(m1)
+            eps = torch.zeros(rows.numel(), dtype=self.hist.dtype, device=dev)
+        for j in range(self.steps + 1):
+            want_grad = j < self.steps
+            e_var, out, half_sq, obj, _, _ = self.evaluate(e, img, want_grad)
+            with torch.no_grad():
+                self.keep(e_var, out, obj, rows)
+                traj = fmax(traj, obj)
+                self.hist[j, rows] = traj
+                met = done0 if j == 0 else torch.zeros_like(traj, dtype=torch.bool)
+                if tol > 0 and j >= patience:
+                    met = met | (traj <= self.hist[j - patience, rows] * (1.0 + tol))
+                if j == self.steps:
+                    self.row_hit_cap[rows[~met]] = True
+                    met = torch.ones_like(met)
+                self.row_steps[rows[met]] = j
+                go = ~met
+            if not bool(go.any()):
+                break
+            (grad,) = torch.autograd.grad(half_sq[go].sum(), e_var)
+            with torch.no_grad():
+                grad, e = grad[go], e[go]
+                rows, img, rad, traj = rows[go], img[go], rad[go], traj[go]
+                flat_g = _real_rows(grad)
+                finite = torch.isfinite(flat_g).all(dim=-1)
+                if not bool(finite.all()):  # no ascent direction: this start stays
+                    flat_g = torch.where(finite.unsqueeze(-1), flat_g, 0.0)
+                    self.non_finite += int((~finite).sum())
+                if method == "adam":
+                    m1, m2, eps = m1[go], m2[go], eps[go]
+                    if j == 0:
+                        rms = torch.linalg.vector_norm(flat_g, dim=-1) / math.sqrt(n_real)
+                        eps = ADAM_EPS * torch.where(rms > 0, rms, 1.0)
+                    t = j + 1
+                    m1.mul_(betas[0]).add_(flat_g, alpha=1.0 - betas[0])
+                    m2.mul_(betas[1]).addcmul_(flat_g, flat_g, value=1.0 - betas[1])
+                    step = (m1 / (1.0 - betas[0] ** t)) / (
+                        torch.sqrt(m2 / (1.0 - betas[1] ** t)) + eps.unsqueeze(-1))
+                    step = step * (lr * rad / math.sqrt(n_real)).unsqueeze(-1)
+                else:
+                    gn = torch.linalg.vector_norm(flat_g, dim=-1)
+                    step = flat_g * (step_size * rad / torch.where(gn > 0, gn, 1.0)
+                                     ).unsqueeze(-1)
+                e = project_ball(e + _like_rows(step, e), rad, 1)
+            del out, half_sq, grad, e_var
+
+    def history(self) -> torch.Tensor:
+        """Per-start best objective against the step, flat after the start stopped:
+        shape (steps + 1, n_starts, b)."""
+        j = torch.arange(self.steps + 1, device=self.hist.device).unsqueeze(-1)
+        idx = torch.minimum(j, self.row_steps.unsqueeze(0))
+        return self.hist.gather(0, idx).reshape(self.steps + 1, self.n_starts, self.b)
+
+
+def _real_rows(t: torch.Tensor) -> torch.Tensor:
+    """Rows of ``t`` (n, m) as real vectors (complex entries as (Re, Im) pairs)."""
+    return torch.view_as_real(t).reshape(t.shape[0], -1) if t.is_complex() else t
+
+
+def _like_rows(r: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_real_rows` for rows shaped like ``like``."""
+    if like.is_complex():
+        return torch.view_as_complex(r.reshape(*like.shape, 2).contiguous())
+    return r.reshape(like.shape)
