@@ -131,3 +131,43 @@ def test_worst_case_error_never_falls_as_the_budget_grows():
         # the random starts are candidates too: never below random noise of the same norm
         assert np.all(res.values["worst_case_error"]
                       >= res.values["random_noise_error"] * (1 - 1e-12))
+
+
+def _natural_problem(n=32, rate=0.25, seed=3):
+    from stablesweep import signals
+
+    shape = (n, n)
+    s = [4, 12, 30, 48, 64][: int(np.log2(n))]
+    m_k = sampling.budgets(shape, "fourier", int(rate * n * n), "theory", s=s)
+    mask = sampling.multilevel_mask(shape, "fourier", m_k, np.random.default_rng(seed))
+    A = operators.SamplingOperator("fourier", mask, wavelet="haar")
+    x = signals.test_image("camera", n)
+    return A, x, A.measure(x.to(A.dtype)), s
+
+
+@pytest.mark.parametrize("kind", ["sharp", "natural"])
+def test_primal_dual_objective_gap_falls_like_one_over_n_below_its_bound(kind, problem):
+    """The ergodic CP theorem: f(φ_n) − f(x̂) ≤ (‖ẑ‖²/2τ + 1/2σ + ‖Aẑ‖)/n, rate γ ≥ 0.95.
+
+    The gap is what the theorem bounds, so the rate holds on a natural image too, where
+    the distance to x̂ falls more slowly (x̂ is not a sharp minimiser there).
+    """
+    from stablesweep.analysis.bounds import tail_rate
+    from stablesweep.networks import own_problem, solve_minimiser
+    from stablesweep.networks.minimiser import gap_bound, objective_values
+
+    if kind == "sharp":
+        A, _, y = problem
+        s = [2, 4, 6, 8, 8]
+    else:
+        A, _, y, s = _natural_problem()
+    net = build_network("primal-dual", A, depth=400, s=s)
+    with torch.no_grad():
+        its = net.iterates(y)
+    sol = solve_minimiser(own_problem(net), A, y, tol=1e-10)
+    gap = objective_values(own_problem(net), A, its, y) - sol.objective
+    n = np.asarray(net.iterate_depths, dtype=float)
+    bound = gap_bound(net, A, sol.z_hat, n)
+    assert (gap <= bound).all(), f"max gap/bound = {np.max(gap / bound):.4f}"
+    gamma = tail_rate(n, gap)
+    assert gamma >= 0.95, f"gamma = {gamma:.3f}"
