@@ -295,3 +295,23 @@ def test_bad_settings_raise_before_any_evaluation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         worst_case_noise(net, A, x, y, generator=gen(), **settings)
     assert net.rows == 0
+
+
+def test_checkpointing_only_when_the_graph_does_not_fit():
+    """Same attack with and without checkpointing; the setting is restored."""
+    from stablesweep.networks import build_network
+
+    rng = np.random.default_rng(0)
+    mask = np.zeros((8, 8), dtype=bool)
+    mask.reshape(-1)[rng.choice(64, size=28, replace=False)] = True
+    A = SamplingOperator("fourier", mask)
+    x = torch.from_numpy(rng.standard_normal((2, 8, 8)))
+    y = A.measure(x.to(A.dtype))
+    net = build_network("fista", A, depth=10)
+    kw = dict(level=0.1, steps=4, restarts=2, tol=0, generator=gen())
+    free = worst_case_noise(net, A, x, y, **kw)
+    ckpt = worst_case_noise(net, A, x, y, graph_memory_mib=0, **{**kw, "generator": gen()})
+    assert free.params["checkpointing"] is False and ckpt.params["checkpointing"] is True
+    assert net.checkpointing is False
+    np.testing.assert_allclose(free.trace, ckpt.trace, rtol=1e-10)
+    torch.testing.assert_close(free.e, ckpt.e, rtol=1e-9, atol=1e-12)

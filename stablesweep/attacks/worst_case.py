@@ -18,6 +18,7 @@ from ._common import (
     clean_reconstruction,
     draw,
     flat_problem,
+    graph_fits,
     half_sq_norms,
     norms,
     project_ball,
@@ -78,6 +79,7 @@ def worst_case_noise(
     betas: Sequence[float] = (0.9, 0.999),
     protocol: str | None = None,
     start_batch: int | None = None,
+    graph_memory_mib: float = 512.0,
 ) -> WorstCaseResult:
     r"""Largest reconstruction error (or change) caused by measurement noise of a given size.
 
@@ -202,6 +204,13 @@ def worst_case_noise(
     start_batch : int, optional
         At most this many starts (each for all images) per batch; default all at once.
         The result does not depend on it (up to rounding); smaller batches save memory.
+    graph_memory_mib : float, default 512
+        Memory (MiB, ≥ 0) the autograd graph of one batch of starts may take: when the
+        estimate (4 image-sized tensors per iteration, per start and image;
+        :func:`~stablesweep.attacks._common.graph_fits`) fits, the network runs without
+        checkpointing (an ascent step costs about 2.5 forward passes instead of 4);
+        otherwise, and for networks without an integer ``depth``, ``net.checkpointing``
+        is switched on. 0: always checkpoint. The gradient is the same either way.
 
     Returns
     -------
@@ -277,6 +286,7 @@ def worst_case_noise(
     betas = check_betas(betas)
     if start_batch is not None:
         start_batch = check_int("start_batch", start_batch, 1)
+    graph_memory_mib = check_real("graph_memory_mib", graph_memory_mib, low=0.0)
     generator = check_generator(generator)
     flat = flat_problem(A, x, y)
     batch_shape, image_shape, m, b, d, yf, xf = flat
@@ -313,7 +323,9 @@ def worst_case_noise(
         g = g.to(yf.dtype)
         rand.append(on_sphere(g, radius))
 
-    with attack_mode(net):
+    fits = graph_fits(net, group * b, math.prod(image_shape), yf.element_size(),
+                      graph_memory_mib)
+    with attack_mode(net, checkpointing=not fits):
         clean, clean_error = clean_reconstruction(net, flat)
         target = xf if objective == "error" else clean
         st = _State(b=b, n_starts=n_starts, steps=steps, yf=yf, xf=xf, clean=clean,
@@ -422,6 +434,8 @@ def worst_case_noise(
             "protocol": protocol,
             "directions": k_dirs,
             "start_batch": start_batch,
+            "graph_memory_mib": graph_memory_mib,
+            "checkpointing": not fits,
         },
         steps_run=start_steps.max(dim=0).values.cpu().numpy().astype(np.int64)
         .reshape(batch_shape),
