@@ -29,17 +29,22 @@ A config is a YAML mapping (``config/tradeoff/kernel-32.yaml``)::
       lr: 2.0e-3                     # Adam, cosine-annealed
       channels: 16                   # U-Net width at full resolution
       scales: 3
+      seeds: [0, 1, 2]               # training seeds (distinct); default [seed]
+    models: models/tradeoff-kernel-32   # optional: shipped model files, used where they
+                                     # match (stablesweep.tradeoff.models); else trained
     networks:                        # which networks to measure, with their parameters
       unet: {}                       # the detail-trained U-Net (required)
       unet-plain: {}                 # the same U-Net trained without details (optional)
       firenet: {n: 10, p: 20, lam: 1.0e-3}
       fista: {depth: 200, lam: 1.0e-3}
     pairs: 16                        # test pairs (x, x + delta)
-    attack:                          # optional: worst-case amplification at a budget
-      level: 0.01                    # ||e|| <= level * ||y||
-      steps: 10
-      restarts: 1
+    attack:                          # optional: worst case at the matched budget
+      steps: 50                      # ||e|| <= ||A delta|| per pair, started from A delta
+      restarts: 1                    # (and the Jacobian's top singular vector)
       jacobian_iters: 30
+      tol: 1.0e-4                    # stop when the best grew by < tol over patience steps
+      patience: 5
+      step_size: 1.0
 
 Errors
     :func:`load_tradeoff_config` raises one :class:`TradeoffConfigError` (a
@@ -87,7 +92,8 @@ DETAIL_KINDS = ("texture", "blob")
 _TRAINING_DEFAULTS: dict[str, Any] = {"validation": 100, "detail_fraction": 0.5,
                                       "batch_size": 16, "lr": 2e-3, "channels": 16,
                                       "scales": 3}
-_ATTACK_DEFAULTS: dict[str, Any] = {"steps": 10, "restarts": 1, "jacobian_iters": 30}
+_ATTACK_DEFAULTS: dict[str, Any] = {"steps": 50, "restarts": 1, "jacobian_iters": 30,
+                                    "tol": 1e-4, "patience": 5, "step_size": 1.0}
 
 
 class TradeoffConfigError(ConfigError):
@@ -112,6 +118,16 @@ class TradeoffConfig(LoadedConfig):
     @property
     def training(self) -> dict[str, Any]:
         return self.data["training"]
+
+    @property
+    def seeds(self) -> list[int]:
+        """``training.seeds``: one trained network per seed and trained kind."""
+        return list(self.training["seeds"])
+
+    @property
+    def models(self) -> str | None:
+        """``models``: the folder of shipped model files, or None."""
+        return self.data.get("models")
 
     @property
     def networks(self) -> dict[str, dict[str, Any]]:
@@ -156,6 +172,8 @@ def parse_tradeoff_config(raw: Any, *, source: str | None = None) -> TradeoffCon
     TRADEOFF.raise_problems(TRADEOFF.problems(raw), source)
     data = copy.deepcopy(dict(raw))
     data["training"] = {**_TRAINING_DEFAULTS, **data["training"]}
+    data["training"]["seeds"] = [int(s) for s in data["training"].get("seeds",
+                                                                     [data["seed"]])]
     data["problem"].setdefault("wavelet", "haar")
     data["detail"].setdefault("margin", max(1, int(data["problem"]["resolution"]) // 4))
     data["detail"].setdefault("window", 3)
@@ -181,6 +199,17 @@ def _validate(data: Mapping[str, Any]) -> list[str]:
     if isinstance(data.get("name"), str):
         check_folder_name(out, "name", data["name"])
     n = _validate_problem(out, data.get("problem"))
+    t = data.get("training")
+    if isinstance(t, Mapping) and isinstance(t.get("seeds"), list):
+        seeds = t["seeds"]
+        dup = sorted({s for s in seeds if is_int(s) and seeds.count(s) > 1})
+        if dup:
+            out.append(f"training.seeds: {short(seeds)} is not valid; expected distinct "
+                       f"integers >= 0 (repeated: {', '.join(map(str, dup))})")
+    a = data.get("attack")
+    if isinstance(a, Mapping) and "level" in a:
+        out.append(f"attack.level: {short(a['level'])} is no longer used; the attack's budget "
+                   "is ||A delta|| of each pair (remove attack.level)")
     d = data.get("detail")
     if isinstance(d, Mapping):
         for key in ("radius", "contrast"):

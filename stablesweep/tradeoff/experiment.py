@@ -48,19 +48,37 @@ outputs included in full):
                               \|P(\varphi(y')-x')\|)/\|B\delta\|`, NaN where not
                               positive; :math:`P` the indicator of a disk of radius
                               (detail radius + ``detail.window``) around the detail
-``worst_amplification``       worst-case change / ‖e‖ over :math:`\|e\| \le
-                              \text{level}\cdot\|y\|` at :math:`y = Bx`
-                              (:func:`stablesweep.attacks.worst_case_noise`,
-                              ``objective="change"``, ``init="jacobian"``)
+``worst_amplification``       :math:`\max_{\|e\| \le \|B\delta\|} \|\varphi(y+e) -
+                              \varphi(y)\| / \|B\delta\|` at :math:`y = Bx`: the worst
+                              case at the *matched budget* (the budget of
+                              ``amplification``), approximated by
+                              :func:`stablesweep.attacks.worst_case_noise` per pair
+                              (``objective="change"``, ``level`` = ‖Bδ‖/‖y‖, starts:
+                              :math:`B\delta` itself, the Jacobian's top singular
+                              vector, a random draw); :math:`e = B\delta` is a candidate,
+                              so it is ≥ ``amplification`` by construction
 ``jacobian_sigma``            σ_max of the Jacobian of :math:`e \mapsto \varphi(y+e)` at
                               :math:`y = Bx` (:func:`stablesweep.attacks.jacobian_sigma_max`)
+``attack_steps``              ascent steps the attack ran (the stopping rule's count where
+                              the attack has one, else ``attack.steps``)
 ============================  ===========================================================
+
+Seeds
+    The trained U-Nets are trained once per training seed (``training.seeds``;
+    :mod:`stablesweep.tradeoff.models`: shipped model files are used where their
+    training hash matches). The dataset's variables have dims ``(network, seed,
+    pair)``; the untrained networks (FIRENET, FISTA) do not depend on the training
+    seed: they are measured once, at the first seed, and are NaN at the others
+    (``trained`` tells which networks were trained). Test pairs and attack draws come
+    from the config's ``seed`` and are the same for every network and seed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import json
+import math
 import shlex
 import sys
 import time
@@ -74,14 +92,14 @@ import torch
 
 from .config import TradeoffConfig
 from .pairs import KernelProjector, TestPairs, make_pairs
-from .training import seed_streams, train_unet
+from .training import seed_streams
 
 __all__ = ["OUTPUT_FILES", "TradeoffResult", "build_networks", "kernel_bound",
            "measure_network", "run_experiment", "to_dataset"]
 
-#: files :func:`run_experiment` writes into its output folder (``model-plain.pt`` too
-#: when the config has ``networks.unet-plain``)
-OUTPUT_FILES = ("tradeoff.nc", "tradeoff.csv", "tradeoff.md", "tradeoff.png", "model.pt")
+#: files :func:`run_experiment` writes into its output folder (networks it had to train
+#: go to ``models/<network>-seed<seed>.pt`` there as well)
+OUTPUT_FILES = ("tradeoff.nc", "tradeoff.csv", "tradeoff.md", "tradeoff.png")
 
 #: per (network, pair) variables: name -> long_name
 NETWORK_VARS = {
@@ -97,9 +115,11 @@ NETWORK_VARS = {
     "local_kernel_bound": "local kernel lower bound (||P delta|| - ||P(phi(Ax) - x)|| - "
                           "||P(phi(Ax') - x')||) / ||A delta||, P = window around the detail "
                           "(NaN where not positive)",
-    "worst_amplification": "worst-case amplification ||phi(y+e) - phi(y)|| / ||e|| at "
-                           "||e|| <= level ||y||, y = Ax",
+    "worst_amplification": "worst-case amplification at the matched budget, "
+                           "max over ||e|| <= ||A delta|| of ||phi(y+e) - phi(y)|| / "
+                           "||A delta||, y = Ax (attack started from A delta among others)",
     "jacobian_sigma": "largest singular value of the Jacobian of e -> phi(Ax + e)",
+    "attack_steps": "ascent steps run by the worst-case attack (per start)",
 }
 #: per pair variables
 PAIR_VARS = {
@@ -148,8 +168,9 @@ def measure_network(net: Callable[[torch.Tensor], torch.Tensor], A: Any, pairs: 
     A : SamplingOperator
     pairs : TestPairs
     attack : dict, optional
-        ``level``, ``steps``, ``restarts``, ``jacobian_iters``; without it the worst-case
-        variables are NaN.
+        ``steps``, ``restarts``, ``jacobian_iters``, ``tol``, ``patience``, ``step_size``
+        (see :func:`matched_budget_worst_case`); without it the worst-case variables are
+        NaN.
     generator : torch.Generator, optional
         Random starts of the attack (required with ``attack``).
     window : float
@@ -179,6 +200,7 @@ def measure_network(net: Callable[[torch.Tensor], torch.Tensor], A: Any, pairs: 
         "local_kernel_bound": np.full(len(pairs), np.nan),
         "worst_amplification": np.full(len(pairs), np.nan),
         "jacobian_sigma": np.full(len(pairs), np.nan),
+        "attack_steps": np.full(len(pairs), np.nan),
     }
     if pairs.info:
         from .pairs import detail_windows
@@ -188,29 +210,139 @@ def measure_network(net: Callable[[torch.Tensor], torch.Tensor], A: Any, pairs: 
         with np.errstate(divide="ignore", invalid="ignore"):
             res["local_kernel_bound"] = np.where(gap > 0, gap / e_norm, np.nan)
     if attack is not None:
-        from stablesweep.attacks import worst_case_noise
-
         if generator is None:
             raise ValueError("an attack needs a torch.Generator")
-        wc = worst_case_noise(net, A, x, y, level=float(attack["level"]),
-                              steps=int(attack["steps"]), restarts=int(attack["restarts"]),
-                              generator=generator, objective="change", init="jacobian",
-                              jacobian_iters=int(attack["jacobian_iters"]))
-        res["worst_amplification"] = np.asarray(wc.amplification, dtype=np.float64)
-        res["jacobian_sigma"] = np.asarray(wc.jacobian_sigma, dtype=np.float64)
+        worst, sigma, steps_run = matched_budget_worst_case(net, A, x, y, yp - y,
+                                                            attack, generator)
+        res["worst_amplification"] = worst / e_norm
+        res["jacobian_sigma"] = sigma
+        res["attack_steps"] = steps_run
     return res
 
 
-def build_networks(cfg: TradeoffConfig, A: Any, trained: dict[str, torch.nn.Module]
-                   ) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    """The measured networks in table order: the trained U-Nets and the classical ones."""
+def attack_features() -> set[str]:
+    """Keyword parameters of :func:`stablesweep.attacks.worst_case_noise` (to pass the
+    optional ``directions``, ``tol``, ``patience`` only where the attack has them)."""
+    from stablesweep.attacks import worst_case_noise
+
+    return set(inspect.signature(worst_case_noise).parameters)
+
+
+class _ShiftedBase:
+    r"""The network seen from a stand-in base point: :math:`\psi(z) = \varphi(z - \tilde y_i
+    + y_i)` for a row :math:`z` within :math:`\rho_i` of :math:`\tilde y_i` (the nearest).
+
+    :func:`stablesweep.attacks.worst_case_noise` sets one relative budget ``level`` for
+    the batch, radius :math:`\text{level}\cdot\|y_i\|`. Attacking ψ at the stand-ins
+    :math:`\tilde y_i = c_i y_i`, :math:`c_i = \rho_i / (\text{level}\,\|y_i\|)`, gives
+    each image its own radius :math:`\rho_i`, while every evaluation is φ at
+    :math:`y_i + e` (the shift is a constant: gradients and Jacobians are φ's). Rows are
+    matched to images by the nearest stand-in; :func:`matched_budget_worst_case` uses
+    this only when the stand-ins are more than :math:`2\max_i \rho_i` apart, so the
+    match is unique, and each evaluation checks it. Other attributes (``depth``,
+    ``checkpointing``, which the attack and the Jacobian's power iteration switch) are
+    φ's.
+    """
+
+    def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor,
+                 y_stand: torch.Tensor, radius: torch.Tensor):
+        object.__setattr__(self, "net", net)
+        self.y, self.y_stand, self.radius = y, y_stand, radius
+
+    def __getattr__(self, name: str) -> Any:
+        net = self.__dict__.get("net")
+        if net is None:
+            raise AttributeError(name)
+        return getattr(net, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "checkpointing":
+            setattr(self.net, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            dist = torch.cdist(torch.view_as_real(z.detach()).flatten(1) if z.is_complex()
+                               else z.detach(),
+                               torch.view_as_real(self.y_stand).flatten(1)
+                               if self.y_stand.is_complex() else self.y_stand)
+            near, idx = dist.min(dim=1)
+            if bool((near > self.radius[idx] * (1 + 1e-6) + 1e-300).any()):
+                raise RuntimeError("an attack iterate left its ball (matched-budget attack)")
+        return self.net(z - self.y_stand[idx] + self.y[idx])
+
+
+def matched_budget_worst_case(net: Callable[[torch.Tensor], torch.Tensor], A: Any,
+                              x: torch.Tensor, y: torch.Tensor, e: torch.Tensor,
+                              attack: dict[str, Any], generator: torch.Generator,
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Worst-case change :math:`\max_{\|e'\| \le \|e_i\|} \|\varphi(y_i+e') - \varphi(y_i)\|`
+    per image, each at its own budget :math:`\rho_i = \|e_i\|` (here :math:`e_i = B\delta_i`).
+
+    One call of :func:`stablesweep.attacks.worst_case_noise` for the batch, with the
+    per-image radius obtained through :class:`_ShiftedBase` (falls back to one call per
+    image when the stand-ins are not well separated). Starts: ``e_i`` itself
+    (``directions``: both signs evaluated, the better ascended; also ``warm_start``, so
+    :math:`e_i` is evaluated as given and the result is at least
+    :math:`\|\varphi(y_i+e_i) - \varphi(y_i)\|`), the better sign of the Jacobian's top
+    singular vector (``init="jacobian"``, ``jacobian_iters``) and ``restarts`` random
+    draws (the first replaced by the Jacobian's). ``steps`` is the cap of the stopping
+    rule (``tol``, ``patience``), ``step_size`` the normalized step.
+
+    Returns
+    -------
+    change, jacobian_sigma, steps_run : numpy.ndarray, shape ``(b,)``
+    """
+    from stablesweep.attacks import attack_mode, worst_case_noise
+
+    feats = attack_features()
+    kw: dict[str, Any] = {"steps": int(attack["steps"]), "restarts": int(attack["restarts"]),
+                          "jacobian_iters": int(attack["jacobian_iters"]),
+                          "step_size": float(attack.get("step_size", 1.0)),
+                          "objective": "change", "init": "jacobian"}
+    for key in ("tol", "patience"):
+        if key in feats and attack.get(key) is not None:
+            kw[key] = attack[key]
+    b = int(x.shape[0])
+    y, e = y.detach().reshape(b, -1), e.detach().reshape(b, -1)
+    y_norm = torch.linalg.vector_norm(y, dim=1)
+    rho = torch.linalg.vector_norm(e, dim=1)
+    level = float(torch.median(rho / y_norm)) / 16.0
+    y_stand = y * (rho / (level * y_norm)).unsqueeze(-1)
+    # radius as the attack computes it: level * ||y_stand|| (= rho up to rounding)
+    radius = level * torch.linalg.vector_norm(y_stand, dim=1)
+    sep = torch.cdist(torch.view_as_real(y_stand).flatten(1) if y.is_complex() else y_stand,
+                      torch.view_as_real(y_stand).flatten(1) if y.is_complex() else y_stand)
+    sep = sep + torch.diag(torch.full((b,), math.inf, dtype=sep.dtype))
+    calls: list[tuple[Any, torch.Tensor, torch.Tensor, float, torch.Tensor]]
+    if b == 1 or bool(sep.min() > 4.0 * radius.max()):
+        calls = [(_ShiftedBase(net, y, y_stand, radius), x, y_stand, level, e)]
+    else:  # stand-ins too close to tell apart: one call per image at its own level
+        calls = [(net, x[i:i + 1], y[i:i + 1], float(rho[i] / y_norm[i]), e[i:i + 1])
+                 for i in range(b)]
+    change, sigma, steps_run = [], [], []
+    with attack_mode(net):
+        for fn, xc, yc, lev, ec in calls:
+            extra = {"directions": ec} if "directions" in feats else {}
+            wc = worst_case_noise(fn, A, xc, yc, level=lev, generator=generator,
+                                  warm_start=ec, **extra, **kw)
+            change.append(np.asarray(wc.change, dtype=np.float64).reshape(-1))
+            sigma.append(np.asarray(wc.jacobian_sigma, dtype=np.float64).reshape(-1))
+            run = getattr(wc, "steps_run", None)
+            steps_run.append(np.asarray(run, dtype=np.float64).reshape(-1) if run is not None
+                             else np.full(len(ec), float(kw["steps"])))
+    return np.concatenate(change), np.concatenate(sigma), np.concatenate(steps_run)
+
+
+def build_networks(cfg: TradeoffConfig, A: Any) -> dict[str, Callable[[torch.Tensor],
+                                                                     torch.Tensor]]:
+    """The untrained (classical) networks of the config, in table order."""
     from stablesweep.networks import build_network
 
     nets: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
     for kind, params in cfg.networks.items():
-        if kind in trained:
-            nets[kind] = trained[kind]
-        elif kind == "firenet":
+        if kind == "firenet":
             nets[kind] = build_network("firenet", A, n=int(params.get("n", 10)),
                                        p=int(params.get("p", 20)),
                                        lam=float(params.get("lam", 1e-3)))
@@ -229,14 +361,18 @@ class TradeoffResult:
     dataset : xarray.Dataset
         The measurements (see :func:`to_dataset`).
     models : dict
-        Network label -> model-file contents (trained networks).
+        ``(network, seed)`` -> model-file contents (trained or loaded networks).
     seconds : dict
-        Wall time per stage (``training``, ``measurement``, ``total``).
+        Wall time per stage (``training`` — obtaining the networks: loading shipped
+        files or training —, ``measurement``, ``total``).
+    trained : list
+        The ``(network, seed)`` that had to be trained (empty with shipped models).
     """
 
     dataset: Any
-    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    trained: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _provenance(cfg: TradeoffConfig) -> dict[str, str | int]:
@@ -261,22 +397,32 @@ def _provenance(cfg: TradeoffConfig) -> dict[str, str | int]:
 
 
 def to_dataset(cfg: TradeoffConfig, A: Any, pairs: TestPairs,
-               metrics: dict[str, dict[str, np.ndarray]],
-               models: dict[str, dict[str, Any]] | None = None,
-               seconds: dict[str, float] | None = None) -> Any:
-    """Assemble the labelled :class:`xarray.Dataset` (dims ``network``, ``pair``).
+               metrics: dict[str, dict[int, dict[str, np.ndarray]]],
+               models: dict[tuple[str, int], dict[str, Any]] | None = None,
+               seconds: dict[str, float] | None = None,
+               model_sources: dict[str, Any] | None = None) -> Any:
+    """Assemble the labelled :class:`xarray.Dataset` (dims ``network``, ``seed``, ``pair``).
 
-    Every variable has ``units`` ("1": all are ratios of norms) and ``long_name``;
-    attrs hold the provenance (config text and hash, seeds, versions, git commit),
-    the operator (m, N) and the trained networks' validation errors.
+    ``metrics[label][seed]`` holds :data:`NETWORK_VARS` for one network and training
+    seed; a network measured at fewer seeds (the untrained ones: only the first) is NaN
+    at the others. Every variable has ``units`` ("1": all are ratios of norms, or counts)
+    and ``long_name``; attrs hold the provenance (config text and hash, seeds, versions,
+    git commit, where each trained network came from), the operator (m, N) and the
+    trained networks' training summaries.
     """
     import xarray as xr
 
     labels = list(metrics)
+    seeds = [int(s) for s in cfg.seeds]
+    n_pairs = len(pairs)
     data_vars: dict[str, Any] = {}
     for name, long_name in NETWORK_VARS.items():
-        arr = np.stack([metrics[k][name] for k in labels]).astype(np.float64)
-        data_vars[name] = (("network", "pair"), arr,
+        arr = np.full((len(labels), len(seeds), n_pairs), np.nan)
+        for i, k in enumerate(labels):
+            for j, sd in enumerate(seeds):
+                if sd in metrics[k]:
+                    arr[i, j] = metrics[k][sd][name]
+        data_vars[name] = (("network", "seed", "pair"), arr,
                            {"units": "1", "long_name": long_name})
     d_norm, e_norm = _norm(pairs.delta), _norm(A.measure(pairs.delta.to(A.dtype)))
     pair_vals = {"visibility": e_norm / d_norm, "detail_norm": d_norm / _norm(pairs.x),
@@ -284,14 +430,21 @@ def to_dataset(cfg: TradeoffConfig, A: Any, pairs: TestPairs,
     for name, long_name in PAIR_VARS.items():
         data_vars[name] = (("pair",), pair_vals[name].astype(np.float64),
                            {"units": "1", "long_name": long_name})
-    val = np.array([float(models[k]["val_rel_error"]) if models and k in models else np.nan
-                    for k in labels])
-    data_vars["validation_error"] = (("network",), val, {
+    val = np.array([[float(models[k, sd]["val_rel_error"]) if models and (k, sd) in models
+                     else np.nan for sd in seeds] for k in labels])
+    data_vars["validation_error"] = (("network", "seed"), val, {
         "units": "1", "long_name": "mean relative validation error of a trained network "
         "(NaN: not trained)"})
+    trained = np.array([any((k, sd) in (models or {}) for sd in seeds) for k in labels],
+                       dtype=np.int8)
+    data_vars["trained"] = (("network",), trained, {
+        "units": "1", "long_name": "1: a trained network (one per training seed); 0: "
+        "untrained, measured once (at the first seed, NaN at the others)"})
     coords = {
         "network": ("network", np.array(labels, dtype=str), {"long_name": "network"}),
-        "pair": ("pair", np.arange(len(pairs), dtype=np.int32),
+        "seed": ("seed", np.array(seeds, dtype=np.int32),
+                 {"long_name": "training seed of the trained networks", "units": "1"}),
+        "pair": ("pair", np.arange(n_pairs, dtype=np.int32),
                  {"long_name": "test pair index", "units": "1"}),
     }
     ds = xr.Dataset(data_vars, coords=coords)
@@ -300,27 +453,40 @@ def to_dataset(cfg: TradeoffConfig, A: Any, pairs: TestPairs,
         "m": int(A.m), "N": int(A.N), "transform": str(A.transform),
         "kappa": float(cfg.detail["kappa"]), "detail_kind": str(cfg.detail["kind"]),
         "attack": json.dumps(cfg.attack) if cfg.attack else "none",
-        "training": json.dumps({k: {"epoch": int(v["epoch"]),
-                                    "val_rel_error": float(v["val_rel_error"]),
-                                    "train_seconds": float(sum(h["seconds"]
-                                                               for h in v["history"]))}
-                                for k, v in (models or {}).items()}),
+        "attack_budget": "||e|| <= ||A delta|| per pair (the budget of the amplification "
+                         "along A delta)" if cfg.attack else "none",
+        "training": json.dumps({f"{k}/{sd}": {
+            "epoch": int(v["epoch"]), "val_rel_error": float(v["val_rel_error"]),
+            "train_seconds": float(sum(h["seconds"] for h in v["history"]))}
+            for (k, sd), v in (models or {}).items()}),
+        "model_sources": json.dumps(model_sources or {}),
         "seconds": json.dumps({k: round(float(v), 2) for k, v in (seconds or {}).items()}),
     })
+    if cfg.attack:
+        feats = attack_features()
+        attrs["attack_starts"] = ("A delta (ascended), the Jacobian's top singular vector, "
+                                  "random" if "directions" in feats else
+                                  "A delta (evaluated, not ascended: the attack has no "
+                                  "'directions'), the Jacobian's top singular vector, random")
     ds.attrs.update(attrs)
     return ds
 
 
 def run_experiment(cfg: TradeoffConfig, out_dir: str | Path | None = None, *,
+                   models_dir: str | Path | None = None,
                    log: Callable[[str], None] | None = None) -> TradeoffResult:
-    """Train, measure and (with ``out_dir``) write every output of the experiment.
+    """Obtain the trained networks, measure and (with ``out_dir``) write every output.
 
     Parameters
     ----------
     cfg : TradeoffConfig
     out_dir : path-like, optional
         Folder for :data:`OUTPUT_FILES` (created; existing files are replaced — the CLI
-        checks for them first). ``None`` writes nothing.
+        checks for them first); networks that had to be trained are written to
+        ``out_dir/models/``. ``None`` writes nothing.
+    models_dir : path-like, optional
+        Folder of model files to use where they match (default: the config's
+        ``models``; see :func:`stablesweep.tradeoff.models.obtain_models`).
     log : callable, optional
         Receives progress lines.
 
@@ -328,9 +494,9 @@ def run_experiment(cfg: TradeoffConfig, out_dir: str | Path | None = None, *,
     -------
     TradeoffResult
     """
-    from stablesweep.modelfile import save_atomic
     from stablesweep.training.data import torch_seed
 
+    from .models import obtain_models
     from .problem import make_operator
     from .report import write_outputs
 
@@ -338,35 +504,41 @@ def run_experiment(cfg: TradeoffConfig, out_dir: str | Path | None = None, *,
     t0 = time.perf_counter()
     A = make_operator(cfg.problem)
     say(f"[tradeoff] {cfg.name}: {A!r}; detail {cfg.detail['kind']}, "
-        f"kappa = {cfg.detail['kappa']}, {cfg.pairs} pairs")
+        f"kappa = {cfg.detail['kappa']}, {cfg.pairs} pairs, training seeds {cfg.seeds}")
     streams = seed_streams(cfg.seed)
-    trained: dict[str, torch.nn.Module] = {}
-    models: dict[str, dict[str, Any]] = {}
-    for kind, details in (("unet", True), ("unet-plain", False)):
-        if kind in cfg.networks:
-            trained[kind], models[kind] = train_unet(A, cfg, details=details, log=say)
+    save_dir = Path(out_dir) / "models" if out_dir is not None else None
+    trained_nets, models, sources = obtain_models(cfg, A, models_dir=models_dir,
+                                                  save_dir=save_dir, log=say)
+    trained = [tuple(k.split("/")) for k, v in sources.items() if v["source"] == "trained"]
     t1 = time.perf_counter()
     pairs = make_pairs(cfg.pairs, A, cfg.detail, streams["pairs"])
     proj = KernelProjector(A)
     say(f"[tradeoff] visibility of the test details: "
         f"{float(proj.visibility(pairs.delta).min()):.6f}..."
         f"{float(proj.visibility(pairs.delta).max()):.6f}")
-    nets = build_networks(cfg, A, trained)
-    attack_ss = streams["attack"].spawn(len(nets))
-    metrics: dict[str, dict[str, np.ndarray]] = {}
-    for (label, net), ss in zip(nets.items(), attack_ss, strict=True):
+    classical = build_networks(cfg, A)
+    runs: list[tuple[str, int, Callable[[torch.Tensor], torch.Tensor]]] = []
+    for kind in cfg.networks:
+        if kind in classical:
+            runs.append((kind, cfg.seeds[0], classical[kind]))
+        else:
+            runs.extend((kind, sd, trained_nets[kind, sd]) for sd in cfg.seeds)
+    attack_ss = streams["attack"].spawn(len(runs))
+    metrics: dict[str, dict[int, dict[str, np.ndarray]]] = {}
+    for (label, sd, net), ss in zip(runs, attack_ss, strict=True):
         ts = time.perf_counter()
         gen = torch.Generator().manual_seed(torch_seed(ss))
-        metrics[label] = measure_network(net, A, pairs, attack=cfg.attack, generator=gen,
-                                         window=float(cfg.detail.get("window", 3)))
-        say(f"[tradeoff] measured {label} in {time.perf_counter() - ts:.1f} s")
+        metrics.setdefault(label, {})[sd] = measure_network(
+            net, A, pairs, attack=cfg.attack, generator=gen,
+            window=float(cfg.detail.get("window", 3)))
+        say(f"[tradeoff] measured {label}" + (f" seed {sd}" if label not in classical else "")
+            + f" in {time.perf_counter() - ts:.1f} s")
     t2 = time.perf_counter()
     seconds = {"training": t1 - t0, "measurement": t2 - t1, "total": t2 - t0}
-    ds = to_dataset(cfg, A, pairs, metrics, models, seconds)
+    ds = to_dataset(cfg, A, pairs, metrics, models, seconds, sources)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        for kind, model in models.items():
-            save_atomic(model, out / ("model.pt" if kind == "unet" else f"model-{kind[5:]}.pt"))
         write_outputs(ds, out)
-    return TradeoffResult(dataset=ds, models=models, seconds=seconds)
+    return TradeoffResult(dataset=ds, models=models, seconds=seconds,
+                          trained=[(k, int(s)) for k, s in trained])

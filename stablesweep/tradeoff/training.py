@@ -27,7 +27,10 @@ Seeds
     ``SeedSequence(seed).spawn`` gives, in order, the streams of
     :data:`STREAMS`; the training images, validation images, initialisation and
     shuffling each come from their own stream (shared by the detail and the plain
-    network, so the two differ only in the details).
+    network, so the two differ only in the details). Each training seed ``s`` of
+    ``training.seeds`` uses the first four streams of ``SeedSequence(s)``; the test
+    pairs and the attack always use those of the config's ``seed``, so every trained
+    network is measured on the same pairs.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def training_data(count: int, A: Any, detail: dict[str, Any], fraction: float,
     return Dataset(x, A.measure(x.to(A.dtype)))
 
 
-def train_unet(A: Any, cfg: Any, *, details: bool = True,
+def train_unet(A: Any, cfg: Any, *, details: bool = True, seed: int | None = None,
                log: Callable[[str], None] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train the config's U-Net with (``details=True``) or without near-kernel details.
 
@@ -96,6 +99,11 @@ def train_unet(A: Any, cfg: Any, *, details: bool = True,
     details : bool
         Train on data where ``training.detail_fraction`` of the images carry a detail
         (validation likewise), or on the plain phantoms.
+    seed : int, optional
+        The training seed (one of ``training.seeds``; default the config's ``seed``): its
+        streams give the training and validation images, the initialisation and the
+        shuffling. Seed ``s`` trains exactly what a config with ``seed: s`` trained
+        before ``training.seeds`` existed.
     log : callable, optional
         Receives one line per epoch.
 
@@ -114,7 +122,8 @@ def train_unet(A: Any, cfg: Any, *, details: bool = True,
 
     say = log or (lambda _m: None)
     t_cfg = cfg.training
-    streams = seed_streams(cfg.seed)
+    seed = cfg.seed if seed is None else int(seed)
+    streams = seed_streams(seed)
     frac = float(t_cfg["detail_fraction"]) if details else 0.0
     train_set = training_data(int(t_cfg["train"]), A, cfg.detail, frac, streams["train"])
     val_set = training_data(int(t_cfg["validation"]), A, cfg.detail, frac,
@@ -129,7 +138,7 @@ def train_unet(A: Any, cfg: Any, *, details: bool = True,
     shuffle = torch.Generator().manual_seed(torch_seed(streams["shuffle"]))
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"epoch": 0, "val_loss": math.inf, "state": None, "val_rel": math.nan}
-    label = "unet" if details else "unet-plain"
+    label = f"{'unet' if details else 'unet-plain'} seed {seed}"
     for epoch in range(1, epochs + 1):
         rec = train_epoch(net, opt, sched, train32, val32, shuffle, bs, epoch)
         val_loss, val_rel = rec["val_loss"], rec["val_rel_error"]
@@ -154,7 +163,8 @@ def train_unet(A: Any, cfg: Any, *, details: bool = True,
         "config_hash": cfg.hash,
         "config_source": cfg.source,
         "profile": None,
-        "data_seed": cfg.seed,
+        "data_seed": seed,
+        "training_seed": seed,
         "mask_seed": int(cfg.problem["sampling"]["seed"]),
         "train_dtype": "float32",
         "version": _package_version(),
