@@ -42,6 +42,23 @@ segment boundary (forward and backward).
 Run: ``.venv/bin/python benchmarks/attacks.py [--size 256] [--n 100] [--p 5]
 [--malloc default tuned mimalloc mmap64k jemalloc] [--configs checkpointing] [--segment-length 25]
 [--malloc-trim]``.
+
+``--worst-case`` instead times :func:`stablesweep.attacks.worst_case_noise` at 64²
+(one thread, all ratios measured side by side in this run, best of ``--repeat``):
+
+* per network (FIRENET n = 40, p = 5; FISTA depth 200; primal-dual p = 200; U-Net):
+  one ascent step (forward with autograd + backward) ÷ one no-grad forward pass, with
+  checkpointing (what every attack did before) and without (what ``worst_case_noise``
+  does when the graph fits ``graph_memory_mib``) — target ≤ 3; and one step of a batch
+  of 8 perturbations ÷ 8 single steps — target ≤ 0.5 for the iterative networks;
+* one attack cell (``--cell-networks``, default FISTA): budgets 1e-4, 1e-3, 1e-2, 1e-1,
+  ``objective="change"``, ``init="jacobian"`` (one Jacobian shared by the budgets,
+  timed separately), warm starts from the next smaller budget as in the sweep: the
+  converged attack (stopping rule defaults, cap ``--cap``) next to the previous
+  10-step attack (``steps=10, tol=0``, checkpointing on).
+
+Run: ``.venv/bin/python benchmarks/attacks.py --worst-case [--repeat 2]
+[--networks firenet fista primal-dual unet] [--cell-networks fista] [--cap 200]``.
 """
 
 from __future__ import annotations
@@ -206,8 +223,124 @@ def child(
     }
 
 
+#: networks of the --worst-case benchmark at 64² (build parameters)
+WC_NETWORKS = {"firenet": {"n": 40, "p": 5}, "fista": {"depth": 200},
+               "primal-dual": {"p": 200}, "unet": {}}
+
+
+def _wc_problem(size: int = 64):
+    import numpy as np
+
+    from stablesweep.operators import SamplingOperator
+    from stablesweep.sampling import budgets, multilevel_mask
+    from stablesweep.signals import test_image
+
+    rng = np.random.default_rng(0)
+    shape = (size, size)
+    m = int(0.25 * size * size)
+    mask = multilevel_mask(shape, "fourier", budgets(shape, "fourier", m, "uniform"), rng)
+    A = SamplingOperator("fourier", mask)
+    x = test_image("camera", size).unsqueeze(0)
+    return A, x, A.measure(x.to(A.dtype))
+
+
+def worst_case_steps(networks: list[str], repeat: int) -> None:
+    """Step ÷ forward (with / without checkpointing) and batch-of-8 ÷ 8 single steps."""
+    import torch
+    from _timing import side_by_side
+
+    from stablesweep.attacks import attack_mode
+    from stablesweep.networks import build_network
+
+    A, _, y = _wc_problem()
+    y8 = y.expand(8, -1).clone()
+    g = torch.Generator().manual_seed(0)
+    e1 = 1e-2 * torch.randn(y.shape, dtype=y.dtype, generator=g)
+    e8 = 1e-2 * torch.randn(y8.shape, dtype=y.dtype, generator=g)
+    print("64x64 Fourier-Haar, 25% samples, one thread; best of", repeat)
+    head = (f"{'network':<12} {'fwd [s]':>8} {'step/fwd ckpt':>14} {'step/fwd':>9} "
+            f"{'batch8/8 single':>16} {'(ckpt)':>7}  target step/fwd <= 3, batch <= 0.5")
+    print(head)
+    print("-" * len(head))
+    for name in networks:
+        net = build_network(name, A, **WC_NETWORKS[name])
+
+        def fwd(net=net):
+            with torch.no_grad():
+                net(y)
+
+        def step(e, cp, net=net):
+            def run():
+                net.checkpointing = cp
+                ee = e.clone().requires_grad_(True)
+                out = net(y + ee if ee.shape[0] == 1 else y8 + ee)
+                q = 0.5 * (out.real.square() + out.imag.square()).sum()
+                torch.autograd.grad(q, ee)
+            return run
+
+        with attack_mode(net):
+            t = side_by_side([fwd, step(e1, True), step(e1, False), step(e8, False),
+                              step(e8, True)], repeat=repeat)
+        f, s_ck, s_free, b_free, b_ck = t
+        iterative = name != "unet"
+        ok = s_free / f <= 3 and (not iterative or b_free / (8 * s_free) <= 0.5)
+        print(f"{name:<12} {f:8.3f} {s_ck / f:14.2f} {s_free / f:9.2f} "
+              f"{b_free / (8 * s_free):16.2f} {b_ck / (8 * s_ck):7.2f}  "
+              f"{'OK' if ok else 'MISSED'}")
+
+
+def worst_case_cell(networks: list[str], cap: int) -> None:
+    """One converged attack cell (4 budgets) next to the previous 10-step attack."""
+    import numpy as np
+    import torch
+
+    from stablesweep.attacks import jacobian_sigma_max, worst_case_noise
+    from stablesweep.networks import build_network
+
+    A, x, y = _wc_problem()
+    levels = (1e-4, 1e-3, 1e-2, 1e-1)
+    for name in networks:
+        net = build_network(name, A, **WC_NETWORKS[name])
+        t0 = time.perf_counter()
+        jac = jacobian_sigma_max(net, y, iters=50, generator=torch.Generator().manual_seed(0))
+        t_jac = time.perf_counter() - t0
+        print(f"\n{name}: attack cell, 4 budgets, objective change, init jacobian "
+              f"(Jacobian once: {t_jac:.1f} s, sigma = {float(np.ravel(jac.sigma)[0]):.4g})")
+        settings = {
+            "10 steps, ckpt (before)": dict(steps=10, tol=0, graph_memory_mib=0),
+            f"converged (cap {cap})": dict(steps=cap),
+        }
+        rows = {}
+        for label, kw in settings.items():
+            gen = torch.Generator().manual_seed(1)
+            warm, found, steps, capped = None, [], [], []
+            t0 = time.perf_counter()
+            for level in levels:
+                r = worst_case_noise(net, A, x, y, level=level, generator=gen,
+                                     objective="change", init="jacobian", jacobian=jac,
+                                     warm_start=warm, **kw)
+                warm = r.e
+                found.append(float(np.ravel(r.amplification)[0]))
+                steps.append(int(np.ravel(r.steps_run)[0]))
+                capped.append(bool(np.ravel(r.hit_cap)[0]))
+            rows[label] = (time.perf_counter() - t0, found, steps, capped)
+        base = rows["10 steps, ckpt (before)"][0]
+        for label, (t, found, steps, capped) in rows.items():
+            print(f"  {label:<24} {t:7.1f} s ({t / base:4.2f}x)  amplification "
+                  + " ".join(f"{a:.4g}" for a in found)
+                  + "  steps " + " ".join(map(str, steps))
+                  + ("  (hit cap)" if any(capped) and "before" not in label else ""))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worst-case", action="store_true",
+                    help="time worst_case_noise at 64x64 instead (see the docstring)")
+    ap.add_argument("--networks", nargs="+", choices=list(WC_NETWORKS),
+                    default=list(WC_NETWORKS), help="--worst-case: networks of the step table")
+    ap.add_argument("--cell-networks", nargs="*", choices=list(WC_NETWORKS),
+                    default=["fista"], help="--worst-case: networks of the cell comparison")
+    ap.add_argument("--cap", type=int, default=200, help="--worst-case: cap on the steps")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--n", type=int, default=100, help="FIRENET restarts")
     ap.add_argument("--p", type=int, default=5, help="inner iterations per restart")
@@ -225,6 +358,18 @@ def main() -> None:
                     help="what-if: glibc malloc_trim(0) at checkpoint segment boundaries")
     ap.add_argument("--child", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worst_case:
+        import torch
+
+        torch.set_num_threads(1)
+        if os.environ.get("STABLESWEEP_BENCH_TUNE_MALLOC") == "1":
+            from stablesweep._malloc import tune_malloc
+
+            tune_malloc()  # what the `stablesweep` command and its Dask workers do
+        sys.path.insert(0, str(Path(__file__).parent))
+        worst_case_steps(args.networks, args.repeat)
+        worst_case_cell(args.cell_networks, args.cap)
+        return
     if args.child:
         print(json.dumps(child(args.child, args.size, args.n, args.p, args.repeat,
                                args.segment_length, args.malloc_trim)))
