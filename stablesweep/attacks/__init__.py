@@ -3,9 +3,10 @@
 - :func:`momentum_attack` — momentum gradient ascent on
   ``Q(r) = ½‖φ(y + A r) − ref‖² − (λ/2)‖r‖²`` over image-domain perturbations r;
   returns an :class:`AttackResult`.
-- :func:`worst_case_noise` — projected gradient ascent on ``‖φ(y + e) − x‖`` over
-  measurement noise ``‖e‖ ≤ level·‖y‖`` with random restarts; returns a
-  :class:`WorstCaseResult`.
+- :func:`worst_case_noise` — projected gradient ascent (normalized, or Adam) on
+  ``‖φ(y + e) − x‖`` over measurement noise ``‖e‖ ≤ level·‖y‖`` from several starts
+  (random, ±ρv₁, user directions) ascended as one batch, each until a stopping rule
+  (or a cap) ends it; returns a :class:`WorstCaseResult`.
 - :func:`jacobian_sigma_max` — power iteration for σ_max of the Jacobian of
   ``e ↦ φ(y + e)``; returns a :class:`JacobianResult`.
 - :func:`attack_objective` — the objective Q itself; :func:`attack_mode` — the context
