@@ -455,10 +455,11 @@ def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None
                 example["example_attacked"] = np.stack(
                     [_pad(rec, task.image_shape) for rec in result.reconstructions])
         else:
-            jac = None  # one power iteration per trial, shared by the budgets
+            jac = None  # one Lanczos run per trial, shared by the budgets
             if spec.params.get("init") == "jacobian":
                 jac = attacks.jacobian_sigma_max(
-                    net, prob.y, iters=int(spec.params.get("jacobian_iters", 50)), generator=gen)
+                    net, prob.y, iters=int(spec.params.get("jacobian_iters", 100)),
+                    generator=gen)
             outputs, perturbed = [None] * len(spec.levels), [None] * len(spec.levels)
             warm = None  # e* of the next smaller budget: feasible at the larger ones
             for j in sorted(range(len(spec.levels)), key=lambda i: spec.levels[i]):

@@ -10,8 +10,9 @@ resolution:
 * an attack cell at depth ``a`` runs, per trial, ``3 · a`` layer-equivalents per
   gradient step (a forward pass and its backward pass, about twice as dear):
   ``steps + 1`` of them for the momentum attack, ``levels · (restarts · (steps + 1) + 1)``
-  for the worst-case attack, plus ``jacobian_iters`` Jacobian products when it starts
-  from the Jacobian's top singular vector.
+  for the worst-case attack (``steps`` is its cap: an upper bound where the stopping
+  rule ends the ascent earlier), plus ``jacobian_iters + 1`` Jacobian products
+  (default 100, Lanczos) when it starts from the Jacobian's top singular vector.
 
 With ``minimiser: true`` every trial of a forward cell also solves its network's own
 problem; one solve is timed (it stops at its certificate, so other trials vary). The
@@ -122,7 +123,7 @@ def layers_per_trial(cfg: SweepConfig, cell: Cell, attack_depth: int | None) -> 
         restarts = int(attack.params.get("restarts", 1))
         passes = len(attack.levels) * (restarts * (steps + 1) + 1)
         if attack.params.get("init") == "jacobian":
-            passes += int(attack.params.get("jacobian_iters", 50))
+            passes += int(attack.params.get("jacobian_iters", 100)) + 1
     return layers + 3 * depth * passes
 
 
