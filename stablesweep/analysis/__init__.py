@@ -27,8 +27,8 @@ import warnings
 import xarray as xr
 
 from .accuracy import accuracy_summary
-from .bounds import convergence_bounds
 from .bootstrap import Bootstrap, bootstrap_fit, fit_flag
+from .bounds import convergence_bounds
 from .data import (
     ATTACK_STEP,
     DEPTH,

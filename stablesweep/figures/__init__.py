@@ -18,9 +18,10 @@ from pathlib import Path
 import xarray as xr
 from matplotlib.figure import Figure
 
-from . import depth, noise, phase, stability, worst_case
+from . import depth, gap, noise, phase, stability, worst_case
 from .common import save, style
 from .depth import error_vs_depth, opt_error_vs_depth
+from .gap import objective_gap_vs_depth
 from .noise import error_vs_noise
 from .phase import phase_transition
 from .stability import amplification_curves, stability_panel
@@ -36,6 +37,7 @@ __all__ = [
     "error_vs_noise",
     "figure_names",
     "make_figures",
+    "objective_gap_vs_depth",
     "opt_error_vs_depth",
     "phase_transition",
     "stability_panel",
@@ -47,6 +49,7 @@ __all__ = [
 FIGURES: dict[str, Callable[[xr.Dataset, xr.Dataset | None], dict[str, Figure]]] = {
     "error_vs_depth": error_vs_depth,
     "opt_error_vs_depth": opt_error_vs_depth,
+    "objective_gap_vs_depth": objective_gap_vs_depth,
     "error_vs_noise": error_vs_noise,
     "phase_transition": phase_transition,
     "amplification": amplification_curves,
@@ -68,6 +71,7 @@ def _only(kind: str, lister: Callable) -> Callable[[xr.Dataset, xr.Dataset | Non
 NAMES: dict[str, Callable[[xr.Dataset, xr.Dataset | None], list[str]]] = {
     "error_vs_depth": _only("error_vs_depth", depth.names),
     "opt_error_vs_depth": _only("opt_error_vs_depth", depth.names),
+    "objective_gap_vs_depth": gap.names,
     "error_vs_noise": noise.names,
     "phase_transition": phase.names,
     "amplification": stability.names_amplification,

@@ -16,8 +16,11 @@ kind            problem                                                 networks
 ==============  ======================================================  =================
 
 with :math:`\|z\|_{\ell^1_w} = \sum_i w_i |z_i|`. (NESTA minimises a smoothed version
-of basis pursuit; its distance to the BP minimiser levels off at about
-:math:`25\mu_{\min}`, see :class:`~stablesweep.networks.nesta.NESTA`.)
+of basis pursuit, its smoothing decreased in stages down to
+:math:`\mu_f = \mu_{\rm rel}\max_i|(A^*y)_i|/w_i` (default :math:`\mu_{\rm rel}=10^{-5}`,
+or ``mu_min`` when given); its distance to the BP minimiser levels off at about
+:math:`25\text{--}50\,\mu_f` once converged at :math:`\mu_f`, see
+:class:`~stablesweep.networks.nesta.NESTA`.)
 
 :func:`own_problem` reads the problem off a built network (its ``lam``, ``weights``,
 ``eta`` exactly as the network uses them); :func:`solve_minimiser` solves it to a

@@ -88,6 +88,13 @@ FIGURE_SECTIONS: list[Section] = [
                            "the theory's rates are about), with fitted rates.", "networks",
                            short="optimisation error ‖φ_n(y) − x̂‖/‖x‖ against depth n, fitted "
                                  "rates"),
+                FigureKind("objective_gap_vs_depth", "Objective gap against depth",
+                           "Objective gap f(φ_n(y)) − f(x̂) of each network in its own convex "
+                           "problem against depth n (the quantity the O(1/n) theorems "
+                           "bound), the theorem's bound dashed, and their ratio (≤ 1: the "
+                           "bound holds).", "networks",
+                           short="objective gap f(φ_n(y)) − f(x̂) against depth n, with the "
+                                 "theorem's bound"),
                 TableSpec("rates", "Convergence rates",
                           "Fits of ε + C/n^γ (power law) and ε + C·e^(−c n) (exponential) "
                           "to the error against depth; opt_* to the optimisation error. "
