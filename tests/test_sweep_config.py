@@ -161,6 +161,19 @@ BAD = [
     ("worst-case-objective", [("attack", {"kind": "worst-case", "levels": [0.01], "params": {
         "objective": "loss", "steps": 2, "restarts": 1}}), ("examples", DELETE)],
      r"attack\.params\.objective: unknown value 'loss'; expected one of: error, change"),
+    ("worst-case-method", [("attack", {"kind": "worst-case", "levels": [0.01], "params": {
+        "method": "sgd", "steps": 2}}), ("examples", DELETE)],
+     r"attack\.params\.method: unknown value 'sgd'; expected one of: normalized, adam"),
+    ("worst-case-protocol", [("attack", {"kind": "worst-case", "levels": [0.01], "params": {
+        "protocol": "madry"}}), ("examples", DELETE)],
+     r"attack\.params\.protocol: unknown value 'madry'; expected one of: genzel"),
+    ("worst-case-steps-needed", [("attack", {"kind": "worst-case", "levels": [0.01],
+                                             "params": {"tol": 1e-3}}), ("examples", DELETE)],
+     r"attack\.params: missing key 'steps' \(needed by kind 'worst-case' without a protocol; "
+     r"it is the cap of the stopping rule\)"),
+    ("worst-case-patience", [("attack", {"kind": "worst-case", "levels": [0.01], "params": {
+        "steps": 5, "patience": 0}}), ("examples", DELETE)],
+     r"attack\.params\.patience: 0 is not valid; expected a positive integer"),
     ("mask-from-directory", [("problem.sampling", {"mask_from": "tests"})],
      r"problem\.sampling\.mask_from: 'tests' is a directory; expected a model file written "
      r"by `stablesweep train` \(<models dir>/<name>/model\.pt\)"),

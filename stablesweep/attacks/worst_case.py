@@ -27,7 +27,7 @@ from ._common import (
 from .jacobian import JacobianResult, jacobian_sigma_max
 from .result import WorstCaseResult
 
-__all__ = ["worst_case_noise", "OBJECTIVES", "INITS", "METHODS", "PROTOCOLS"]
+__all__ = ["worst_case_noise", "setting", "OBJECTIVES", "INITS", "METHODS", "PROTOCOLS"]
 
 #: Values of ``objective``: maximise the error ‖φ(y+e) − x‖ or the change ‖φ(y+e) − φ(y)‖.
 OBJECTIVES: tuple[str, ...] = ("error", "change")
@@ -50,6 +50,26 @@ DEFAULTS: dict[str, Any] = {"restarts": 1, "init": "random", "method": "normaliz
 #: Adam's ε, relative to the root-mean-square entry of each start's first gradient (so
 #: that the iteration does not depend on the scale of the objective).
 ADAM_EPS = 1e-8
+
+
+def setting(params: dict[str, Any], name: str) -> Any:
+    """The value :func:`worst_case_noise` uses for ``name`` given the keyword ``params``.
+
+    An explicit (not None) value wins, then the ``protocol`` preset of :data:`PROTOCOLS`,
+    then :data:`DEFAULTS`, then the function's own default — the order the attack itself
+    resolves them in (the sweep reads e.g. ``init`` and ``steps`` through it).
+    """
+    if params.get(name) is not None:
+        return params[name]
+    preset = PROTOCOLS.get(str(params.get("protocol")), {})
+    if name in preset:
+        return preset[name]
+    if name in DEFAULTS:
+        return DEFAULTS[name]
+    import inspect
+
+    par = inspect.signature(worst_case_noise).parameters.get(name)
+    return None if par is None or par.default is inspect.Parameter.empty else par.default
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 

@@ -292,7 +292,7 @@ def run_cell(task: CellTask) -> CellResult:
             for name in WORST_CASE_METRICS:
                 v[name] = np.full((T, len(attack.levels)), np.nan)
             v["worst_case_trace"] = np.full(
-                (T, len(attack.levels), int(attack.params["steps"]) + 1), np.nan)
+                (T, len(attack.levels), attack.trace_length), np.nan)
             for name in JACOBIAN_METRICS:
                 v[name] = np.full(T, np.nan)
         v["attack_clean_error"] = np.full(T, np.nan)
@@ -456,7 +456,7 @@ def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None
                     [_pad(rec, task.image_shape) for rec in result.reconstructions])
         else:
             jac = None  # one Lanczos run per trial, shared by the budgets
-            if spec.params.get("init") == "jacobian":
+            if attacks.worst_case.setting(dict(spec.params), "init") == "jacobian":
                 jac = attacks.jacobian_sigma_max(
                     net, prob.y, iters=int(spec.params.get("jacobian_iters", 100)),
                     generator=gen)

@@ -120,9 +120,15 @@ def layers_per_trial(cfg: SweepConfig, cell: Cell, attack_depth: int | None) -> 
     if attack.kind == "momentum":
         passes = steps + 1
     else:
-        restarts = int(attack.params.get("restarts", 1))
-        passes = len(attack.levels) * (restarts * (steps + 1) + 1)
-        if attack.params.get("init") == "jacobian":
+        from stablesweep.attacks.worst_case import setting
+
+        params = dict(attack.params)
+        steps = int(setting(params, "steps") or 0)
+        restarts = int(setting(params, "restarts"))
+        jac_start = setting(params, "init") == "jacobian"
+        starts = restarts + (1 if jac_start else 0)
+        passes = len(attack.levels) * (starts * (steps + 1) + 1)
+        if jac_start:
             passes += int(attack.params.get("jacobian_iters", 100)) + 1
     return layers + 3 * depth * passes
 

@@ -196,7 +196,7 @@ class Layout:
                 c["noise_level"] = ("noise_level", np.array(a.levels),
                                     {"long_name": "relative noise level ||e|| / ||y|| of the "
                                      "worst-case search", "units": "1"})
-                c["attack_iter"] = ("attack_iter", np.arange(int(a.params["steps"]) + 1), {
+                c["attack_iter"] = ("attack_iter", np.arange(a.trace_length), {
                     "long_name": "ascent step of the worst-case search (0: the start)",
                     "units": "1"})
         if cfg.examples:

@@ -33,10 +33,11 @@ __all__ = ["ATTACK_KINDS", "check_attack", "check_attack_depths", "check_network
 ATTACK_KINDS = ("momentum", "worst-case")
 #: Attack parameters that the sweep itself supplies (not settable in ``attack.params``).
 _ATTACK_SUPPLIED = {"net", "A", "x", "y", "generator", "record_at", "level", "jacobian",
-                    "warm_start"}
-_INT_PARAMS = {"p", "steps", "record_every", "restarts", "n"}
+                    "warm_start", "directions"}
+_INT_PARAMS = {"p", "steps", "record_every", "restarts", "n", "patience", "start_batch",
+               "jacobian_iters"}
 _REAL_PARAMS = {"lam", "eta", "delta", "tau", "sigma", "gamma", "theta", "L", "L_A", "eps0",
-                "step_size", "mu"}
+                "step_size", "mu", "tol", "lr", "graph_memory_mib"}
 
 
 def check_networks(data: Mapping[str, Any], *, check_files: bool = True) -> list[str]:
@@ -175,10 +176,13 @@ def check_attack(data: Mapping[str, Any]) -> list[str]:
                    "list of relative noise levels > 0")
     if kind == "momentum" and "levels" in attack:
         out.append("attack.levels: only used by kind 'worst-case'")
-    if kind == "momentum":
+    if kind == "momentum" or (kind == "worst-case" and params.get("protocol") is None):
         for key in ("steps",):
             if key not in params:
-                out.append(f"attack.params: missing key {key!r} (needed by kind 'momentum'); "
+                needs = ("kind 'momentum'" if kind == "momentum" else
+                         "kind 'worst-case' without a protocol; it is the cap of the stopping "
+                         "rule")
+                out.append(f"attack.params: missing key {key!r} (needed by {needs}); "
                            "expected a positive integer")
         steps, every = params.get("steps"), params.get("record_every", 1)
         if is_int(steps) and is_int(every) and every > steps:
@@ -209,13 +213,15 @@ def check_attack(data: Mapping[str, Any]) -> list[str]:
 
 
 def _check_worst_case_choices(params: Mapping[str, Any]) -> list[str]:
-    """``objective`` and ``init`` of the worst-case attack: one of the attack's values."""
+    """``objective``, ``init``, ``method`` and ``protocol`` of the worst-case attack: one of
+    the attack's values."""
     try:
-        from stablesweep.attacks.worst_case import INITS, OBJECTIVES
+        from stablesweep.attacks.worst_case import INITS, METHODS, OBJECTIVES, PROTOCOLS
     except Exception:  # pragma: no cover - reported when the attack runs
         return []
     out: list[str] = []
-    for key, allowed in (("objective", OBJECTIVES), ("init", INITS)):
+    for key, allowed in (("objective", OBJECTIVES), ("init", INITS), ("method", METHODS),
+                         ("protocol", tuple(PROTOCOLS))):
         if key in params and params[key] not in allowed:
             out.append(f"attack.params.{key}: unknown value {shown(params[key])}; expected one "
                        f"of: {', '.join(allowed)}")

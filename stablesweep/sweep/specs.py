@@ -84,6 +84,14 @@ class AttackSpec:
         return any(d != OWN_DEPTH for d in self.depths)
 
     @property
+    def trace_length(self) -> int:
+        """Entries of a worst-case attack's trace (the ``attack_iter`` axis): its step cap
+        + 1, the cap read as the attack reads it (explicit, else the protocol's)."""
+        from stablesweep.attacks.worst_case import setting
+
+        return int(setting(dict(self.params), "steps") or 0) + 1
+
+    @property
     def steps(self) -> tuple[int, ...]:
         """Attack steps at which a momentum attack records (the ``attack_step`` axis)."""
         if self.kind != "momentum":
