@@ -8,6 +8,8 @@ Usage::
     stablesweep analyse STORE [-o FITS] [--n-boot B] [--threshold T] [--force]
     stablesweep figures STORE [--fits FITS] [--outdir DIR] [--only NAME ...] [--list FILE]
     stablesweep report STORE [--fits FITS] [--figures DIR] [-o HTML] [--max-size MB]
+    stablesweep export STORE -o FILE [--format parquet|csv] [--pending drop|keep]
+                                     [--variable NAME ...] [--force]
     stablesweep train CONFIG ...       (trained networks; see stablesweep train -h)
     stablesweep barrier ...            (the K-digits experiment; see stablesweep barrier -h)
     stablesweep tradeoff CONFIG ...    (the kernel trade-off; see stablesweep tradeoff -h)
@@ -39,6 +41,7 @@ from collections.abc import Callable, Sequence
 
 from .analyse import add_analyse_parser
 from .barrier import add_barrier_parser
+from .export import add_export_parser
 from .figures import add_figures_parser
 from .report import add_report_parser
 from .run import add_run_parser
@@ -55,6 +58,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_analyse_parser,
     add_figures_parser,
     add_report_parser,
+    add_export_parser,
     add_train_parser,
     add_barrier_parser,
     add_tradeoff_parser,
