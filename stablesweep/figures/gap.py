@@ -67,7 +67,8 @@ def objective_gap_vs_depth(ds: xr.Dataset, fits: xr.Dataset | None = None
         their own (all NaN) are left out.
     fits : xarray.Dataset, optional
         With ``gap_gamma`` (:func:`stablesweep.analysis.convergence_bounds`): the
-        fitted rate goes into the legend.
+        fitted rate goes into the legend of each network with a gap theorem; the others
+        say "no gap theorem" (FIRENET's restarts target x, not x̂).
 
     Returns
     -------
@@ -96,16 +97,17 @@ def objective_gap_vs_depth(ds: xr.Dataset, fits: xr.Dataset | None = None
             style = network_style(styles, net)
             label = str(net or "gap")
             pick = {**labels, NETWORK: net} if net is not None else labels
-            if fits is not None and "gap_gamma" in fits:
+            bound = select(bound_all, pick) if bound_all is not None else None
+            has_bound = bound is not None and bool(bound.notnull().any())
+            if fits is not None and "gap_gamma" in fits and has_bound:
                 gamma = select(fits["gap_gamma"], pick)
                 if gamma is not None and np.isfinite(float(gamma.mean())):
                     label += rf" ($\gamma$ = {float(gamma.mean()):.3g})"
+            elif not has_bound:
+                label += " (no gap theorem)"
             every = max(1, int(shown.sum()) // 15)
             ax.plot(n[shown], mean[shown], markevery=every, label=label, **style)
-            if bound_all is None:
-                continue
-            bound = select(bound_all, pick)
-            if bound is None or not bool(bound.notnull().any()):
+            if not has_bound:
                 continue
             b = _trial_mean(bound)
             ax.plot(n[shown], b[shown], label=f"{net}: theorem's bound", **fit_style(style))
