@@ -154,6 +154,21 @@ def _series(cell: xr.DataArray) -> list[tuple[str | None, object]]:
     return [(n, d) for n in nets for d in depths]
 
 
+def _stop(ds: xr.Dataset, pick: dict, level) -> tuple[int | None, bool]:
+    """(last step run, whether any start hit the cap) of a worst-case series: the most
+    ``worst_case_steps`` over trials and ``worst_case_hit_cap``; (None, False) when not
+    stored."""
+    if "worst_case_steps" not in ds or level is None:
+        return None, False
+    where = {**pick, LEVEL: level}
+    steps = select(ds["worst_case_steps"], where)
+    if steps is None or not bool(steps.notnull().any()):
+        return None, False
+    capped = select(ds["worst_case_hit_cap"], where) if "worst_case_hit_cap" in ds else None
+    hit = capped is not None and bool((capped.fillna(0) > 0).any())
+    return int(np.nanmax(steps.values)), hit
+
+
 def _pick(net, depth) -> dict:
     return {k: v for k, v in ((NETWORK, net), (ATTACK_DEPTH, depth)) if v is not None}
 
@@ -301,7 +316,10 @@ def attack_convergence(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[s
     -------
     dict[str, matplotlib.figure.Figure]
         ``attack_convergence__<cell>`` → one panel per budget ε (worst-case) or one panel
-        (momentum), a line per network: mean over trials against the step.
+        (momentum), a line per network: mean over trials against the step. With
+        ``worst_case_steps`` each line ends at the last step its attack ran (the most over
+        trials), marked | where the stopping rule ended it and X where a start hit the
+        step cap (not converged).
     """
     found = _trace(ds)
     if found is None:
@@ -324,9 +342,18 @@ def attack_convergence(ds: xr.Dataset, fits: xr.Dataset | None = None) -> dict[s
             for k, (net, depth) in enumerate(_series(sub)):
                 style = network_style(styles, net)
                 values = sub.sel(_pick(net, depth)).transpose(step).values
+                stop, capped = _stop(ds, {**labels, **_pick(net, depth)}, level)
+                if stop is not None:  # the flat padding after the stop is not drawn
+                    values = np.where(steps <= stop, values, np.nan)
                 ax.plot(steps, values, markevery=max(1, len(steps) // 10),
                         fillstyle=_FILL[k % len(_FILL)] if multi else "full",
                         label=_label(ds, net, depth, multi), **style)
+                if stop is not None and 0 <= stop < len(values):
+                    ax.plot([steps[stop]], [values[stop]], linestyle="none",
+                            marker="X" if capped else "|", markersize=11 if capped else 14,
+                            color=style["color"], markeredgewidth=2,
+                            label="step cap hit (not converged)" if capped
+                            else "stopped by the rule")
             positive = sub.values[np.isfinite(sub.values)]
             ax.set(yscale="log" if positive.size and positive.min() > 0
                    and scale_for(positive) == "log" else "linear",

@@ -136,8 +136,12 @@ FIGURE_SECTIONS: list[Section] = [
                                  "differences below"),
                 FigureKind("attack_convergence", "Attack convergence",
                            "Best objective value found so far against the ascent step (max "
-                           "over restarts): a flat end means the attack has converged.",
-                           "attack", short="best attack objective so far against the ascent step"),
+                           "over starts). An ascent stops when its best objective grew by "
+                           "less than tol (relative) over `patience` steps, and is drawn "
+                           "flat from there; one that reaches the step cap instead is "
+                           "counted in worst_case_hit_cap (not converged).",
+                           "attack", short="best attack objective so far against the ascent "
+                                           "step (flat after the stopping rule)"),
                 TableSpec("stability", "Largest amplification per cell",
                           "Largest amplification the momentum attack found and the clean "
                           "error at the attacked depth.", _STABILITY_VARS,
