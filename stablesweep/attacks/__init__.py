@@ -7,8 +7,9 @@
   ``‖φ(y + e) − x‖`` over measurement noise ``‖e‖ ≤ level·‖y‖`` from several starts
   (random, ±ρv₁, user directions) ascended as one batch, each until a stopping rule
   (or a cap) ends it; returns a :class:`WorstCaseResult`.
-- :func:`jacobian_sigma_max` — power iteration for σ_max of the Jacobian of
-  ``e ↦ φ(y + e)``; returns a :class:`JacobianResult`.
+- :func:`jacobian_sigma_max` — Golub–Kahan–Lanczos bidiagonalisation for σ_max of the
+  Jacobian of ``e ↦ φ(y + e)``, with the residual of its singular pair; returns a
+  :class:`JacobianResult`.
 - :func:`attack_objective` — the objective Q itself; :func:`attack_mode` — the context
   in which networks are attacked (checkpointing on, parameters frozen).
 
