@@ -318,6 +318,19 @@ def _tables(source: Source, plan: _Plan, pending: str) -> Iterator[pa.Table]:
         yield pa.table([columns[f.name] for f in schema], schema=schema)
 
 
+def _row_count(source: Source, plan: _Plan, pending: str) -> int:
+    """The rows that :func:`_tables` yields (without building them)."""
+    total = 0
+    for name in plan.rows:
+        var = source.ds[name]
+        done = _done_of(source, [str(d) for d in var.dims])
+        if done is None or pending == "keep":
+            total += int(np.prod(var.shape, dtype=np.int64))
+        else:
+            total += int((done > 0).broadcast_like(var.reset_coords(drop=True)).sum())
+    return total
+
+
 def _schema(plan: _Plan, has_done: bool) -> pa.Schema:
     import pyarrow as pa
 
@@ -481,12 +494,15 @@ def export(source: str | Path | Source, output: str | Path, *, fmt: str | None =
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
+            # the provenance goes into the schema, where pyarrow (pq.read_schema), R's
+            # arrow and pandas' pyarrow engine find it
+            meta = _metadata(src, plan, pending, _row_count(src, plan, pending),
+                             schema.names)
+            schema = schema.with_metadata(meta)
             with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
                 for table in _tables(src, plan, pending):
                     rows += table.num_rows
-                    writer.write_table(table)
-                meta = _metadata(src, plan, pending, rows, schema.names)
-                writer.add_key_value_metadata(meta)
+                    writer.write_table(table.replace_schema_metadata(meta))
         else:
             import pyarrow.csv as pcsv
 

@@ -51,6 +51,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
 
     out: Path = args.output
+    if out.is_dir():
+        return fail("export", f"--output {out} is a directory; expected a file path "
+                    f"(e.g. {out / 'sweep.parquet'})")
     try:
         fmt = format_of(out, args.format)
         check_pending(args.pending)
