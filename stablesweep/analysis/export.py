@@ -318,6 +318,26 @@ def _tables(source: Source, plan: _Plan, pending: str) -> Iterator[pa.Table]:
         yield pa.table([columns[f.name] for f in schema], schema=schema)
 
 
+#: Rows per Parquet row group (small variables are written together).
+ROW_GROUP = 1 << 17
+
+
+def _batched(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The tables joined into tables of about :data:`ROW_GROUP` rows or more."""
+    import pyarrow as pa
+
+    held: list[pa.Table] = []
+    count = 0
+    for table in tables:
+        held.append(table)
+        count += table.num_rows
+        if count >= ROW_GROUP:
+            yield pa.concat_tables(held)
+            held, count = [], 0
+    if held:
+        yield pa.concat_tables(held)
+
+
 def _row_count(source: Source, plan: _Plan, pending: str) -> int:
     """The rows that :func:`_tables` yields (without building them)."""
     total = 0
@@ -500,7 +520,7 @@ def export(source: str | Path | Source, output: str | Path, *, fmt: str | None =
                              schema.names)
             schema = schema.with_metadata(meta)
             with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-                for table in _tables(src, plan, pending):
+                for table in _batched(_tables(src, plan, pending)):
                     rows += table.num_rows
                     writer.write_table(table.replace_schema_metadata(meta))
         else:
@@ -509,7 +529,7 @@ def export(source: str | Path | Source, output: str | Path, *, fmt: str | None =
             stream = (pa.CompressedOutputStream(str(tmp), "gzip")
                       if str(output).lower().endswith(".gz") else pa.OSFile(str(tmp), "wb"))
             with stream, pcsv.CSVWriter(stream, schema) as writer:
-                for table in _tables(src, plan, pending):
+                for table in _batched(_tables(src, plan, pending)):
                     rows += table.num_rows
                     writer.write_table(table)
             meta = _metadata(src, plan, pending, rows, schema.names)
