@@ -276,6 +276,7 @@ def _tables(source: Source, plan: _Plan, pending: str) -> Iterator[pa.Table]:
 
     ds = source.ds
     schema = _schema(plan, source.done is not None)
+    labels = {name: np.asarray(ds[name].values) for name in plan.labels}  # read once
     for name in plan.rows:
         var = ds[name]
         dims = [str(d) for d in var.dims]
@@ -309,7 +310,7 @@ def _tables(source: Source, plan: _Plan, pending: str) -> Iterator[pa.Table]:
         for label in plan.labels:
             lab = ds[label]
             if set(lab.dims) <= set(dims):
-                put(label, _spread(lab.values, [str(d) for d in lab.dims], dims, shape),
+                put(label, _spread(labels[label], [str(d) for d in lab.dims], dims, shape),
                     plan.kinds[label])
             else:
                 columns[label] = pa.nulls(count, _arrow_type(plan.kinds[label]))
