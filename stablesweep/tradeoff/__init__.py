@@ -3,8 +3,10 @@
 If a reconstruction map recovers two images x and x' = x + δ whose difference is nearly
 in the kernel of the forward map (‖Aδ‖ = κ‖δ‖, κ ≪ 1), it must amplify the perturbation
 e = Aδ by at least (‖δ‖ − 2η)/‖Aδ‖ ≈ 1/κ, η its larger error on the two images. The
-experiment trains a U-Net on data with such details and measures, next to FIRENET,
-errors, detail recovery, amplification and that lower bound.
+experiment trains a U-Net on data with such details (and the same U-Net without them),
+once per training seed, and measures, next to FIRENET and FISTA, errors, detail
+recovery, the amplification along Aδ, the worst case at the same budget ‖e‖ ≤ ‖Aδ‖ and
+that lower bound.
 
 Modules, one concept each:
 
@@ -12,6 +14,8 @@ Modules, one concept each:
 - :mod:`~stablesweep.tradeoff.problem` — the operator (multilevel mask, full centre);
 - :mod:`~stablesweep.tradeoff.pairs` — kernel projection, near-kernel details, test pairs;
 - :mod:`~stablesweep.tradeoff.training` — the U-Net trained with (or without) details;
+- :mod:`~stablesweep.tradeoff.models` — its model files per seed, cached by training hash
+  (shipped in ``models/tradeoff-kernel-32``);
 - :mod:`~stablesweep.tradeoff.experiment` — the measurements and the run;
 - :mod:`~stablesweep.tradeoff.report` — NetCDF, tables and the figure;
 - :mod:`~stablesweep.cli.tradeoff` — ``stablesweep tradeoff CONFIG [-o OUTDIR] [--force]``.
@@ -27,7 +31,10 @@ _EXPORTS = {
     "load_tradeoff_config": ".config",
     "parse_tradeoff_config": ".config",
     "kernel_bound": ".experiment",
+    "matched_budget_worst_case": ".experiment",
     "measure_network": ".experiment",
+    "obtain_models": ".models",
+    "training_hash": ".models",
     "run_experiment": ".experiment",
     "KernelProjector": ".pairs",
     "detail_template": ".pairs",

@@ -42,7 +42,7 @@ A config is a YAML mapping (``config/tradeoff/kernel-32.yaml``)::
       steps: 50                      # ||e|| <= ||A delta|| per pair, started from A delta
       restarts: 1                    # (and the Jacobian's top singular vector)
       jacobian_iters: 30
-      tol: 1.0e-4                    # stop when the best grew by < tol over patience steps
+      tol: 1.0e-3                    # stop when the best grew by < tol over patience steps
       patience: 5
       step_size: 1.0
 
@@ -93,7 +93,7 @@ _TRAINING_DEFAULTS: dict[str, Any] = {"validation": 100, "detail_fraction": 0.5,
                                       "batch_size": 16, "lr": 2e-3, "channels": 16,
                                       "scales": 3}
 _ATTACK_DEFAULTS: dict[str, Any] = {"steps": 50, "restarts": 1, "jacobian_iters": 30,
-                                    "tol": 1e-4, "patience": 5, "step_size": 1.0}
+                                    "tol": 1e-3, "patience": 5, "step_size": 1.0}
 
 
 class TradeoffConfigError(ConfigError):

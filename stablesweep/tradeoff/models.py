@@ -135,7 +135,8 @@ def obtain_models(cfg: Any, A: Any, *, models_dir: str | os.PathLike | None = No
                 say(f"[tradeoff] {kind} seed {seed}: shipped model {path} "
                     f"(training hash {expected})")
             else:
-                say(f"[tradeoff] {kind} seed {seed}: training (no matching model file)")
+                where = f" in {models_dir}" if models_dir is not None else ""
+                say(f"[tradeoff] {kind} seed {seed}: training (no matching model file{where})")
                 nets[kind, seed], model = train_unet(A, cfg, details=details, seed=seed,
                                                      log=say)
                 model["training_hash"] = expected
