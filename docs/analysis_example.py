@@ -37,6 +37,8 @@ import os
 import tempfile
 
 STORE = os.environ.get("STABLESWEEP_STORE", "results/quick/sweep.zarr")
+if not os.path.exists(STORE) and os.path.exists(os.path.join("..", STORE)):
+    STORE = os.path.join("..", STORE)  # the notebook opened in docs/
 # where the exported table goes (a temporary folder unless given)
 OUTDIR = os.environ.get("STABLESWEEP_OUTDIR") or tempfile.mkdtemp(prefix="stablesweep-")
 
