@@ -509,6 +509,7 @@ def export(source: str | Path | Source, output: str | Path, *, fmt: str | None =
     plan = _plan(src.ds, variables, src.done is not None)
     schema = _schema(plan, src.done is not None)
     output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     rows = 0
     try:
