@@ -43,6 +43,8 @@ if not os.path.exists(STORE) and os.path.exists(os.path.join("..", STORE)):
 OUTDIR = os.environ.get("STABLESWEEP_OUTDIR") or tempfile.mkdtemp(prefix="stablesweep-")
 
 # %%
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -58,8 +60,6 @@ import xarray as xr
 # are scalar coordinates. The provenance is in `ds.attrs`.
 
 # %%
-import warnings
-
 # the store keeps a backup of its root metadata, which zarr lists as unknown while a
 # sweep runs (before the metadata is consolidated at its end)
 warnings.filterwarnings("ignore", message=".*zarr.json.backup")
