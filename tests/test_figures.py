@@ -63,6 +63,9 @@ def test_make_figures_writes_every_type_from_the_stores(stored, tmp_path, monkey
         "error_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0.05",
         "opt_error_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0",
         "opt_error_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0.05",
+        "objective_gap_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-0",
+        "objective_gap_vs_depth__transform-fourier_scheme-theory_rate-0.25_sparsity-s4_noise-"
+        "0.05",
         "error_vs_noise__transform-fourier_scheme-theory_rate-0.25_sparsity-s4",
         "phase_transition__transform-fourier_noise-0",
         "phase_transition__transform-fourier_noise-0.05",

@@ -22,9 +22,11 @@ def signal_norm(trials: int = N_TRIALS) -> np.ndarray:
 
 
 def extended_sweep() -> xr.Dataset:
-    """`synthetic_sweep` plus ``signal_norm``, ``opt_error`` and ``recovery_error``.
+    """`synthetic_sweep` plus ``signal_norm``, ``opt_error``, ``recovery_error``,
+    ``objective_gap`` and ``gap_bound``.
 
-    opt_error = 0.3 n^{−1} (ergodic), 0.6 e^{−0.1 n} (firenet, at restart depths).
+    opt_error = 0.3 n^{−1} (ergodic), 0.6 e^{−0.1 n} (firenet, at restart depths);
+    objective_gap = 2 opt_error, gap_bound = 1/n for the ergodic network (none for firenet).
     """
     ds = synthetic_sweep()
     depth = ds["depth"].values.astype(float)
@@ -37,6 +39,12 @@ def extended_sweep() -> xr.Dataset:
         "network": ds["network"], "depth": ds["depth"]})
     ds["opt_error"] = (opt_da * xr.ones_like(ds["rel_error"])).where(ds["rel_error"].notnull())
     ds["opt_error"].attrs = {"long_name": "optimisation error", "units": "1"}
+    ds["objective_gap"] = 2.0 * ds["opt_error"]
+    ds["objective_gap"].attrs = {"long_name": "objective gap", "units": "1"}
+    bound = np.where(ds["network"].values[:, None] == "ergodic", 1.0 / depth[None, :], np.nan)
+    ds["gap_bound"] = (xr.DataArray(bound, dims=("network", "depth"), coords={
+        "network": ds["network"], "depth": ds["depth"]}) * xr.ones_like(ds["rel_error"]))
+    ds["gap_bound"].attrs = {"long_name": "the theorem's bound on the gap", "units": "1"}
     ds["recovery_error"] = xr.full_like(ds["status"], FLOOR, dtype=float)
     ds["recovery_error"].attrs = {"long_name": "recovery error", "units": "1"}
     ds["signal_norm"] = ("trial", signal_norm(), {"long_name": "‖x‖", "units": "1"})

@@ -115,7 +115,7 @@ def objective_gap_vs_depth(ds: xr.Dataset, fits: xr.Dataset | None = None
             worst = (ratio.max(TRIAL) if TRIAL in ratio.dims else ratio).values
             ok = np.isfinite(worst) & (n > 0)
             ratio_ax.plot(n[ok], worst[ok], markevery=every, **style)
-        ratio_ax.axhline(1.0, color="0.35", linestyle=(0, (1, 1)), linewidth=1.2,
+        ratio_ax.axhline(1.0, color="k", linestyle=(0, (1, 1)), linewidth=1.2,
                          label="bound (ratio 1)")
         ax.set(xscale="log", yscale="log", title="gap and bound", xlabel=X_LABEL,
                ylabel="objective gap\n" r"$f(\varphi_n(y)) - f(\hat z)$")
