@@ -19,12 +19,14 @@ def add_tradeoff_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p = subparsers.add_parser(
         "tradeoff",
         help="the kernel trade-off: a U-Net trained on near-kernel details vs FIRENET",
-        description="Train a U-Net on phantoms carrying details almost invisible to A, "
-        "then measure on test pairs (x, x + delta) each network's errors, detail "
-        "recovery, amplification along A delta and the kernel lower bound "
-        "(||delta|| - 2 eta) / ||A delta||. Writes OUTDIR/{tradeoff.nc, tradeoff.csv, "
-        "tradeoff.md, tradeoff.png, model.pt}. Exit codes: 0 done, 2 invalid config or "
-        "existing outputs without --force, 130 interrupted.",
+        description="Use (or, where none matches the config, train) U-Nets with and "
+        "without details almost invisible to A, one per training seed, then measure on "
+        "test pairs (x, x + delta) each network's errors, detail recovery, amplification "
+        "along A delta, the worst case at the matched budget ||e|| <= ||A delta|| and the "
+        "kernel lower bound (||delta|| - 2 eta) / ||A delta||. Writes OUTDIR/{tradeoff.nc, "
+        "tradeoff.csv, tradeoff.md, tradeoff.png} and, for networks it had to train, "
+        "OUTDIR/models/. Exit codes: 0 done, 2 invalid config or existing outputs "
+        "without --force, 130 interrupted.",
     )
     p.add_argument("config", type=Path, help="trade-off config (YAML), e.g. "
                    "config/tradeoff/kernel-32.yaml")
@@ -49,7 +51,7 @@ def run_tradeoff(args: argparse.Namespace) -> int:
     out = args.outdir if args.outdir is not None else Path("results") / "tradeoff" / cfg.name
     from stablesweep.tradeoff.experiment import OUTPUT_FILES
 
-    names = list(OUTPUT_FILES) + (["model-plain.pt"] if "unet-plain" in cfg.networks else [])
+    names = list(OUTPUT_FILES)
     existing = [out / f for f in names if (out / f).exists()]
     if existing and not args.force:
         print(f"stablesweep tradeoff: {out} already holds {', '.join(p.name for p in existing)}; "
@@ -71,5 +73,6 @@ def run_tradeoff(args: argparse.Namespace) -> int:
     log(f"[tradeoff] done in {res.seconds['total']:.0f} s "
         f"(training {res.seconds['training']:.0f} s)")
     print((out / "tradeoff.md").read_text())
-    print(f"outputs: {out}/{{{', '.join(names)}}}")
+    print(f"outputs: {out}/{{{', '.join(names)}}}"
+          + (f" and trained models in {out / 'models'}" if (out / "models").is_dir() else ""))
     return 0
