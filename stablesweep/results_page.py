@@ -387,12 +387,15 @@ def _attack_settings(store: xr.Dataset) -> str:
                 return source[k]
         return sig[k].default if k in sig else None
 
+    restarts = int(get("restarts") or 1)
+    jac = get("init") == "jacobian"
+    ascended = (["the Jacobian's top singular vector (the better sign)"] if jac else []) + (
+        [f"{restarts - 1 if jac else restarts} random"] if restarts - (1 if jac else 0) else [])
     return (f"attack: {get('method')} projected ascent on ‖φ(y + e) − φ(y)‖, at most "
-            f"{get('steps')} "
-            f"steps per start, stopped when the best objective grew by less than "
-            f"{get('tol')} (relative) over {get('patience')} steps; starts: the Jacobian's "
-            f"top singular vector (both signs), {get('restarts')} random, and the smaller "
-            "budget's e*; the worst over all starts is kept")
+            f"{get('steps')} steps per start, stopped when the best objective grew by less "
+            f"than {get('tol')} (relative) over {get('patience')} steps; ascended from "
+            f"{' and '.join(ascended)}; a random draw of norm ε‖y‖ and the smaller budget's "
+            "e* are evaluated as candidates; the worst of all is kept")
 
 
 def _stability_section(results: Path, figs: Path) -> Section:

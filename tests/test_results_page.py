@@ -79,7 +79,7 @@ def test_stability_verdict_follows_the_rule(tmp_path, trained_amp, verdict):
     assert "| 0.09 | 0.3 |" in t0
     assert "zero-filling A*y (baseline)" in page
     assert "Every network's clean error is below zero-filling's" in page
-    assert "at most 100 steps per start" in page
+    assert "at most 100 steps per start" in page and "ascended from the Jacobian" in page
     # what was not run says how to run it
     assert "| [The kernel trade-off](#the-kernel-trade-off) | **not run** |" in page
     assert "stablesweep tradeoff config/tradeoff/kernel-32.yaml" in page
