@@ -40,6 +40,8 @@ _RATE_VARS = (
     "C_ci", "eps_theory_rel", "eps_theory", "recovery_floor", "n_points",
     "opt_model", "opt_gamma", "opt_gamma_low", "opt_gamma_high", "opt_C", "opt_c",
     "opt_c_low", "opt_c_high", "stalled", "stall_depth",
+    "gap_gamma", "gap_gamma_low", "gap_gamma_high", "gap_bound_ratio", "gap_bound_ratio_final",
+    "opt_gamma_tail", "error_bound_C_theory", "error_bound_C_theory_half", "error_bound_eps",
 )
 _WORST_VARS = (
     "wc_rel_error", "wc_random_rel_error", "wc_ratio", "wc_amplification", "wc_change_rel",
@@ -84,8 +86,10 @@ FIGURE_SECTIONS: list[Section] = [
                                  "theory floor"),
                 FigureKind("opt_error_vs_depth", "Optimisation error against depth",
                            "Optimisation error ‖φ_n(y) − x̂‖/‖x‖ against depth n, x̂ the "
-                           "minimiser of each network's own convex problem (the quantity "
-                           "the theory's rates are about), with fitted rates.", "networks",
+                           "minimiser of each network's own convex problem, with fitted "
+                           "rates. No theorem bounds its rate where x̂ is not a sharp "
+                           "minimiser (natural images): the theorems bound the objective gap "
+                           "below.", "networks",
                            short="optimisation error ‖φ_n(y) − x̂‖/‖x‖ against depth n, fitted "
                                  "rates"),
                 FigureKind("objective_gap_vs_depth", "Objective gap against depth",
@@ -97,8 +101,11 @@ FIGURE_SECTIONS: list[Section] = [
                                  "theorem's bound"),
                 TableSpec("rates", "Convergence rates",
                           "Fits of ε + C/n^γ (power law) and ε + C·e^(−c n) (exponential) "
-                          "to the error against depth; opt_* to the optimisation error. "
-                          "Flagged fits are not to be trusted.", _RATE_VARS),
+                          "to the error against depth; opt_* to the optimisation error; gap_* "
+                          "the rate of the objective gap on log-spaced depths N/4..N and its "
+                          "ratio to the theorem's bound (≤ 1: holds); error_bound_C_theory "
+                          "the smallest C of ‖φ_n − x‖/‖x‖ ≤ ε + C/n (all depths, and n ≤ "
+                          "N/2). Flagged fits are not to be trusted.", _RATE_VARS),
             ]),
     Section("stability", "Stability",
             "How much can a small perturbation of the measurements change the output? "
