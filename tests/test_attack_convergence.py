@@ -315,3 +315,37 @@ def test_checkpointing_only_when_the_graph_does_not_fit():
     assert net.checkpointing is False
     np.testing.assert_allclose(free.trace, ckpt.trace, rtol=1e-10)
     torch.testing.assert_close(free.e, ckpt.e, rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------- absolute budgets
+
+
+def test_per_image_radius_equals_one_call_per_image_at_its_level():
+    """``radius`` gives each image its own budget, the same as a call at its level."""
+    A, x, y, net, _ = linear_problem()
+    y_norm = torch.linalg.vector_norm(y, dim=-1)
+    rho = torch.tensor([0.05, 0.2], dtype=torch.float64) * y_norm
+    both = worst_case_noise(net, A, x, y, radius=rho, steps=50, generator=gen(),
+                            objective="change", init="jacobian")
+    np.testing.assert_allclose(both.radius, rho.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(both.e_norm, rho.numpy(), rtol=1e-9)
+    for i, lev in enumerate((0.05, 0.2)):
+        one = worst_case_noise(net, A, x[i:i + 1], y[i:i + 1], level=lev, steps=50,
+                               generator=gen(), objective="change", init="jacobian")
+        np.testing.assert_allclose(both.change[i], one.change[0], rtol=1e-6)
+    # a scalar radius is one budget for every image
+    same = worst_case_noise(net, A, x, y, radius=float(rho[0]), steps=5, generator=gen(),
+                            objective="change")
+    np.testing.assert_allclose(same.radius, [float(rho[0])] * 2)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({}, "exactly one of level"),
+    ({"level": 0.1, "radius": 1.0}, "exactly one of level"),
+    ({"radius": [1.0, 2.0, 3.0]}, "radius has 3 entries; expected 1 or 2"),
+    ({"radius": [-1.0, 1.0]}, "radius must be finite and >= 0"),
+])
+def test_budget_arguments_are_checked(kwargs, match):
+    A, x, y, net, _ = linear_problem()
+    with pytest.raises(ValueError, match=match):
+        worst_case_noise(net, A, x, y, steps=5, generator=gen(), **kwargs)

@@ -468,8 +468,8 @@ def test_claim_worst_case_at_the_matched_budget_is_at_least_the_amplification_al
 
 def test_matched_budget_attack_gives_each_pair_its_own_radius():
     """A linear map phi(y) = B*(w * y): the worst change over ||e|| <= rho_i is
-    max(w) rho_i for every pair, whatever its ||y_i||; the batched attack (one call, stand-in
-    base points) agrees with one call per pair."""
+    max(w) rho_i for every pair, whatever its ||y_i||; the batched attack (one call, one
+    absolute budget per pair) agrees with one call per pair."""
     from stablesweep.tradeoff import experiment
 
     torch.set_num_threads(1)

@@ -52,6 +52,23 @@ DEFAULTS: dict[str, Any] = {"restarts": 1, "init": "random", "method": "normaliz
 ADAM_EPS = 1e-8
 
 
+def check_radius(radius: Any, b: int, yf: torch.Tensor) -> torch.Tensor:
+    """``radius`` as a real tensor of shape (b,) on y's device, checked (finite, ≥ 0)."""
+    rdtype = real_dtype(yf)
+    try:
+        r = torch.as_tensor(radius, dtype=rdtype).to(yf.device).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"radius must be a number or one number per image ({b}); got "
+                         f"{radius!r}") from err
+    if r.numel() == 1:
+        r = r.expand(b).clone()
+    if r.numel() != b:
+        raise ValueError(f"radius has {r.numel()} entries; expected 1 or {b} (one per image)")
+    if not bool(torch.isfinite(r).all()) or bool((r < 0).any()):
+        raise ValueError(f"radius must be finite and >= 0; got {r.tolist()}")
+    return r
+
+
 def setting(params: dict[str, Any], name: str) -> Any:
     """The value :func:`worst_case_noise` uses for ``name`` given the keyword ``params``.
 
@@ -81,7 +98,8 @@ def worst_case_noise(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    level: float,
+    level: float | None = None,
+    radius: Any = None,
     steps: int | None = None,
     restarts: int | None = None,
     generator: torch.Generator,
@@ -156,8 +174,14 @@ def worst_case_noise(
         True images.
     y : torch.Tensor, shape (*batch, A.m)
         Measurements; the noise ``e`` lives in this space and has ``y``'s dtype.
-    level : float
-        Relative noise level ≥ 0; ``level = 0`` returns the clean error.
+    level : float, optional
+        Relative noise level ≥ 0: the budget is :math:`\rho = \mathrm{level}\cdot\|y\|`
+        for every image; ``level = 0`` returns the clean error. Exactly one of ``level``
+        and ``radius`` is given.
+    radius : float or array-like, shape batch, optional
+        Absolute budgets :math:`\rho_i \ge 0`, one per image (or one for all) — for
+        budgets that are not a fraction of ``‖y‖``, e.g. the matched budget
+        :math:`\|A\delta_i\|` of the kernel trade-off.
     steps : int
         Cap on the ascent steps per start (≥ 1); required unless ``protocol`` sets it.
         Each step costs one forward and one backward pass of the batch of running starts.
@@ -280,7 +304,12 @@ def worst_case_noise(
             return value
         return preset.get(name, DEFAULTS.get(name))
 
-    level = check_real("level", level, low=0.0)
+    if (level is None) == (radius is None):
+        raise ValueError("give exactly one of level (relative budget, rho = level * ||y||) "
+                         f"and radius (absolute budgets); got level={level!r}, "
+                         f"radius={'None' if radius is None else 'given'}")
+    if level is not None:
+        level = check_real("level", level, low=0.0)
     steps = pick("steps", steps)
     if steps is None:
         raise ValueError("steps must be an integer >= 1 (the cap on ascent steps per "
@@ -318,7 +347,10 @@ def worst_case_noise(
         raise ValueError(f"jacobian is for {jacobian.vector.numel()} measurement entries; "
                          f"expected {b * m} (the batch of y)")
     device = y.device
-    radius = level * norms(yf, 1)
+    if radius is None:
+        radius = level * norms(yf, 1)
+    else:
+        radius = check_radius(radius, b, yf)
     rdtype = real_dtype(yf)
 
     jac_sigma = np.full(b, np.nan)

@@ -33,7 +33,7 @@ __all__ = ["ATTACK_KINDS", "check_attack", "check_attack_depths", "check_network
 ATTACK_KINDS = ("momentum", "worst-case")
 #: Attack parameters that the sweep itself supplies (not settable in ``attack.params``).
 _ATTACK_SUPPLIED = {"net", "A", "x", "y", "generator", "record_at", "level", "jacobian",
-                    "warm_start", "directions"}
+                    "warm_start", "directions", "radius"}
 _INT_PARAMS = {"p", "steps", "record_every", "restarts", "n", "patience", "start_batch",
                "jacobian_iters"}
 _REAL_PARAMS = {"lam", "eta", "delta", "tau", "sigma", "gamma", "theta", "L", "L_A", "eps0",

@@ -76,9 +76,7 @@ Seeds
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import json
-import math
 import shlex
 import sys
 import time
@@ -220,59 +218,6 @@ def measure_network(net: Callable[[torch.Tensor], torch.Tensor], A: Any, pairs: 
     return res
 
 
-def attack_features() -> set[str]:
-    """Keyword parameters of :func:`stablesweep.attacks.worst_case_noise` (to pass the
-    optional ``directions``, ``tol``, ``patience`` only where the attack has them)."""
-    from stablesweep.attacks import worst_case_noise
-
-    return set(inspect.signature(worst_case_noise).parameters)
-
-
-class _ShiftedBase:
-    r"""The network seen from a stand-in base point: :math:`\psi(z) = \varphi(z - \tilde y_i
-    + y_i)` for a row :math:`z` within :math:`\rho_i` of :math:`\tilde y_i` (the nearest).
-
-    :func:`stablesweep.attacks.worst_case_noise` sets one relative budget ``level`` for
-    the batch, radius :math:`\text{level}\cdot\|y_i\|`. Attacking ψ at the stand-ins
-    :math:`\tilde y_i = c_i y_i`, :math:`c_i = \rho_i / (\text{level}\,\|y_i\|)`, gives
-    each image its own radius :math:`\rho_i`, while every evaluation is φ at
-    :math:`y_i + e` (the shift is a constant: gradients and Jacobians are φ's). Rows are
-    matched to images by the nearest stand-in; :func:`matched_budget_worst_case` uses
-    this only when the stand-ins are more than :math:`2\max_i \rho_i` apart, so the
-    match is unique, and each evaluation checks it. Other attributes (``depth``,
-    ``checkpointing``, which the attack and the Jacobian's power iteration switch) are
-    φ's.
-    """
-
-    def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor,
-                 y_stand: torch.Tensor, radius: torch.Tensor):
-        object.__setattr__(self, "net", net)
-        self.y, self.y_stand, self.radius = y, y_stand, radius
-
-    def __getattr__(self, name: str) -> Any:
-        net = self.__dict__.get("net")
-        if net is None:
-            raise AttributeError(name)
-        return getattr(net, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "checkpointing":
-            setattr(self.net, name, value)
-        else:
-            object.__setattr__(self, name, value)
-
-    def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            dist = torch.cdist(torch.view_as_real(z.detach()).flatten(1) if z.is_complex()
-                               else z.detach(),
-                               torch.view_as_real(self.y_stand).flatten(1)
-                               if self.y_stand.is_complex() else self.y_stand)
-            near, idx = dist.min(dim=1)
-            if bool((near > self.radius[idx] * (1 + 1e-6) + 1e-300).any()):
-                raise RuntimeError("an attack iterate left its ball (matched-budget attack)")
-        return self.net(z - self.y_stand[idx] + self.y[idx])
-
-
 def matched_budget_worst_case(net: Callable[[torch.Tensor], torch.Tensor], A: Any,
                               x: torch.Tensor, y: torch.Tensor, e: torch.Tensor,
                               attack: dict[str, Any], generator: torch.Generator,
@@ -280,11 +225,10 @@ def matched_budget_worst_case(net: Callable[[torch.Tensor], torch.Tensor], A: An
     r"""Worst-case change :math:`\max_{\|e'\| \le \|e_i\|} \|\varphi(y_i+e') - \varphi(y_i)\|`
     per image, each at its own budget :math:`\rho_i = \|e_i\|` (here :math:`e_i = B\delta_i`).
 
-    One call of :func:`stablesweep.attacks.worst_case_noise` for the batch, with the
-    per-image radius obtained through :class:`_ShiftedBase` (falls back to one call per
-    image when the stand-ins are not well separated). Starts: ``e_i`` itself
-    (``directions``: both signs evaluated, the better ascended; also ``warm_start``, so
-    :math:`e_i` is evaluated as given and the result is at least
+    One call of :func:`stablesweep.attacks.worst_case_noise` for the batch with the
+    absolute budgets ``radius`` = :math:`\rho_i`. Starts: ``e_i`` itself (``directions``:
+    both signs evaluated, the better ascended; also ``warm_start``, so :math:`e_i` is
+    evaluated as given and the result is at least
     :math:`\|\varphi(y_i+e_i) - \varphi(y_i)\|`), the better sign of the Jacobian's top
     singular vector (``init="jacobian"``, ``jacobian_iters``) and ``restarts`` random
     draws (the first replaced by the Jacobian's). ``steps`` is the cap of the stopping
@@ -294,45 +238,23 @@ def matched_budget_worst_case(net: Callable[[torch.Tensor], torch.Tensor], A: An
     -------
     change, jacobian_sigma, steps_run : numpy.ndarray, shape ``(b,)``
     """
-    from stablesweep.attacks import attack_mode, worst_case_noise
+    from stablesweep.attacks import worst_case_noise
 
-    feats = attack_features()
     kw: dict[str, Any] = {"steps": int(attack["steps"]), "restarts": int(attack["restarts"]),
                           "jacobian_iters": int(attack["jacobian_iters"]),
                           "step_size": float(attack.get("step_size", 1.0)),
                           "objective": "change", "init": "jacobian"}
     for key in ("tol", "patience"):
-        if key in feats and attack.get(key) is not None:
+        if attack.get(key) is not None:
             kw[key] = attack[key]
     b = int(x.shape[0])
     y, e = y.detach().reshape(b, -1), e.detach().reshape(b, -1)
-    y_norm = torch.linalg.vector_norm(y, dim=1)
     rho = torch.linalg.vector_norm(e, dim=1)
-    level = float(torch.median(rho / y_norm)) / 16.0
-    y_stand = y * (rho / (level * y_norm)).unsqueeze(-1)
-    # radius as the attack computes it: level * ||y_stand|| (= rho up to rounding)
-    radius = level * torch.linalg.vector_norm(y_stand, dim=1)
-    sep = torch.cdist(torch.view_as_real(y_stand).flatten(1) if y.is_complex() else y_stand,
-                      torch.view_as_real(y_stand).flatten(1) if y.is_complex() else y_stand)
-    sep = sep + torch.diag(torch.full((b,), math.inf, dtype=sep.dtype))
-    calls: list[tuple[Any, torch.Tensor, torch.Tensor, float, torch.Tensor]]
-    if b == 1 or bool(sep.min() > 4.0 * radius.max()):
-        calls = [(_ShiftedBase(net, y, y_stand, radius), x, y_stand, level, e)]
-    else:  # stand-ins too close to tell apart: one call per image at its own level
-        calls = [(net, x[i:i + 1], y[i:i + 1], float(rho[i] / y_norm[i]), e[i:i + 1])
-                 for i in range(b)]
-    change, sigma, steps_run = [], [], []
-    with attack_mode(net):
-        for fn, xc, yc, lev, ec in calls:
-            extra = {"directions": ec} if "directions" in feats else {}
-            wc = worst_case_noise(fn, A, xc, yc, level=lev, generator=generator,
-                                  warm_start=ec, **extra, **kw)
-            change.append(np.asarray(wc.change, dtype=np.float64).reshape(-1))
-            sigma.append(np.asarray(wc.jacobian_sigma, dtype=np.float64).reshape(-1))
-            run = getattr(wc, "steps_run", None)
-            steps_run.append(np.asarray(run, dtype=np.float64).reshape(-1) if run is not None
-                             else np.full(len(ec), float(kw["steps"])))
-    return np.concatenate(change), np.concatenate(sigma), np.concatenate(steps_run)
+    wc = worst_case_noise(net, A, x, y, radius=rho, generator=generator, warm_start=e,
+                          directions=e, **kw)
+    return (np.asarray(wc.change, dtype=np.float64).reshape(-1),
+            np.asarray(wc.jacobian_sigma, dtype=np.float64).reshape(-1),
+            np.asarray(wc.steps_run, dtype=np.float64).reshape(-1))
 
 
 def build_networks(cfg: TradeoffConfig, A: Any) -> dict[str, Callable[[torch.Tensor],
@@ -463,11 +385,8 @@ def to_dataset(cfg: TradeoffConfig, A: Any, pairs: TestPairs,
         "seconds": json.dumps({k: round(float(v), 2) for k, v in (seconds or {}).items()}),
     })
     if cfg.attack:
-        feats = attack_features()
-        attrs["attack_starts"] = ("A delta (ascended), the Jacobian's top singular vector, "
-                                  "random" if "directions" in feats else
-                                  "A delta (evaluated, not ascended: the attack has no "
-                                  "'directions'), the Jacobian's top singular vector, random")
+        attrs["attack_starts"] = ("A delta (ascended), the Jacobian's top singular vector "
+                                  "(ascended), a random draw (evaluated)")
     ds.attrs.update(attrs)
     return ds
 
