@@ -426,6 +426,20 @@ def _stability_section(results: Path, figs: Path) -> Section:
         bad = sorted({r["network"] for r in records if not _reconstructs(r)})
         capped = sum(int(r["hit_cap"]) for r in records)
         attacks = sum(int(r["attacks"]) for r in records)
+        off = [f"{r['network']} {r['image'] or ''} trial {r['trial']} "
+               f"({_fmt(r['amp'][levels[0]] / r['sigma'])})".replace("  ", " ")
+               for r in records if r["sigma"] and not
+               0.98 <= r["amp"][levels[0]] / r["sigma"] <= 1.01]
+        sigma_note = (f"At ε = {levels[0]:g} the amplification is σ_max within [0.98, 1.01] "
+                      "in every other row (the network is linear at that scale and the attack "
+                      "found the top singular direction); not in "
+                      + "; ".join(off) + ": below 1, the network's support changes within "
+                      "that budget (σ_max holds in a smaller neighbourhood); above 1, a "
+                      "non-smooth network (ReLU kinks) amplifies more within the budget than "
+                      "its Jacobian at y." if off else
+                      f"At ε = {levels[0]:g} the amplification is σ_max within [0.98, 1.01] in "
+                      "every row: the networks are linear at that scale and the attack found "
+                      "the top singular direction.")
         body += [f"**`{name}`** — {about}. Worst case at each budget ε = ‖e‖/‖y‖ (the same "
                  f"for every network; {_attack_settings(store)}); amplification = change/‖e‖. "
                  "Every row is one cell and trial: its numbers are paired (same image, same "
@@ -434,6 +448,7 @@ def _stability_section(results: Path, figs: Path) -> Section:
                  f"{ZERO_FILLING_MARGIN:g}× zero-filling's is flagged ⚠: it reconstructs "
                  "nothing, and its stability means nothing.", "",
                  _stability_table(records, levels), "",
+                 sigma_note, "",
                  f"Attacks that hit their step cap: {capped} of {attacks}."
                  + (f" Flagged (no better than zero-filling): {', '.join(bad)}." if bad
                     else " Every network's clean error is below zero-filling's."), ""]
