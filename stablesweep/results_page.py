@@ -520,7 +520,9 @@ def _tradeoff_section(results: Path, figs: Path) -> Section:
         return Section("The kernel trade-off", claim, NOT_RUN, [
             "Not computed: `stablesweep tradeoff config/tradeoff/kernel-32.yaml -o "
             "results/tradeoff` (part of `bash scripts/results.sh`)."])
-    body = [md.read_text(encoding="utf-8").strip()]
+    text = md.read_text(encoding="utf-8").strip()
+    # its own title becomes a sub-heading of this section (one top-level heading a page)
+    body = ["#" * 3 + text[1:] if text.startswith("# ") else text]
     verdict = NOT_AT_SCALE
     ds = _load(folder / "tradeoff.nc")
     if ds is not None and "tradeoff_shown" in ds.attrs:
