@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the results page docs/results.md (and its figures in docs/results/) from
 # scratch: every experiment it quotes, then the page. No training: the trained networks
-# ship in models/. About 25 minutes on 2 cores; outputs land in results/<experiment>/.
+# ship in models/. About 26 minutes on 2 cores (measured from a fresh clone, venv included);
+# outputs land in results/<experiment>/.
 #
 #   bash scripts/results.sh            # everything (finished stages are kept: rerunning
 #                                      # after an interruption resumes)
