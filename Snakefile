@@ -15,6 +15,7 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/slurm.smk"
 
 
 rule all:

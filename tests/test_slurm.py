@@ -1,6 +1,8 @@
 """Sweeps on a real SLURM: spread over batch jobs through dask-jobqueue, and the whole
 workflow through ``snakemake --profile workflow/profiles/slurm``; both stores equal the
-local run's.
+local run's. Requests larger than any node are refused before anything is submitted,
+and workers that retire at their ``--lifetime`` are replaced by new batch jobs while the
+sweep goes on.
 
 Needs a running SLURM (``sudo bash scripts/slurm-up.sh`` starts a one-node one; CI
 starts it before the tests), and the workflow test also Snakemake's SLURM executor
@@ -17,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,3 +183,139 @@ def test_workflow_on_slurm_submits_every_stage_and_equals_the_local_run(tmp_path
     local = tmp_path / "local.zarr"
     assert run_sweep(load_config(config), local, workers=1, progress=False).lost == 0
     assert_same_store(local, res / "sweep.zarr")
+
+
+def _largest_node() -> tuple[int, int]:
+    """CPUs and memory (MB) of the largest node of the default partition."""
+    from stablesweep.sweep.slurm import partitions
+
+    default = next(p for p in partitions().values() if p.default)
+    return default.max_cpus, default.max_memory_mb
+
+
+def test_workflow_request_larger_than_any_node_stops_before_submitting(tmp_path):
+    """A sweep job asking for more CPUs and memory than the node has: Snakemake stops
+    within seconds, submits nothing, and the message names the options to change."""
+    why = _slurm_up() or _plugin_missing()
+    if why:
+        pytest.skip(why)
+    cpus, mem = _largest_node()
+    work = tmp_path / "work"
+    (work / "config" / "experiments").mkdir(parents=True)
+    (work / "config" / "config.yaml").write_text("experiments: [tiny]\n")
+    (work / "config" / "experiments" / "tiny.yaml").write_text(
+        yaml.safe_dump(WORKFLOW_CONFIG, sort_keys=False))
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    cmd = [
+        str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(work), "--profile", str(ROOT / "workflow" / "profiles" / "slurm"),
+        "--set-threads", f"sweep={cpus + 1}", "--set-resources", f"sweep:mem_mb={mem + 1000}",
+        "--default-resources", "mem_mb=1000", "runtime=10",
+    ]
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
+                              timeout=180)
+    except subprocess.TimeoutExpired as err:
+        log = (err.stdout or b"").decode() + (err.stderr or b"").decode()
+        _cancel(log)
+        pytest.fail("snakemake did not stop on an oversize request:\n" + log[-4000:])
+    seconds = time.monotonic() - t0
+    log = proc.stdout + proc.stderr
+    _cancel(log)
+    print(log[-3000:])
+    assert proc.returncode != 0, log[-4000:]
+    assert "submitted with SLURM jobid" not in log, log[-4000:]
+    assert "Traceback" not in log and 'File "' not in log, log[-4000:]
+    assert "the SLURM request would wait in the queue for ever" in log, log[-4000:]
+    assert (f"rule sweep: {cpus + 1} CPUs is more than the largest node of partition "
+            f"debug has ({cpus}); set --set-threads sweep={cpus} or fewer") in log, log[-4000:]
+    assert (f"rule sweep: {mem + 1000} MB of memory is more than the largest node of "
+            f"partition debug has ({mem} MB); set --set-resources sweep:mem_mb={mem} or less"
+            ) in log, log[-4000:]
+    assert seconds < 120, seconds
+    assert not (work / "results" / "tiny" / "sweep.zarr").exists()
+
+
+def test_cluster_file_larger_than_any_node_is_refused_before_the_store(tmp_path, capsys):
+    why = _slurm_up()
+    if why:
+        pytest.skip(why)
+    from stablesweep.cli import main
+
+    cpus, _ = _largest_node()
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(CONFIG, sort_keys=False))
+    cluster = tmp_path / "slurm.yaml"
+    cluster.write_text(yaml.safe_dump({"kind": "slurm", "jobs": 1, "cores": cpus + 1,
+                                       "memory": "1GB", "walltime": "00:10:00"}))
+    store = tmp_path / "out.zarr"
+    t0 = time.monotonic()
+    assert main(["run", str(config), "--cluster", str(cluster), "--out", str(store)]) == 1
+    assert time.monotonic() - t0 < 60
+    err = capsys.readouterr().err
+    print(err)
+    assert err.startswith(f"stablesweep run: invalid cluster config {cluster}: 1 problem")
+    assert (f"each batch job: {cpus + 1} CPUs is more than the largest node of partition "
+            f"debug has ({cpus}); set cores: {cpus} or fewer") in err
+    assert not store.exists()
+
+
+#: Network depth of the lifetime test's sweep: cells of about a second.
+LIFETIME_DEPTH = 400
+#: Worker lifetime (s) and its stagger in the lifetime test: each worker retires a few
+#: times during the sweep.
+LIFETIME, STAGGER = 15, 3
+
+#: A sweep long enough for workers to retire mid-way: 2 transforms x 12 noise levels x
+#: 2 networks = 48 cells of 2 trials, deep enough that a cell takes a noticeable time.
+LIFETIME_CONFIG = {
+    **CONFIG,
+    "experiment": "lifetime",
+    "problem": {**CONFIG["problem"], "noise": [round(0.005 * k, 3) for k in range(12)]},
+    "networks": [{**n, "depth": LIFETIME_DEPTH} for n in CONFIG["networks"]],
+}
+
+
+def test_workers_retire_at_their_lifetime_and_are_replaced_store_equals_local(tmp_path):
+    """Two one-CPU batch jobs whose workers retire after about 15 s (--lifetime, with a
+    stagger), in a sweep that lasts several lifetimes: adapt submits new jobs for the
+    ended ones, every cell is computed once the sweep ends, and the store equals an
+    uninterrupted local run's."""
+    why = _slurm_up()
+    if why:
+        pytest.skip(why)
+    cfg = load_config(LIFETIME_CONFIG)
+    name = f"ss-lifetime-{os.getpid()}"
+    logs = tmp_path / "logs"
+    cluster = tmp_path / "slurm.yaml"
+    cluster.write_text(yaml.safe_dump({
+        "kind": "slurm", "jobs": 2, "cores": 1, "processes": 1, "memory": "1GB",
+        "walltime": "00:05:00", "job_name": name, "log_directory": str(logs),
+        "worker_extra_args": ["--lifetime", f"{LIFETIME}s", "--lifetime-stagger",
+                              f"{STAGGER}s"],
+        "adapt": {"minimum_jobs": 2, "interval": "500ms"}}))
+    remote = tmp_path / "slurm.zarr"
+    t0 = time.monotonic()
+    summary = run_sweep(cfg, remote, cluster=cluster, progress=False)
+    seconds = time.monotonic() - t0
+    assert summary.lost == 0 and summary.computed == summary.total, summary
+
+    # SLURM's jobs of this run (squeue lists ended jobs for MinJobAge, 300 s): the
+    # retired workers' jobs ended by themselves (COMPLETED), the last ones were
+    # cancelled when the sweep closed its cluster
+    q = subprocess.run(["squeue", "--states=all", "--noheader", "--name", name,
+                        "--format", "%i|%T"], capture_output=True, text=True, timeout=30)
+    assert q.returncode == 0, q.stderr
+    states = dict(line.split("|") for line in q.stdout.split())
+    retired = [f.name for f in logs.glob("*.err")
+               if "worker-lifetime-reached" in f.read_text(errors="replace")]
+    print(f"sweep {seconds:.0f} s, {summary.total} cells; {len(states)} batch jobs "
+          f"{sorted(states.values())}; {len(retired)} workers retired at their lifetime")
+    assert len(retired) >= 2, (retired, states)
+    assert len(states) >= 2 + len(retired) - 1, states  # the retired were replaced
+    assert sum(s == "COMPLETED" for s in states.values()) >= 2, states
+
+    local = tmp_path / "local.zarr"
+    assert run_sweep(cfg, local, workers=2, progress=False).lost == 0
+    assert_same_store(local, remote)

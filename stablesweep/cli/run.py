@@ -122,7 +122,11 @@ def _handshake(address: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from stablesweep.sweep import ConfigError, StoreError, load_config, run_sweep
-    from stablesweep.sweep.cluster import ClusterConfigError, read_cluster_file
+    from stablesweep.sweep.cluster import (
+        ClusterConfigError,
+        check_cluster_fits,
+        read_cluster_file,
+    )
     from stablesweep.sweep.execute import grid_summary
 
     why = (_check_workers(args.workers) or check_input_file("--cluster", args.cluster)
@@ -132,6 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.cluster is not None:
         try:  # checked before any store is created (the cluster starts much later)
             read_cluster_file(args.cluster)
+            check_cluster_fits(args.cluster)  # kind: slurm: does a job fit a node (sinfo)?
         except ClusterConfigError as err:
             print(f"stablesweep run: {err}", file=sys.stderr)
             return 1

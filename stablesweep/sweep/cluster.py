@@ -4,19 +4,40 @@ batch system through dask-jobqueue (see :func:`connect`).
 A cluster file describes a dask-jobqueue cluster, e.g.::
 
     kind: slurm            # slurm | pbs | sge | lsf | htcondor | oar
-    jobs: 10               # batch jobs to start (cluster.scale(jobs=...))
+    jobs: 10               # batch jobs to start (with adapt: at most at once)
     cores: 1               # per job; each job runs `processes` single-threaded
     processes: 1           #   workers (default: processes = cores)
     memory: 4GB
     walltime: "02:00:00"
     queue: normal          # every other key goes to the dask-jobqueue cluster class
     job_extra_directives: ["--account=myproject"]
+    worker_extra_args: ["--lifetime", "110m", "--lifetime-stagger", "5m"]
+    adapt: true            # or {minimum_jobs: N, interval: 1s, wait_count: 3}
 
 Every other key must be a parameter of the dask-jobqueue cluster class or of its job
-class. The file is read and checked by the config layer (:mod:`stablesweep.configuration`):
-a missing, unreadable or invalid file raises one :class:`ClusterConfigError` (a
-:class:`~stablesweep.configuration.ConfigError`) listing every problem, each with key,
-value and what is allowed.
+class. The file is read and checked by the config layer
+(:mod:`stablesweep.configuration`): a missing, unreadable or invalid file raises one
+:class:`ClusterConfigError` (a :class:`~stablesweep.configuration.ConfigError`) listing
+every problem, each with key, value and what is allowed.
+
+**Walltime.** A batch job ends at its walltime, and with it its workers. Given
+``--lifetime`` (and ``--lifetime-stagger``) in ``worker_extra_args``, each worker
+retires on its own before that: the scheduler stops giving it tasks, moves its results
+elsewhere, puts the task it was running back in the queue (no retry is spent on it) and
+the worker exits, and with it its job. With ``adapt: true`` the cluster scales with the
+work between ``minimum_jobs`` (default 0) and ``jobs`` batch jobs
+(``cluster.adapt``, :class:`ReplacingAdaptive`) and submits new jobs for those that
+ended, so a sweep outlives any one job. The file is refused when ``--lifetime`` plus
+``--lifetime-stagger`` does not end a worker at least a minute before the walltime,
+when ``--lifetime`` is given without ``adapt`` (nothing would replace the retired
+workers) and with ``--lifetime-restart`` (it restarts a worker inside its own job,
+which the walltime still ends). A task whose worker retires loses at most the cell it
+was computing: the block task that runs again skips the cells already stored.
+
+**Fit.** With ``kind: slurm``, :func:`check_cluster_fits` compares ``cores``,
+``memory`` and ``walltime`` with what the partition (``queue``, else the default one)
+offers (``sinfo``, :mod:`stablesweep.sweep.slurm`) before any job is submitted:
+``stablesweep run --cluster`` refuses a job that no node could run.
 
 Without ``workers``, a local cluster runs one worker per CPU this process may use
 (:func:`default_workers`): inside a SLURM job, the CPUs the job was granted.
@@ -28,21 +49,24 @@ monitoring (:data:`QUIET_DASK`).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import inspect
 import os
+import re
 import signal
 import sys
 import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import dask
-from dask.utils import parse_bytes
-from distributed import Client, LocalCluster, WorkerPlugin
+from dask.utils import parse_bytes, parse_timedelta
+from distributed import Adaptive, Client, LocalCluster, WorkerPlugin
+from distributed.core import Status
 
 from stablesweep.configuration import (
     ConfigError,
@@ -53,8 +77,9 @@ from stablesweep.configuration import (
     unknown_keys,
 )
 
-__all__ = ["JOBQUEUE_KINDS", "QUIET_DASK", "SLURM_CPU_VARIABLES", "THREAD_ENV",
-           "ClusterConfigError", "TorchThreads", "cluster_from_file", "connect",
+__all__ = ["ADAPT_KEYS", "JOBQUEUE_KINDS", "QUIET_DASK", "SLURM_CPU_VARIABLES",
+           "THREAD_ENV", "ClusterConfigError", "ClusterFile", "ReplacingAdaptive",
+           "TorchThreads", "check_cluster_fits", "cluster_from_file", "connect",
            "default_workers", "read_cluster_file"]
 
 #: dask-jobqueue cluster classes by ``kind``.
@@ -129,15 +154,28 @@ class TorchThreads(WorkerPlugin):
     process that closed cleanly ends without the interpreter's module teardown
     (:func:`_quick_exit_after_close`), and ignores SIGINT (Ctrl-C stops the client,
     which closes its workers).
+
+    With ``end_running_tasks`` (the workers of :func:`connect`'s own batch jobs), a
+    worker that closes while a task still runs in it ends its process at once. A worker
+    that retires (``--lifetime``, or adaptive scaling) is removed from the scheduler
+    first, which hands its running task to another worker; left to itself the retired
+    worker would go on running that task for up to 30 s (Dask waits that long for its
+    threads), writing the same block's cells as the task's new run. Ended at once, it
+    is no different from a killed worker, which the store survives (see
+    :mod:`~stablesweep.sweep.block`).
     """
 
     name = "stablesweep-torch-threads"
 
-    def __init__(self, threads: int = 1, quick_exit: bool = False):
+    def __init__(self, threads: int = 1, quick_exit: bool = False,
+                 end_running_tasks: bool = False):
         self.threads = threads
         #: skip the interpreter's module teardown after a clean close (only for the
         #: worker processes of our own LocalCluster, never for someone else's workers)
         self.quick_exit = quick_exit
+        #: end the process of a worker that closes with a task running (only for the
+        #: workers of our own batch jobs)
+        self.end_running_tasks = end_running_tasks
 
     def setup(self, worker: Any) -> None:
         import torch
@@ -160,6 +198,13 @@ class TorchThreads(WorkerPlugin):
     def teardown(self, worker: Any) -> None:
         if self.quick_exit:
             _QUICK_EXIT["closed"] = True
+        if (self.end_running_tasks
+                and getattr(worker, "status", None) in (Status.closing,
+                                                        Status.closing_gracefully)
+                and getattr(getattr(worker, "state", None), "executing_count", 0)):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
 
 #: a worker process that closed cleanly skips the interpreter's module teardown
@@ -201,13 +246,137 @@ def _jobqueue_keys(cls: type) -> set[str]:
     return keys - _RESERVED
 
 
-def read_cluster_file(path: str | Path | Mapping[str, Any]) -> tuple[type, dict[str, Any], int]:
+#: Keys of a cluster file's ``adapt`` mapping (``adapt: true`` is ``adapt: {}``).
+ADAPT_KEYS = ("minimum_jobs", "interval", "wait_count", "target_duration")
+
+
+class ClusterFile(NamedTuple):
+    """A checked cluster file: the dask-jobqueue class, its keyword arguments, the
+    batch jobs (with ``adapt``: at most), and the adaptive scaling (``None``: off)."""
+
+    cls: type
+    spec: dict[str, Any]
+    jobs: int
+    adapt: dict[str, Any] | None
+
+
+def _option(args: list[str], name: str) -> tuple[bool, str | None]:
+    """Whether the worker option ``name`` is in ``args``, and its value (``--name V``
+    or ``--name=V``)."""
+    for k, a in enumerate(args):
+        if a == name:
+            return True, args[k + 1] if k + 1 < len(args) else None
+        if a.startswith(name + "="):
+            return True, a.split("=", 1)[1]
+    return False, None
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        out = parse_timedelta(value)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return float(out) if out is not None and out >= 0 else None
+
+
+def _walltime_seconds(kind: str, walltime: Any) -> float | None:
+    """The walltime in seconds (None: unknown): ``HH:MM:SS`` and SLURM's forms; LSF's
+    ``HH:MM``."""
+    from .slurm import parse_slurm_time
+
+    text = str(walltime).strip()
+    if kind == "lsf" and re.fullmatch(r"\d+:\d+", text):
+        h, m = text.split(":")
+        return int(h) * 3600 + int(m) * 60
+    try:
+        minutes = parse_slurm_time(text)
+    except ValueError:
+        return None
+    return None if minutes is None else minutes * 60
+
+
+def _check_adapt(problems: list[str], adapt: Any, jobs: Any) -> dict[str, Any] | None:
+    """The adaptive scaling of a cluster file (None: off), its problems appended."""
+    if adapt is None or adapt is False:
+        return None
+    if adapt is True:
+        adapt = {}
+    if not isinstance(adapt, Mapping):
+        problems.append(f"adapt: {shown(adapt)} is not valid; expected true, false or a "
+                        f"mapping of {', '.join(ADAPT_KEYS)}")
+        return None
+    adapt = {str(k): v for k, v in adapt.items()}
+    problems += unknown_keys("adapt.", adapt, ADAPT_KEYS)
+    check_int(problems, "adapt.minimum_jobs", adapt.get("minimum_jobs", 0), 0,
+              jobs if isinstance(jobs, int) and not isinstance(jobs, bool) else None)
+    if "wait_count" in adapt:
+        check_int(problems, "adapt.wait_count", adapt["wait_count"], 1)
+    for key in ("interval", "target_duration"):
+        if key in adapt and not _seconds(adapt[key]):
+            problems.append(f"adapt.{key}: {shown(adapt[key])} is not valid; expected a "
+                            "positive duration such as 1s or 5 minutes")
+    return adapt
+
+
+def _check_lifetime(problems: list[str], kind: Any, spec: Mapping[str, Any],
+                    adapt: Mapping[str, Any] | None) -> None:
+    """``--lifetime`` / ``--lifetime-stagger`` / ``--lifetime-restart`` in
+    ``worker_extra_args``, against the walltime and ``adapt``."""
+    args = spec.get("worker_extra_args") or []
+    if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
+        return  # dask-jobqueue refuses it itself
+    if _option(args, "--lifetime-restart")[0]:
+        problems.append("worker_extra_args: --lifetime-restart restarts a worker inside its "
+                        "own batch job, which the walltime still ends; leave it out (with "
+                        "adapt: true, new jobs replace the retired workers)")
+    has, value = _option(args, "--lifetime")
+    if not has:
+        return
+    lifetime = _seconds(value)
+    if not lifetime:
+        problems.append(f"worker_extra_args: --lifetime {shown(value)} is not valid; "
+                        "expected a duration such as 55m or 2h")
+        return
+    has_stagger, stagger_value = _option(args, "--lifetime-stagger")
+    stagger = _seconds(stagger_value) if has_stagger else 0.0
+    if stagger is None:
+        problems.append(f"worker_extra_args: --lifetime-stagger {shown(stagger_value)} is "
+                        "not valid; expected a duration such as 4m")
+        return
+    if adapt is None:
+        problems.append(f"worker_extra_args: --lifetime {value} retires every worker, but "
+                        "adapt is off, so no new job replaces them and the sweep stops; "
+                        "set adapt: true")
+    if not isinstance(kind, str) or kind not in JOBQUEUE_KINDS:
+        return
+    walltime = spec.get("walltime") or dask.config.get(f"jobqueue.{kind}.walltime", None)
+    wall = _walltime_seconds(kind, walltime) if walltime else None
+    if wall is not None and lifetime + stagger > wall - 60:
+        latest = lifetime + stagger
+        allowed = wall - 60
+
+        def duration(x: float) -> str:
+            return f"{int(x // 60)}m" if allowed >= 1200 else f"{max(1, int(x))}s"
+
+        example = (f"e.g. --lifetime {duration(0.9 * allowed)} --lifetime-stagger "
+                   f"{duration(0.05 * allowed)}" if allowed > 0
+                   else "and a walltime of more than a minute")
+        problems.append(
+            f"worker_extra_args: --lifetime {value}"
+            + (f" with --lifetime-stagger {stagger_value}" if has_stagger else "")
+            + f" ends a worker up to {latest / 60:.4g} min after it starts, not at least a "
+            f"minute before the walltime {walltime} ({wall / 60:.4g} min); expected "
+            f"lifetime + stagger <= walltime - 1 min, {example}")
+
+
+def read_cluster_file(path: str | Path | Mapping[str, Any]) -> ClusterFile:
     """Read and check a cluster description without starting anything.
 
     ``path`` is a YAML file (or, as for every config the package reads, YAML text or a
-    mapping). Returns the dask-jobqueue cluster class, its keyword arguments (defaults
-    filled in, the thread settings appended to ``job_script_prologue``) and the number of
-    batch jobs. Raises :class:`ClusterConfigError` listing every problem found.
+    mapping). Returns a :class:`ClusterFile`: the dask-jobqueue cluster class, its
+    keyword arguments (defaults filled in, the thread settings appended to
+    ``job_script_prologue``), the number of batch jobs and the adaptive scaling. Raises
+    :class:`ClusterConfigError` listing every problem found.
     """
     _, spec, where = read_source(path, error=ClusterConfigError)
     if spec is None:
@@ -226,6 +395,7 @@ def read_cluster_file(path: str | Path | Mapping[str, Any]) -> tuple[type, dict[
         check_choice(problems, "kind", kind, list(JOBQUEUE_KINDS))
     jobs = spec.pop("jobs", 1)
     check_int(problems, "jobs", jobs, 1)
+    adapt = _check_adapt(problems, spec.pop("adapt", None), jobs)
     spec.setdefault("cores", 1)
     check_int(problems, "cores", spec["cores"], 1)
     if "processes" in spec:
@@ -248,24 +418,78 @@ def read_cluster_file(path: str | Path | Mapping[str, Any]) -> tuple[type, dict[
         problems.append(f"job_script_prologue: {shown(prologue)} is not valid; expected a "
                         "list of shell lines")
         prologue = []
+    _check_lifetime(problems, kind, spec, adapt)
     import dask_jobqueue
 
     cls = None
     if isinstance(kind, str) and kind in JOBQUEUE_KINDS:
         cls = getattr(dask_jobqueue, JOBQUEUE_KINDS[kind])
+        # (adapt, popped above, is left out of the list: tests/test_cli.py pins its head)
         problems += unknown_keys("", spec, _jobqueue_keys(cls) | {"kind", "jobs"})
     if problems:
         raise ClusterConfigError(problems, where)
     spec["job_script_prologue"] = [*prologue,
                                    *(f"export {k}={v}" for k, v in THREAD_ENV.items())]
-    return cls, spec, jobs
+    return ClusterFile(cls, spec, jobs, adapt)
+
+
+def check_cluster_fits(path: str | Path | Mapping[str, Any], run=None) -> None:
+    """Refuse a ``kind: slurm`` cluster file whose batch job no node of its partition
+    could run: ``cores`` against the CPUs of the partition's largest node, ``memory``
+    against its memory and ``walltime`` against the partition's time limit (``sinfo``,
+    :mod:`stablesweep.sweep.slurm`). Raises :class:`ClusterConfigError`, one line per
+    problem naming the key to change; does nothing for other kinds or where ``sinfo``
+    does not answer (submitting then fails or waits as it would have)."""
+    import subprocess
+
+    from .slurm import Request, SlurmUnavailable, parse_slurm_time, partitions, request_problems
+
+    cls, spec, _, _ = read_cluster_file(path)
+    if cls is None or cls.__name__ != JOBQUEUE_KINDS["slurm"]:
+        return
+    try:
+        found = partitions(run or subprocess.run)
+    except SlurmUnavailable:
+        return
+    where = None if isinstance(path, Mapping) or "\n" in str(path) else str(path)
+    walltime = spec.get("walltime") or dask.config.get("jobqueue.slurm.walltime", None)
+    try:
+        minutes = parse_slurm_time(walltime) if walltime else None
+    except ValueError:
+        minutes = None
+    queue = spec.get("queue") or dask.config.get("jobqueue.slurm.queue", None)
+    cpus = spec.get("job_cpu") or spec["cores"]
+    # what dask-jobqueue asks for: --mem=job_mem, else memory rounded up to whole GiB
+    # (MiB, KiB below 1 GiB); SLURM's MB are MiB
+    from dask_jobqueue.slurm import slurm_format_bytes_ceil
+
+    mem = str(spec.get("job_mem") or slurm_format_bytes_ceil(parse_bytes(spec["memory"])))
+    units = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", mem.strip(), flags=re.I)
+    memory_mb = float(m.group(1)) * units[(m.group(2) or "M").upper()] if m else None
+
+    def memory_setting(mb: int) -> str:
+        key = "job_mem" if spec.get("job_mem") else "memory"
+        return (f"{key}: {mb // 1024}GiB" if mb >= 1024 and key == "memory"
+                else f"{key}: {mb}MiB" if key == "memory" else f"{key}: {mb}M")
+
+    request = Request(
+        what="each batch job", cpus=int(cpus), memory_mb=memory_mb, minutes=minutes,
+        partition=str(queue) if queue else None,
+        settings={"cpus": "job_cpu: {}" if spec.get("job_cpu") else "cores: {}",
+                  "memory_mb": memory_setting, "minutes": 'walltime: "{time}"',
+                  "partition": "queue: {}"})
+    problems = request_problems(request, found)
+    if problems:
+        raise ClusterConfigError(problems, where)
 
 
 def cluster_from_file(path: str | Path | Mapping[str, Any]):
     """A dask-jobqueue cluster from a YAML description (see the module docstring and
     :func:`read_cluster_file`); its ``stablesweep_jobs`` is the number of batch jobs to
-    scale to. Raises :class:`ClusterConfigError` listing every problem found."""
-    cls, spec, jobs = read_cluster_file(path)
+    scale to (with ``adapt``: at most) and ``stablesweep_adapt`` the adaptive scaling
+    (None: off). Raises :class:`ClusterConfigError` listing every problem found."""
+    cls, spec, jobs, adapt = read_cluster_file(path)
     where = None if isinstance(path, Mapping) or "\n" in str(path) else str(path)
     try:
         cluster = cls(**spec)
@@ -273,7 +497,50 @@ def cluster_from_file(path: str | Path | Mapping[str, Any]):
         raise ClusterConfigError([f"config: dask-jobqueue's {cls.__name__} refused it: "
                                   f"{err}"], where) from None
     cluster.stablesweep_jobs = jobs
+    cluster.stablesweep_adapt = adapt
     return cluster
+
+
+class ReplacingAdaptive(Adaptive):
+    """Adaptive scaling of a dask-jobqueue cluster that also replaces the batch jobs
+    that ended on their own (their workers retired at ``--lifetime``, or the walltime or
+    a node failure ended them).
+
+    Dask's :class:`~distributed.deploy.Adaptive` counts a job as planned until the
+    cluster forgets it, which happens for a one-worker job some 15 s after its worker
+    left (``distributed.deploy.lost-worker-timeout``) and never for a job of several
+    worker processes (dask-jobqueue issue 611): the cluster would keep fewer workers than
+    it plans. Before every decision this forgets each job whose workers all came and
+    went (``replaced`` counts them), so that the cluster scales up to its target again
+    with new jobs.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._seen: set[str] = set()
+        #: jobs forgotten after their workers left (replaced where the target asks)
+        self.replaced = 0
+
+    async def recommendations(self, target: int) -> dict:
+        self.forget_ended_jobs()
+        return await super().recommendations(target)
+
+    def forget_ended_jobs(self) -> list[str]:
+        """Forget the jobs whose workers all connected once and have all left."""
+        cluster = self.cluster
+        observed = {str(n) for n in self.observed}
+        self._seen |= observed
+        ended = []
+        for name, spec in list(cluster.worker_spec.items()):
+            members = {str(name) + suffix for suffix in (spec.get("group") or [""])}
+            if members & self._seen and not members & observed:
+                del cluster.worker_spec[name]
+                job = cluster.workers.pop(name, None)
+                if job is not None:  # its job may linger: cancel it (a no-op once ended)
+                    cluster._futures.add(asyncio.ensure_future(job.close()))
+                ended.append(name)
+        self.replaced += len(ended)
+        return ended
 
 
 @contextlib.contextmanager
@@ -294,10 +561,16 @@ def connect(
                 yield client
             return
         if cluster is not None:
+            check_cluster_fits(cluster)  # a job no node can run would wait for ever
             jq = cluster_from_file(cluster)
             with jq, Client(jq, set_as_default=False) as client:
-                client.register_plugin(TorchThreads())
+                client.register_plugin(TorchThreads(end_running_tasks=True))
                 jq.scale(jobs=jq.stablesweep_jobs)
+                if jq.stablesweep_adapt is not None:
+                    options = dict(jq.stablesweep_adapt)
+                    jq.adapt(minimum_jobs=options.pop("minimum_jobs", 0),
+                             maximum_jobs=jq.stablesweep_jobs, Adaptive=ReplacingAdaptive,
+                             **options)
                 yield client
             return
         n = workers or default_workers()
@@ -309,5 +582,3 @@ def connect(
         ) as local, Client(local, set_as_default=False) as client:
             client.register_plugin(TorchThreads(quick_exit=True))
             yield client
-
-
