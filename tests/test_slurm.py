@@ -235,6 +235,7 @@ def test_workflow_request_larger_than_any_node_stops_before_submitting(tmp_path)
             ) in log, log[-4000:]
     assert seconds < 120, seconds
     assert not (work / "results" / "tiny" / "sweep.zarr").exists()
+    assert not any((work / ".snakemake" / "locks").glob("*"))  # the lock is released
 
 
 def test_cluster_file_larger_than_any_node_is_refused_before_the_store(tmp_path, capsys):
@@ -262,17 +263,17 @@ def test_cluster_file_larger_than_any_node_is_refused_before_the_store(tmp_path,
 
 
 #: Network depth of the lifetime test's sweep: cells of about a second.
-LIFETIME_DEPTH = 400
+LIFETIME_DEPTH = 1000
 #: Worker lifetime (s) and its stagger in the lifetime test: each worker retires a few
 #: times during the sweep.
 LIFETIME, STAGGER = 15, 3
 
-#: A sweep long enough for workers to retire mid-way: 2 transforms x 12 noise levels x
-#: 2 networks = 48 cells of 2 trials, deep enough that a cell takes a noticeable time.
+#: A sweep long enough for workers to retire mid-way: 2 transforms x 16 noise levels x
+#: 2 networks = 64 cells of 2 trials (about 80 CPU seconds here).
 LIFETIME_CONFIG = {
     **CONFIG,
     "experiment": "lifetime",
-    "problem": {**CONFIG["problem"], "noise": [round(0.005 * k, 3) for k in range(12)]},
+    "problem": {**CONFIG["problem"], "noise": [round(0.005 * k, 3) for k in range(16)]},
     "networks": [{**n, "depth": LIFETIME_DEPTH} for n in CONFIG["networks"]],
 }
 
