@@ -18,6 +18,11 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/slurm.smk"
 
 
+# On SLURM: stop before submitting anything if a job cannot fit its partition (sinfo).
+onstart:
+    check_slurm_fit()
+
+
 rule all:
     default_target: True
     input:

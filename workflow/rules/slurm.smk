@@ -3,9 +3,9 @@
 # largest node has, or more time than its limit, would stay pending for ever and
 # Snakemake would wait without a word. The check (stablesweep/sweep/slurm.py) reads
 # `sinfo` and stops the run with one line per problem, naming the setting to change.
-# It runs once the DAG is built (onstart), on the jobs that will run; rules whose jobs
-# appear only later (after a checkpoint) are checked on the values set for them by
-# name (--set-threads / --set-resources).
+# The Snakefile runs it once the DAG is built (onstart), on the jobs that will run;
+# rules whose jobs appear only later (after a checkpoint) are checked on the values
+# set for them by name (--set-threads / --set-resources).
 import sys
 
 from stablesweep.sweep.slurm import (
@@ -78,7 +78,8 @@ def _job_request(job):
 
 
 def _named_request(name):
-    """A rule without a job yet: the values set for it by name, if any."""
+    """What a job of ``name`` asks for before the job exists (rules whose jobs come
+    after a checkpoint): the values set for that rule by name, if any."""
     threads = workflow.resource_settings.overwrite_threads or {}
     resources = (workflow.resource_settings.overwrite_resources or {}).get(name, {})
     cpus = _number(threads.get(name))
@@ -111,11 +112,11 @@ def slurm_requests():
             old.minutes or 0,
         ):
             out[job.rule.name] = r
-    for rule in workflow.rules:
-        if rule.name not in out and not workflow.is_local(rule):
-            r = _named_request(rule.name)
+    for each in workflow.rules:
+        if each.name not in out and not workflow.is_local(each):
+            r = _named_request(each.name)
             if r is not None:
-                out[rule.name] = r
+                out[each.name] = r
     return list(out.values())
 
 
@@ -142,7 +143,3 @@ def check_slurm_fit():
             " 'Running on a cluster'. Nothing was submitted."
         )
         raise SystemExit(1)
-
-
-onstart:
-    check_slurm_fit()
