@@ -314,8 +314,11 @@ def test_workers_retire_at_their_lifetime_and_are_replaced_store_equals_local(tm
     print(f"sweep {seconds:.0f} s, {summary.total} cells; {len(states)} batch jobs "
           f"{sorted(states.values())}; {len(retired)} workers retired at their lifetime")
     assert len(retired) >= 2, (retired, states)
-    assert len(states) >= 2 + len(retired) - 1, states  # the retired were replaced
+    # adapt (minimum 2 jobs) replaced the retired workers' jobs, the last two perhaps
+    # not if they retired as the sweep ended
+    assert len(states) >= max(3, len(retired)), states
     assert sum(s == "COMPLETED" for s in states.values()) >= 2, states
+    assert "FAILED" not in states.values(), states  # e.g. a replacement's name was taken
 
     local = tmp_path / "local.zarr"
     assert run_sweep(cfg, local, workers=2, progress=False).lost == 0

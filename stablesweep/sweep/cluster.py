@@ -59,6 +59,7 @@ import signal
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -517,7 +518,8 @@ class ReplacingAdaptive(Adaptive):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._seen: set[str] = set()
+        #: the batch jobs (job objects, not names) whose workers have connected
+        self._seen: weakref.WeakSet = weakref.WeakSet()
         #: jobs forgotten after their workers left (replaced where the target asks)
         self.replaced = 0
 
@@ -529,18 +531,38 @@ class ReplacingAdaptive(Adaptive):
         """Forget the jobs whose workers all connected once and have all left."""
         cluster = self.cluster
         observed = {str(n) for n in self.observed}
-        self._seen |= observed
+        # a job whose workers left normally ends by itself within moments; one that
+        # lingers is cancelled after distributed.deploy.lost-worker-timeout (15 s)
+        delay = parse_timedelta(dask.config.get("distributed.deploy.lost-worker-timeout"))
         ended = []
         for name, spec in list(cluster.worker_spec.items()):
+            job = cluster.workers.get(name)
+            if job is None:  # not started yet (or already given up by the cluster)
+                continue
             members = {str(name) + suffix for suffix in (spec.get("group") or [""])}
-            if members & self._seen and not members & observed:
+            if members & observed:
+                self._seen.add(job)
+            elif job in self._seen:
                 del cluster.worker_spec[name]
-                job = cluster.workers.pop(name, None)
-                if job is not None:  # its job may linger: cancel it (a no-op once ended)
-                    cluster._futures.add(asyncio.ensure_future(job.close()))
+                del cluster.workers[name]
+                # ended as far as the cluster is concerned (SpecCluster.close checks
+                # that every job it created is closed)
+                if job.status not in (Status.closing, Status.closed, Status.failed):
+                    job.status = Status.closed
+                asyncio.get_running_loop().call_later(delay, _cancel_job, cluster, job)
                 ended.append(name)
+        if ended and isinstance(getattr(cluster, "_i", None), int):
+            # new jobs get new names (SpecCluster reuses a free one, and a worker of
+            # the same name may still be leaving the scheduler)
+            cluster._i += 1
         self.replaced += len(ended)
         return ended
+
+
+def _cancel_job(cluster: Any, job: Any) -> None:
+    """Cancel a forgotten batch job (``scancel`` and the like; a no-op once it ended)."""
+    if cluster.status not in (Status.closing, Status.closed):
+        cluster._futures.add(asyncio.ensure_future(job.close()))
 
 
 @contextlib.contextmanager
