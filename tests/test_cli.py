@@ -402,7 +402,8 @@ def test_bad_cluster_file_is_refused_before_the_store_is_made(tmp_path, capsys):
         "500MiB",
         info.value.problems[1],
     ]
-    assert info.value.problems[1].startswith("queu: unknown key; allowed: account, cores,")
+    assert info.value.problems[1].startswith(
+        "queu: unknown key; allowed: account, adapt, cores,")
     assert "queue" in info.value.problems[1]
     bad.write_text("kind: slurm\n  jobs: [\n")
     with pytest.raises(ClusterConfigError, match="not valid YAML"):

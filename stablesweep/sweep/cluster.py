@@ -425,8 +425,8 @@ def read_cluster_file(path: str | Path | Mapping[str, Any]) -> ClusterFile:
     cls = None
     if isinstance(kind, str) and kind in JOBQUEUE_KINDS:
         cls = getattr(dask_jobqueue, JOBQUEUE_KINDS[kind])
-        # (adapt, popped above, is left out of the list: tests/test_cli.py pins its head)
-        problems += unknown_keys("", spec, _jobqueue_keys(cls) | {"kind", "jobs"})
+        # adapt was popped above (checked by _check_adapt); it is listed as allowed
+        problems += unknown_keys("", spec, _jobqueue_keys(cls) | {"kind", "jobs", "adapt"})
     if problems:
         raise ClusterConfigError(problems, where)
     spec["job_script_prologue"] = [*prologue,
