@@ -8,7 +8,9 @@ A config is a YAML mapping (``config/tradeoff/kernel-32.yaml``)::
       transform: fourier             # fourier | walsh
       resolution: 32                 # image side, a power of two >= 8
       wavelet: haar                  # wavelet of FIRENET / FISTA
-      sampling:                      # multilevel mask (see stablesweep.tradeoff.problem)
+      sampling:                      # multilevel mask (see stablesweep.tradeoff.problem),
+                                     # or {scheme: radial, lines: L}: L radial lines
+                                     # (stablesweep.sampling.radial_mask, Fourier only)
         rate: 0.25                   # m = round(rate * N)
         full_levels: 3               # bands with max level <= 3 fully sampled
         decay: 0.4                   # density ratio between successive outer levels
@@ -242,6 +244,9 @@ def _validate_problem(out: list[str], p: Any) -> int | None:
         except (ValueError, TypeError) as err:
             out.append(f"problem.wavelet: {err}")
     s = p.get("sampling")
+    if isinstance(s, Mapping) and s.get("scheme") == "radial" and p.get("transform") == "walsh":
+        out.append("problem.sampling.scheme: 'radial' is not valid with transform 'walsh'; "
+                   "expected transform 'fourier' (Walsh sequencies have no angle)")
     if ok_n and isinstance(s, Mapping) and is_int(s.get("full_levels")):
         r = int(math.log2(n))
         if s["full_levels"] > r:

@@ -309,7 +309,7 @@ def _provenance(cfg: TradeoffConfig) -> dict[str, str | int]:
         "config_hash": cfg.hash,
         "config_source": str(cfg.source),
         "seed": cfg.seed,
-        "mask_seed": int(cfg.problem["sampling"]["seed"]),
+        "mask_seed": int(cfg.problem["sampling"].get("seed", -1)),
         "stablesweep_version": str(__version__),
         "git_commit": git_commit(),
         "versions": json.dumps({"python": sys.version.split()[0], **library_versions()}),

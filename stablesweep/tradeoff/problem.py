@@ -85,12 +85,19 @@ def full_centre_budgets(shape: tuple[int, ...], transform: str, m: int, full_lev
 
 
 def make_mask(problem: dict[str, Any]) -> np.ndarray:
-    """The mask (bool ``(n, n)``, natural index order) of a config's ``problem`` block."""
-    from stablesweep.sampling import multilevel_mask
+    """The mask (bool ``(n, n)``, natural index order) of a config's ``problem`` block.
+
+    ``sampling.scheme: radial`` (with ``lines``) gives
+    :func:`stablesweep.sampling.radial_mask`; otherwise (``multilevel``, the default)
+    the multilevel mask of :func:`full_centre_budgets` drawn with ``sampling.seed``.
+    """
+    from stablesweep.sampling import multilevel_mask, radial_mask
 
     n = int(problem["resolution"])
     shape = (n, n)
     s = problem["sampling"]
+    if s.get("scheme") == "radial":
+        return radial_mask(shape, int(s["lines"]), problem["transform"])
     m = max(1, int(round(float(s["rate"]) * n * n)))
     b = full_centre_budgets(shape, problem["transform"], m, int(s.get("full_levels", 2)),
                             float(s.get("decay", 0.5)))

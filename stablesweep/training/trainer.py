@@ -143,13 +143,17 @@ def evaluate(net: torch.nn.Module, data: Dataset, batch_size: int = 64) -> tuple
 def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
                 train_set: Dataset, val_set: Dataset, shuffle: torch.Generator,
                 batch_size: int, epoch: int,
-                on_batch: Callable[[float], None] | None = None) -> dict[str, float]:
+                on_batch: Callable[[float], None] | None = None,
+                augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                ) -> dict[str, float]:
     """One epoch: minibatch steps of ``opt`` on :func:`mse` in the order drawn from
     ``shuffle``, one step of the learning-rate schedule, then the validation loss.
 
     Returns the epoch's history record: ``epoch``, ``train_loss`` (mean over the
     images), ``val_loss``, ``val_rel_error`` (:func:`evaluate`), ``lr`` (the rate the
-    epoch used) and ``seconds``. ``on_batch(loss)`` is called after every step.
+    epoch used) and ``seconds``. ``on_batch(loss)`` is called after every step;
+    ``augment(y)`` (e.g. fresh training noise) transforms each batch's measurements
+    before the forward pass.
     """
     t0 = time.perf_counter()
     net.train()
@@ -159,7 +163,8 @@ def train_epoch(net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
     for start in range(0, n, batch_size):
         idx = perm[start:start + batch_size]
         opt.zero_grad(set_to_none=True)
-        loss = mse(net(train_set.y[idx]), train_set.x[idx])
+        yb = train_set.y[idx]
+        loss = mse(net(yb if augment is None else augment(yb)), train_set.x[idx])
         loss.backward()
         opt.step()
         total += float(loss.detach()) * idx.numel()
