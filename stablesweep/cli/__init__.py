@@ -13,6 +13,7 @@ Usage::
     stablesweep train CONFIG ...       (trained networks; see stablesweep train -h)
     stablesweep barrier ...            (the K-digits experiment; see stablesweep barrier -h)
     stablesweep tradeoff CONFIG ...    (the kernel trade-off; see stablesweep tradeoff -h)
+    stablesweep frontier ACTION CONFIG (the accuracy-stability frontier; see -h)
 
 Each subcommand is one module of this package with one ``add_<name>_parser(subparsers)``
 function that registers its arguments and sets ``func`` (called with the parsed
@@ -43,6 +44,7 @@ from .analyse import add_analyse_parser
 from .barrier import add_barrier_parser
 from .export import add_export_parser
 from .figures import add_figures_parser
+from .frontier import add_frontier_parser
 from .report import add_report_parser
 from .run import add_run_parser
 from .status import add_status_parser
@@ -62,6 +64,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train_parser,
     add_barrier_parser,
     add_tradeoff_parser,
+    add_frontier_parser,
 ]
 
 
