@@ -1,5 +1,6 @@
 # stablesweep: accuracy and stability sweeps of reconstruction networks.
-# Stages (one rule file each): sweep -> analyse -> figures -> report.
+# Stages (one rule file each): sweep -> analyse -> figures -> report; the accuracy-
+# stability frontier (frontier.smk) trains and measures one job per model.
 from snakemake.utils import min_version
 
 min_version("8.0")
@@ -16,6 +17,7 @@ include: "workflow/rules/analyse.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/slurm.smk"
+include: "workflow/rules/frontier.smk"
 
 
 # On SLURM: stop before submitting anything if a job cannot fit its partition (sinfo).
