@@ -59,9 +59,11 @@ def model_summary(ds: Any) -> Any:
     robustness variables (dims ``model`` and ``model × budget``)."""
     out = ds[[v for v in PAIR_STATS if v in ds]].median("pair")
     for v in ("robust_error", "robust_psnr", "robust_ssim"):
-        out[v] = ds[v].mean("pair")
-    out["robust_steps_max"] = ds["robust_steps"].max("pair")
-    out["robust_hit_cap"] = ds["robust_hit_cap"].sum("pair")
+        if v in ds:
+            out[v] = ds[v].mean("pair")
+    if "robust_steps" in ds:
+        out["robust_steps_max"] = ds["robust_steps"].max("pair")
+        out["robust_hit_cap"] = ds["robust_hit_cap"].sum("pair")
     return out
 
 
