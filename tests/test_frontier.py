@@ -314,8 +314,8 @@ def test_bound_checks_find_a_violation():
 # --------------------------------------------------------------------------- command
 
 
-def _write(tmp_path: Path, data: dict) -> Path:
-    path = tmp_path / "tiny.yaml"
+def _write(tmp_path: Path, data: dict, name: str = "tiny") -> Path:
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -331,7 +331,7 @@ def test_command_errors(tmp_path, capsys):
     assert main(["frontier", "collect", str(cfg), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "have no measurement of this config" in err and "-w0-n0-k0.1-s0" in err
-    bad = _write(tmp_path, tiny(**{"grid.noise": [2.0]}))
+    bad = _write(tmp_path, tiny(**{"grid.noise": [2.0]}), "bad")
     assert main(["frontier", "run", str(bad)]) == 2
     assert "grid.noise[0]: 2.0" in capsys.readouterr().err
     assert main(["frontier", "list", str(cfg)]) == 0
