@@ -120,7 +120,7 @@ def train_on_details(A: Any, network: str, arch: dict[str, Any], recipe: dict[st
                      noise: float = 0.0, label: str | None = None,
                      log: Callable[[str], None] | None = None,
                      ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Train a network on phantoms, a share ``fraction`` of them with a near-kernel detail.
+    r"""Train a network on phantoms, a share ``fraction`` of them with a near-kernel detail.
 
     Parameters
     ----------
