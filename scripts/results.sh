@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the results page docs/results.md (and its figures in docs/results/) from
 # scratch: every experiment it quotes, then the page. No training: the trained networks
-# ship in models/. About 26 minutes on 2 cores (measured from a fresh clone, venv included);
+# ship in models/. About 26 minutes on 2 cores before the frontier (measured from a fresh
+# clone, venv included); the frontier adds its measurements (see the README);
 # outputs land in results/<experiment>/.
 #
 #   bash scripts/results.sh            # everything (finished stages are kept: rerunning
@@ -12,9 +13,16 @@ bash scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 start=$(date +%s)
 
-# 1. sweeps through the workflow: rates (64², 128²) and stability at equal budgets
+# 1. through the workflow: the sweeps — rates (64², 128²), stability at equal budgets —
+#    and the accuracy-stability frontier at 32² (one job per model; the 84 models ship
+#    in models/frontier-32, so the model jobs copy them and nothing is trained)
 snakemake --profile workflow/profiles/default \
-    --config experiments='[rates, rates-128, stability, trained-vs-stable]'
+    --config experiments='[rates, rates-128, stability, trained-vs-stable]' \
+    -- all results/frontier/frontier-32/frontier.nc
+# the frontier's cluster configs: what they would cost (nothing runs)
+for n in 64 256; do
+    stablesweep frontier run "config/frontier/frontier-$n.yaml" --dry-run
+done > results/frontier/estimates.txt
 
 # 2. Table 1 (K digits) and the kernel trade-off
 if [ ! -f results/k-digits/summary.json ]; then

@@ -148,7 +148,9 @@ def frontier_verdict(ds: Any) -> dict[str, Any]:
     *amplifies little* when its median worst-case amplification at ‖Aδ‖ is below
     :data:`LOW_AMPLIFICATION`/κ. The bound (1 − D)/κ forbids both at once. Returns the
     counts, the recovering models' amplification range and ratio to the bound, the
-    low-amplification models' detail-error range, and ``shown``: True when some model
+    low-amplification models' detail-error range, the model with the lowest detail error,
+    the Spearman rank correlation of D and amplification over the trained models (negative:
+    the better a model recovers, the more it amplifies), and ``shown``: True when some model
     recovers (so the trade-off is exercised) and none breaks the bound; False when one
     breaks it; None when no model recovers (the question is not reached at this scale).
     """
@@ -175,6 +177,17 @@ def frontier_verdict(ds: Any) -> dict[str, Any]:
         out["recovering_models"] = [str(m) for m in ds["model"].values[rec]]
     if low.any():
         out["low_detail_error"] = [float(np.nanmin(D[low])), float(np.nanmax(D[low]))]
+    if trained.any():
+        i = int(np.nanargmin(np.where(trained, D, np.inf)))
+        out["lowest_detail_error"] = {"model": str(ds["model"].values[i]),
+                                      "detail_error": float(D[i]),
+                                      "worst_amplification": float(W[i]),
+                                      "recovery_bound": float(s["recovery_bound"].values[i])}
+    if trained.sum() >= 3:
+        from scipy.stats import spearmanr
+
+        rho = spearmanr(D[trained], W[trained]).statistic
+        out["rank_correlation"] = float(rho)
     out["shown"] = (False if (both.any() or broken) else (True if rec.any() else None))
     return out
 

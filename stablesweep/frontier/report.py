@@ -135,10 +135,20 @@ def markdown(ds: Any, v: dict[str, Any]) -> str:
 
 def frontier_sentence(fv: dict[str, Any], kappa: float) -> str:
     """One paragraph: where the trained models sit against the bound."""
+    trend = ""
+    if "rank_correlation" in fv:
+        rho = fv["rank_correlation"]
+        trend = (f" Over the {fv['trained']} trained models, D and the worst-case "
+                 f"amplification have Spearman rank correlation {rho:.2f}"
+                 + (": the better a model recovers the details, the more it amplifies."
+                    if rho < -0.5 else "."))
     if fv["shown"] is None:
-        return (f"No trained model recovers the details (median D ≤ {RECOVERED:g}) at this "
-                "scale, so the trade-off is not reached: every model sits at D ≈ 1, where the "
-                "bound (1 − D)/κ asks for no amplification.")
+        best = fv.get("lowest_detail_error")
+        at = (f" The lowest median D is {best['detail_error']:.2f} ({best['model']}), at "
+              f"worst-case amplification {best['worst_amplification']:.3g} against the bound's "
+              f"{best['recovery_bound']:.3g}." if best else "")
+        return (f"Not reached: no trained model recovers the details (median D ≤ "
+                f"{RECOVERED:g}) at this scale.{at}{trend} Every pair obeys the bound.")
     if fv["shown"] is False:
         return (f"A measurement breaks the bound ({fv['checks']}); models recovering and "
                 f"amplifying little: {', '.join(fv['both_models'])}. This is a bug to find.")
@@ -151,7 +161,7 @@ def frontier_sentence(fv: dict[str, Any], kappa: float) -> str:
             f"(median D ≤ {RECOVERED:g}); their worst-case amplification at ‖Aδ‖ is "
             f"{lo:.3g}–{hi:.3g}, {r0:.2f}–{r1:.2f}× the bound (1 − D)/κ. None both recovers "
             f"and amplifies less than 1/(2κ) — the bound forbids it, and every pair obeys it."
-            + tail)
+            + tail + trend)
 
 
 def kappa_sentence(fits: list[dict[str, Any]]) -> str:

@@ -8,6 +8,8 @@ what ``scripts/results.sh`` computed —
 - ``results/stability``, ``results/trained-vs-stable``: worst-case attacks at equal
   budgets ε = ‖e‖/‖y‖,
 - ``results/tradeoff``: the kernel trade-off (``stablesweep tradeoff``),
+- ``results/frontier/frontier-32``: the accuracy–stability frontier (``stablesweep
+  frontier``, through the workflow) and ``results/frontier/estimates.txt``,
 - ``results/k-digits``: Table 1 (``stablesweep barrier``),
 
 and writes one Markdown page with small PNG copies of the figures next to it
@@ -27,12 +29,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .common import Section
+from .frontier import frontier_sections
 from .kdigits import kdigits_section
 from .rates import rates_section
 from .stability import stability_section
 from .tradeoff import tradeoff_section
 
 __all__ = ["Section", "build_page", "main"]
+
 
 def build_page(results: Path, out: Path, *, minutes: float | None = None) -> Path:
     """Write the results page ``out`` (Markdown) and its figures in ``out.parent/results``.
@@ -50,7 +54,8 @@ def build_page(results: Path, out: Path, *, minutes: float | None = None) -> Pat
     if figs.exists():
         shutil.rmtree(figs)
     sections = [rates_section(results, figs), stability_section(results, figs),
-                tradeoff_section(results, figs), kdigits_section(results)]
+                tradeoff_section(results, figs), *frontier_sections(results, figs),
+                kdigits_section(results)]
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="minutes")
     from stablesweep import __version__
     from stablesweep.sweep.provenance import git_commit

@@ -14,6 +14,7 @@ import xarray as xr
 __all__ = ["CONTRADICTED", "DEMONSTRATED", "NOT_AT_SCALE", "NOT_RUN", "THUMB_SIDE", "Section",
            "copy_figure", "fmt", "load", "open_store", "table"]
 
+
 DEMONSTRATED, NOT_AT_SCALE, CONTRADICTED, NOT_RUN = (
     "demonstrated", "not at this scale", "contradicted", "not run")
 

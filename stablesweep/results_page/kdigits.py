@@ -8,6 +8,8 @@ from pathlib import Path
 from .common import CONTRADICTED, DEMONSTRATED, NOT_RUN, Section, table
 
 __all__ = ["kdigits_section"]
+
+
 def kdigits_section(results: Path) -> Section:
     claim = ("No method — trained (LISTA) or constructed (FIRENET) — computes minimisers to "
              "K digits from inputs accurate to 2^−n, however large n: the minimisers of "

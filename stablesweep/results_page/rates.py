@@ -21,6 +21,8 @@ from .common import (
 )
 
 __all__ = ["rates_section"]
+
+
 def _resolution(fits: xr.Dataset, fallback: str) -> str:
     """``"64²"`` from the sweep config stored in the analysis file's attributes."""
     import yaml

@@ -23,6 +23,7 @@ from .common import (
 
 __all__ = ["stability_section"]
 
+
 #: A network whose clean error is above this fraction of zero-filling's is flagged.
 ZERO_FILLING_MARGIN = 0.9
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from .common import DEMONSTRATED, NOT_AT_SCALE, NOT_RUN, Section, copy_figure, load
 
 __all__ = ["tradeoff_section"]
+
+
 def tradeoff_section(results: Path, figs: Path) -> Section:
     claim = ("A map that recovers two images whose difference δ is nearly invisible to A "
              "(‖Aδ‖ ≪ ‖δ‖) must amplify: ‖φ(Ax′) − φ(Ax)‖/‖Aδ‖ ≥ (‖δ‖ − 2η)/‖Aδ‖ with η its "
