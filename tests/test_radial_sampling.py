@@ -103,3 +103,47 @@ def test_sample_counts_grow_with_lines_and_match_the_published_rate():
 def test_bad_inputs_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         radial_mask(**kwargs)
+
+
+# --------------------------------------------------------------------------- where it is used
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _training_raw(sampling: dict) -> dict:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "config" / "training" / "unet-64.yaml").read_text())
+    raw["problem"]["sampling"] = sampling
+    raw.pop("profiles", None)
+    return raw
+
+
+def test_training_configs_take_radial_lines():
+    from stablesweep.training.config import parse_training_config
+    from stablesweep.training.data import make_mask
+
+    cfg = parse_training_config(_training_raw({"scheme": "radial", "lines": 10}))
+    np.testing.assert_array_equal(make_mask(cfg), radial_mask((64, 64), 10))
+
+
+@pytest.mark.parametrize("sampling, message", [
+    ({"scheme": "radial"}, "problem.sampling.lines: missing; scheme 'radial'"),
+    ({"scheme": "radial", "lines": 8, "rate": 0.2}, "rate not used by scheme 'radial'"),
+    ({"scheme": "uniform", "rate": 0.2, "seed": 1, "lines": 8},
+     "problem.sampling.lines: only used by scheme 'radial'"),
+])
+def test_training_config_radial_errors(sampling, message):
+    from stablesweep.training.config import TrainingConfigError, parse_training_config
+
+    with pytest.raises(TrainingConfigError, match=message):
+        parse_training_config(_training_raw(sampling))
+
+
+def test_tradeoff_problems_take_radial_lines():
+    from stablesweep.tradeoff.problem import make_operator
+
+    A = make_operator({"transform": "fourier", "resolution": 32, "wavelet": "haar",
+                       "sampling": {"scheme": "radial", "lines": 5}})
+    np.testing.assert_array_equal(np.asarray(A.mask), radial_mask((32, 32), 5))
+    assert A.m == int(radial_mask((32, 32), 5).sum())

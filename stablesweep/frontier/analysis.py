@@ -144,7 +144,8 @@ def bound_checks(ds: Any) -> dict[str, int]:
 def frontier_verdict(ds: Any) -> dict[str, Any]:
     """Does any trained model recover the details and amplify little?
 
-    A model *recovers* when its median detail error is ≤ :data:`RECOVERED`; it
+    The trained models at the config's visibility ``detail.kappa`` are judged (those of
+    the visibility sweep at other κ are for :func:`kappa_slope`). A model *recovers* when its median detail error is ≤ :data:`RECOVERED`; it
     *amplifies little* when its median worst-case amplification at ‖Aδ‖ is below
     :data:`LOW_AMPLIFICATION`/κ. The bound (1 − D)/κ forbids both at once. Returns the
     counts, the recovering models' amplification range and ratio to the bound, the
@@ -155,8 +156,13 @@ def frontier_verdict(ds: Any) -> dict[str, Any]:
     breaks it; None when no model recovers (the question is not reached at this scale).
     """
     s = model_summary(ds)
-    trained = ds["trained"].values.astype(bool)
     kappa = ds["kappa"].values
+    trained = ds["trained"].values.astype(bool)
+    if "config" in ds.attrs:  # the frontier's visibility; the 1/kappa sweep is apart
+        import yaml
+
+        base = float(yaml.safe_load(ds.attrs["config"])["detail"]["kappa"])
+        trained &= np.isclose(kappa, base)
     D = s["detail_error"].values
     W = s["worst_amplification"].values
     rec = trained & (D <= RECOVERED)

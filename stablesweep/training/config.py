@@ -12,7 +12,7 @@ A training config is a YAML mapping::
       resolution: 64               # image side, a power of two (2-D images)
       wavelet: haar                # orthogonal PyWavelets wavelet (default haar)
       sampling:                    # the FIXED mask the network is trained for
-        scheme: theory             # theory | uniform
+        scheme: theory             # theory | uniform | radial (with lines: L, no rate/seed)
         rate: 0.2                  # m = round(rate * N)
         sparsity: [4, 12, 36, 96, 160, 192]   # local sparsities (scheme theory)
         seed: 1                    # seed of the mask draw
@@ -279,6 +279,21 @@ def _validate_problem(problem: Any) -> list[str]:
                        "expected a model file written by `stablesweep train` "
                        "(<models dir>/<name>/model.pt)")
         return out
+    if s.get("scheme") == "radial":
+        if "lines" not in s:
+            out.append("problem.sampling.lines: missing; scheme 'radial' needs the number of "
+                       "radial lines")
+        extra = sorted(set(s) & {"rate", "seed", "sparsity"})
+        if extra:
+            out.append(f"problem.sampling: {', '.join(extra)} not used by scheme 'radial' "
+                       "(its mask is the lines, no draw); remove them")
+        if problem.get("transform") == "walsh":
+            out.append("problem.sampling.scheme: 'radial' is not valid with transform "
+                       "'walsh'; expected transform 'fourier'")
+        return out
+    if "lines" in s:
+        out.append(f"problem.sampling.lines: only used by scheme 'radial', not "
+                   f"{s.get('scheme')!r}")
     for key in ("scheme", "rate", "seed"):
         if key not in s:
             out.append(f"problem.sampling.{key}: missing (or give mask_from)")

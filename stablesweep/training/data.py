@@ -50,11 +50,12 @@ def make_mask(cfg: TrainingConfig) -> np.ndarray:
     """The training mask of ``cfg`` (bool, shape ``(n, n)``, natural index order).
 
     ``mask_from`` reads it from a model file
-    (:func:`stablesweep.modelfile.load_mask`); otherwise
+    (:func:`stablesweep.modelfile.load_mask`); ``scheme: radial`` gives
+    :func:`stablesweep.sampling.radial_mask` with ``lines``; otherwise
     ``multilevel_mask(shape, transform, budgets(shape, transform, round(rate * N),
     scheme, sparsity), seed)``.
     """
-    from stablesweep.sampling import budgets, multilevel_mask
+    from stablesweep.sampling import budgets, multilevel_mask, radial_mask
 
     p = cfg.problem
     s = p["sampling"]
@@ -70,6 +71,8 @@ def make_mask(cfg: TrainingConfig) -> np.ndarray:
                 f"mask of shape {rec['shape']}; expected {p['transform']} with shape {shape}"
             )
         return rec["mask"].numpy().astype(bool)
+    if s["scheme"] == "radial":
+        return radial_mask(shape, int(s["lines"]), p["transform"])
     N = n * n
     m = max(1, int(round(float(s["rate"]) * N)))
     b = budgets(shape, p["transform"], m, s["scheme"], s.get("sparsity"))
