@@ -145,15 +145,18 @@ def frontier_verdict(ds: Any) -> dict[str, Any]:
     """Does any trained model recover the details and amplify little?
 
     The trained models at the config's visibility ``detail.kappa`` are judged (those of
-    the visibility sweep at other κ are for :func:`kappa_slope`). A model *recovers* when its median detail error is ≤ :data:`RECOVERED`; it
-    *amplifies little* when its median worst-case amplification at ‖Aδ‖ is below
-    :data:`LOW_AMPLIFICATION`/κ. The bound (1 − D)/κ forbids both at once. Returns the
-    counts, the recovering models' amplification range and ratio to the bound, the
-    low-amplification models' detail-error range, the model with the lowest detail error,
-    the Spearman rank correlation of D and amplification over the trained models (negative:
-    the better a model recovers, the more it amplifies), and ``shown``: True when some model
-    recovers (so the trade-off is exercised) and none breaks the bound; False when one
-    breaks it; None when no model recovers (the question is not reached at this scale).
+    the visibility sweep at other κ are for :func:`kappa_slope`). A model *recovers* when
+    its median detail error is ≤ :data:`RECOVERED`; it *amplifies little* when its median
+    worst-case amplification at ‖Aδ‖ is below :data:`LOW_AMPLIFICATION`/κ. The bound
+    (1 − D)/κ forbids both at once.
+
+    Returns the counts, the recovering models' amplification range and ratio to the
+    bound, the low-amplification models' detail-error range, the model with the lowest
+    detail error, the Spearman rank correlation of D and amplification over the trained
+    models (negative: the better a model recovers, the more it amplifies), and ``shown``:
+    True when some model recovers (so the trade-off is exercised) and none breaks the
+    bound; False when one breaks it; None when no model recovers (the question is not
+    reached at this scale).
     """
     s = model_summary(ds)
     kappa = ds["kappa"].values
