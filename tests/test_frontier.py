@@ -363,3 +363,53 @@ def test_workflow_schedules_one_job_per_model():
             counts[parts[0]] = int(parts[1])
     assert counts == {"frontier": 1, "frontier_measure": 88, "frontier_model": 84,
                       "total": 173}
+
+
+# --------------------------------------------------------------------------- claims
+
+
+@pytest.mark.claims
+def test_the_bound_holds_for_every_shipped_model_and_pair():
+    """Every shipped frontier-32 model (and reference), on every test pair at its κ:
+    amplification along Aδ ≥ (1 − D)/κ and ≥ the kernel bound (triangle inequality); the
+    detail-trained models of each architecture: worst case at ‖Aδ‖ ≥ along Aδ."""
+    from stablesweep.frontier.measure import attack_generator, build_reference
+    from stablesweep.frontier.models import load_model
+    from stablesweep.tradeoff.experiment import measure_network
+    from stablesweep.tradeoff.pairs import make_pairs
+    from stablesweep.tradeoff.problem import make_operator
+    from stablesweep.tradeoff.training import seed_streams
+
+    torch.set_num_threads(1)
+    cfg = load_frontier_config(ROOT / "config" / "frontier" / "frontier-32.yaml")
+    A = make_operator(cfg.problem)
+    pairs = {k: make_pairs(cfg.pairs, A, cfg.detail_at(k), seed_streams(cfg.seed)["pairs"])
+             for k in cfg.kappas}
+    folder = ROOT / cfg.models
+    checked = 0
+    strongest = max(cfg.grid["detail_weight"])
+    for spec in [*model_specs(cfg), *reference_specs(cfg)]:
+        if spec.trained:
+            from stablesweep.modelfile import load_model_file
+
+            path = folder / f"{spec.id}.pt"
+            assert load_model_file(path)["training_hash"] == training_hash(cfg, spec), spec.id
+            net = load_model(A, spec, path)
+        else:
+            net = build_reference(cfg, spec.arch, A)
+        p = pairs[spec.kappa]
+        attack = (cfg.attack if spec.trained and spec.detail_weight == strongest
+                  and spec.noise == 0 and spec.seed == cfg.seeds[0]
+                  and spec.kappa == cfg.kappa else None)
+        res = measure_network(net, A, p, attack=attack,
+                              generator=attack_generator(cfg, spec) if attack else None)
+        along, D = res["amplification"], res["detail_error"]
+        rec = (1 - D) / spec.kappa
+        assert np.all(along >= rec * (1 - 1e-9)), spec.id
+        ker = res["kernel_bound"]
+        ok = np.isfinite(ker)
+        assert np.all(along[ok] >= ker[ok] * (1 - 1e-9)), spec.id
+        if attack:
+            assert np.all(res["worst_amplification"] >= along * (1 - 1e-9)), spec.id
+        checked += len(along)
+    assert checked == (len(model_specs(cfg)) + len(reference_specs(cfg))) * cfg.pairs
