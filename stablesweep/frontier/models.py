@@ -127,11 +127,16 @@ def obtain_model(cfg: FrontierConfig, spec: ModelSpec, A: Any, cache: str | os.P
 
 
 def write_summary(cfg: FrontierConfig, folder: str | os.PathLike) -> Path:
-    """``summary.json`` of a models folder: per model file of the config its spec,
-    hash, kept epoch, validation error, training seconds and bytes; and the total."""
+    """``config.yaml`` (the normalised config the models were trained from) and
+    ``summary.json`` of a models folder: per model file of the config its spec, hash,
+    kept epoch, validation error, training seconds and bytes; and the totals."""
     from stablesweep.modelfile import load_model_file
 
     folder = Path(folder)
+    (folder / "config.yaml").write_text(
+        f"# The config these models were trained from ({cfg.source}, normalised); a model\n"
+        "# depends only on problem, detail (at its kappa), training and its architecture:\n"
+        "# see stablesweep.frontier.models.training_hash.\n" + cfg.text)
     entries = []
     for spec in model_specs(cfg):
         path = folder / f"{spec.id}.pt"
