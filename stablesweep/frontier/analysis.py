@@ -109,8 +109,8 @@ def group_rows(ds: Any, kappa: float | None = None) -> list[dict[str, Any]]:
                 row[v] = _spread(s[v].values[idx])
         ratio = s["worst_amplification"].values[idx] / s["recovery_bound"].values[idx]
         row["ratio"] = _spread(ratio)
-        row["robust_error"] = [_spread(s["robust_error"].values[idx, j])
-                               for j in range(ds.sizes["budget"])]
+        for v in ("robust_error", "robust_psnr", "robust_ssim"):
+            row[v] = [_spread(s[v].values[idx, j]) for j in range(ds.sizes["budget"])]
         row["robust_hit_cap"] = int(s["robust_hit_cap"].values[idx].sum())
         rows.append(row)
     return rows
@@ -264,11 +264,12 @@ def kappa_slope(ds: Any, arch: str, *, detail_weight: float, noise: float,
 
 
 def robustness_rows(ds: Any, kappa: float | None = None) -> list[dict[str, Any]]:
-    """Per group (as :func:`group_rows`): the mean worst-case relative error per budget
-    (mean over images, then over seeds, with the seeds' range) and the attacks that hit
-    their cap."""
+    """Per group (as :func:`group_rows`): the worst-case relative error, PSNR and SSIM per
+    budget (means over images, then over seeds, with the seeds' range) and the attacks
+    that hit their cap."""
     return [{k: r[k] for k in ("arch", "detail_weight", "noise", "trained", "seeds",
-                               "robust_error", "robust_hit_cap", "error_x")}
+                               "robust_error", "robust_psnr", "robust_ssim", "robust_hit_cap",
+                               "error_x")}
             for r in group_rows(ds, kappa)]
 
 

@@ -124,10 +124,18 @@ def markdown(ds: Any, v: dict[str, Any]) -> str:
               "the images (and the seeds).", "",
               "| network | " + " | ".join(f"η = {100 * b:g}%" for b in budgets) + " |",
               "|---|" + "---|" * len(budgets)]
-    for r in robustness_rows(ds):
+    rob = robustness_rows(ds)
+    for r in rob:
         lines.append(f"| {_name(r)} | "
                      + " | ".join(_f(e["mean"]) for e in r["robust_error"]) + " |")
-    caps = sum(r["robust_hit_cap"] for r in robustness_rows(ds))
+    for var, what in (("robust_psnr", "PSNR (dB)"), ("robust_ssim", "SSIM")):
+        lines += ["", f"{what} at the worst-case perturbation, mean over the images (and the "
+                      "seeds):", "",
+                  "| network | " + " | ".join(f"η = {100 * b:g}%" for b in budgets) + " |",
+                  "|---|" + "---|" * len(budgets)]
+        lines += [f"| {_name(r)} | " + " | ".join(_f(e["mean"]) for e in r[var]) + " |"
+                  for r in rob]
+    caps = sum(r["robust_hit_cap"] for r in rob)
     lines += ["", f"Attacks that reached their step cap: {caps}.", "",
               f"**Robustness.** {robustness_sentence(v['robustness'])}", ""]
     return "\n".join(lines)
