@@ -316,7 +316,7 @@ def worst_case_cell(networks: list[str], cap: int) -> None:
             warm, found, steps, capped = None, [], [], []
             t0 = time.perf_counter()
             for level in levels:
-                r = worst_case_noise(net, A, x, y, level=level, generator=gen,
+                r = worst_case_noise(net, A, x, y, budget=level, generator=gen,
                                      objective="change", init="jacobian", jacobian=jac,
                                      warm_start=warm, **kw)
                 warm = r.e

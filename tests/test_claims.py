@@ -116,11 +116,11 @@ def test_worst_case_error_never_falls_as_the_budget_grows():
                      {"name": "firenet", "depth": 30, "params": {"p": 10}},
                      {"name": "unet", "depth": 1, "params": {"channels": 4, "scales": 2}}],
         # deliberately unsorted budgets: the order of the config does not matter
-        "attack": {"kind": "worst-case", "levels": [1.0e-2, 1.0e-3, 3.0e-2, 1.0e-1],
+        "attack": {"kind": "worst-case", "budget": [1.0e-2, 1.0e-3, 3.0e-2, 1.0e-1],
                    "params": {"objective": "error", "steps": 4, "restarts": 1}},
     })
     layout = make_layout(cfg)
-    order = np.argsort(cfg.attack.levels)
+    order = np.argsort(cfg.attack.budget)
     for cell in cells(cfg):
         res = run_cell(make_task(layout, cell))
         if "worst_case_error" not in res.values:
@@ -224,7 +224,7 @@ def test_amplification_at_a_tiny_budget_is_the_jacobian_sigma_max(name, params):
     gen = torch.Generator().manual_seed(0)
     jac = jacobian_sigma_max(net, y, iters=100, generator=gen)
     assert bool(np.all(jac.converged)), f"residual {jac.residual}"
-    wc = worst_case_noise(net, A, x, y, level=1e-4, generator=gen, objective="change",
+    wc = worst_case_noise(net, A, x, y, budget=1e-4, generator=gen, objective="change",
                           init="jacobian", jacobian=jac, steps=100)
     ratio = float(wc.amplification) / float(jac.sigma)
     assert 0.98 <= ratio <= 1.01, f"amplification / sigma_max = {ratio:.4f}"
@@ -259,8 +259,8 @@ def test_shipped_attack_settings_converge_before_their_cap(experiment):
         gen = torch.Generator().manual_seed(0)
         jac = jacobian_sigma_max(net, y, generator=gen)
         warm = None
-        for level in sorted(raw["attack"]["levels"]):
-            wc = worst_case_noise(net, A, x, y, level=level, generator=gen, jacobian=jac,
+        for level in sorted(raw["attack"]["budget"]):
+            wc = worst_case_noise(net, A, x, y, budget=level, generator=gen, jacobian=jac,
                                   warm_start=warm, **params)
             warm = wc.e
             assert not bool(np.any(wc.hit_cap)), (

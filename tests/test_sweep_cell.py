@@ -97,7 +97,7 @@ def test_explicit_budgets():
 
 def test_worst_case_attack_cell_and_store(tmp_path):
     cfg = config(
-        attack={"kind": "worst-case", "depths": [3], "levels": [0.01, 0.1],
+        attack={"kind": "worst-case", "depths": [3], "budget": [0.01, 0.1],
                 "params": {"steps": 2, "restarts": 1}},
         examples=[{"network": "fista", "trial": 0, "noise": 0.05}],
     )

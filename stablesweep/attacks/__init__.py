@@ -12,6 +12,10 @@
   :class:`JacobianResult`.
 - :func:`attack_objective` — the objective Q itself; :func:`attack_mode` — the context
   in which networks are attacked (checkpointing on, parameters frozen).
+- :data:`ATTACKS` (:mod:`.registry`) — the attack kinds a sweep runs, each declared once
+  (:class:`~.kind.AttackKind`: function, parameters and checks, store variables and
+  axes, cost, caption; one module per kind: :mod:`.momentum_kind`,
+  :mod:`.worst_case_kind`); :func:`register_attack` adds one.
 
 The only interface to a network is ``net(y) -> image``, differentiable and batched, so
 every registered network (classical or trained) and any torch module can be attacked.
@@ -19,12 +23,23 @@ every registered network (classical or trained) and any torch module can be atta
 
 from ._common import attack_mode
 from .jacobian import JacobianResult, jacobian_sigma_max
+from .kind import AttackKind, AttackSettings, AttackTrial, Axis, TrialOutcome, Variable
 from .momentum import attack_objective, momentum_attack
+from .registry import ATTACKS, attack_kind, register_attack
 from .result import RECORDED_METRICS, STOP_REASONS, AttackResult, WorstCaseResult
 from .worst_case import worst_case_noise
 
 __all__ = [
+    "ATTACKS",
     "RECORDED_METRICS",
+    "AttackKind",
+    "AttackSettings",
+    "AttackTrial",
+    "Axis",
+    "TrialOutcome",
+    "Variable",
+    "attack_kind",
+    "register_attack",
     "STOP_REASONS",
     "AttackResult",
     "JacobianResult",

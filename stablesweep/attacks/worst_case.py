@@ -98,7 +98,7 @@ def worst_case_noise(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    level: float | None = None,
+    budget: float | None = None,
     radius: Any = None,
     steps: int | None = None,
     restarts: int | None = None,
@@ -126,7 +126,7 @@ def worst_case_noise(
     .. math::
 
         \max_{e}\ \|\varphi(y + e) - t\|_2 \quad \text{s.t.}\quad
-        \|e\|_2 \le \rho = \mathrm{level}\cdot\|y\|_2, \qquad
+        \|e\|_2 \le \rho = \mathrm{budget}\cdot\|y\|_2, \qquad
         t = x\ (\texttt{objective="error"})\ \text{or}\ t = \varphi(y)\
         (\texttt{objective="change"}),
 
@@ -174,10 +174,11 @@ def worst_case_noise(
         True images.
     y : torch.Tensor, shape (*batch, A.m)
         Measurements; the noise ``e`` lives in this space and has ``y``'s dtype.
-    level : float, optional
-        Relative noise level ≥ 0: the budget is :math:`\rho = \mathrm{level}\cdot\|y\|`
-        for every image; ``level = 0`` returns the clean error. Exactly one of ``level``
-        and ``radius`` is given.
+    budget : float, optional
+        Relative budget ε ≥ 0 (the name it has from the config on: ``attack.budget``):
+        the noise ball's radius is :math:`\rho = \varepsilon\|y\|` for every image;
+        ``budget = 0`` returns the clean error. Exactly one of ``budget`` and ``radius``
+        is given.
     radius : float or array-like, shape batch, optional
         Absolute budgets :math:`\rho_i \ge 0`, one per image (or one for all) — for
         budgets that are not a fraction of ``‖y‖``, e.g. the matched budget
@@ -304,12 +305,12 @@ def worst_case_noise(
             return value
         return preset.get(name, DEFAULTS.get(name))
 
-    if (level is None) == (radius is None):
-        raise ValueError("give exactly one of level (relative budget, rho = level * ||y||) "
-                         f"and radius (absolute budgets); got level={level!r}, "
+    if (budget is None) == (radius is None):
+        raise ValueError("give exactly one of budget (relative, rho = budget * ||y||) "
+                         f"and radius (absolute budgets); got budget={budget!r}, "
                          f"radius={'None' if radius is None else 'given'}")
-    if level is not None:
-        level = check_real("level", level, low=0.0)
+    if budget is not None:
+        budget = check_real("budget", budget, low=0.0)
     steps = pick("steps", steps)
     if steps is None:
         raise ValueError("steps must be an integer >= 1 (the cap on ascent steps per "
@@ -348,7 +349,7 @@ def worst_case_noise(
                          f"expected {b * m} (the batch of y)")
     device = y.device
     if radius is None:
-        radius = level * norms(yf, 1)
+        radius = budget * norms(yf, 1)
     else:
         radius = check_radius(radius, b, yf)
     rdtype = real_dtype(yf)
@@ -472,7 +473,7 @@ def worst_case_noise(
         trace=trace.cpu().numpy().astype(np.float64).reshape(steps + 1, *batch_shape),
         jacobian_sigma=jac_sigma.reshape(batch_shape),
         params={
-            "level": level,
+            "budget": budget,
             "steps": steps,
             "restarts": restarts,
             "step_size": step_size,

@@ -39,14 +39,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from stablesweep.attacks.kind import AttackTrial
+from stablesweep.attacks.registry import attack_kind
+
 from .grid import stream_seed, torch_seed
 from .network_info import sparsity_parameter
 from .problem import Problem, draw_problem, fixed_mask
 from .specs import AttackSpec, NetworkSpec
+from .variables import ATTACK, DEPTH, STR, TRIAL, variable_groups
 
 __all__ = [
     "CellResult",
     "CellTask",
+    "allocate",
     "Problem",
     "build_network",
     "draw_problem",
@@ -58,41 +63,8 @@ __all__ = [
 
 #: Per-trial status values (``SKIPPED``: attack only, the network is not attacked here).
 OK, DIVERGED, ERROR, SKIPPED = "ok", "diverged", "error", "skipped"
-
-#: Worst-case metrics per noise level: store name -> WorstCaseResult attribute.
-WORST_CASE_METRICS = {
-    "worst_case_error": "error",
-    "random_noise_error": "random_error",
-    "worst_case_change": "change",
-    "worst_case_pert_norm": "e_norm",
-    "worst_case_amplification": "amplification",
-    "random_noise_change": "random_change",
-    "worst_case_steps": "steps_run",
-    "worst_case_hit_cap": "hit_cap",
-}
-
-#: Per-trial Jacobian variables of a worst-case attack: store name -> JacobianResult field.
-JACOBIAN_METRICS = {
-    "jacobian_sigma_max": "sigma",
-    "jacobian_residual": "residual",
-    "jacobian_iterations": "iterations",
-}
-
-#: Per-trial minimiser variables (with ``opt_error`` over depth) of the ``minimiser`` option.
-MINIMISER_TRIAL = ("recovery_error", "minimiser_objective", "minimiser_certificate")
-#: Per-depth minimiser variables of the ``minimiser`` option.
-MINIMISER_DEPTH = ("opt_error", "objective", "objective_gap", "gap_bound")
-
-#: Attack metrics: store name -> AttackResult attribute.
-ATTACK_METRICS = {
-    "pert_norm": "r_norm",
-    "meas_pert_norm": "Ar_norm",
-    "output_change": "output_change",
-    "attack_error": "error",
-    "amplification": "amplification",
-    "attack_objective": "objective",
-}
-
+#: The status variables of the forward pass and of the attack.
+STATUS, ATTACK_STATUS = "status", "attack_status"
 
 @dataclass(frozen=True)
 class CellTask:
@@ -256,56 +228,24 @@ def run_cell(task: CellTask) -> CellResult:
     Returns
     -------
     CellResult
-        ``values`` holds, per trial (leading axis): with ``task.forward``
-        ``rel_error``, ``residual`` (trial, depth), ``wall_time``, ``status``,
-        ``message``, ``sigma_theory``, ``signal_norm``, ``noise_norm``, ``psnr``,
-        ``ssim`` (trial), with ``task.minimiser`` also ``opt_error`` (trial, depth) and
-        :data:`MINIMISER_TRIAL`; with an attack ``attack_status``, ``attack_message``,
-        ``attack_wall_time``, ``attack_clean_error`` (trial) and the metrics
-        (trial, attack_step) of a momentum attack or :data:`WORST_CASE_METRICS`
-        (trial, noise_level), ``worst_case_trace`` (trial, noise_level, attack_iter) and
-        ``jacobian_sigma_max`` (trial) of a worst-case one (NaN, status ``skipped``,
-        where the network is not attacked at this entry of the attack-depth axis).
+        ``values`` holds, per trial (leading axis), every variable of the groups the
+        cell computes (:func:`allocate`; the rows of
+        :func:`~stablesweep.sweep.variables.variable_groups`): with ``task.forward``
+        the ``forward`` and ``problem`` groups (and ``minimiser`` with
+        ``task.minimiser``), with an attack the kind's group and ``attack`` (NaN,
+        status ``skipped``, where the network is not attacked at this entry of the
+        attack-depth axis).
     """
-    T = task.trials
     res = CellResult()
-    v = res.values
-    if task.forward:
-        for name in ("rel_error", "residual"):
-            v[name] = np.full((T, len(task.depths)), np.nan)
-        for name in ("wall_time", "sigma_theory", "signal_norm", "noise_norm",
-                     "zero_filling_error", "psnr", "ssim"):
-            v[name] = np.full(T, np.nan)
-        if task.minimiser is not None:
-            for name in MINIMISER_DEPTH:
-                v[name] = np.full((T, len(task.depths)), np.nan)
-            for name in MINIMISER_TRIAL:
-                v[name] = np.full(T, np.nan)
-        v["status"] = np.full(T, ERROR, dtype=object)
-        v["message"] = np.full(T, "", dtype=object)
+    v = res.values = allocate(task)
     attack = task.attack
-    if attack is not None:
-        if attack.kind == "momentum":
-            for name in ATTACK_METRICS:
-                v[name] = np.full((T, len(attack.steps)), np.nan)
-        else:
-            for name in WORST_CASE_METRICS:
-                v[name] = np.full((T, len(attack.levels)), np.nan)
-            v["worst_case_trace"] = np.full(
-                (T, len(attack.levels), attack.trace_length), np.nan)
-            for name in JACOBIAN_METRICS:
-                v[name] = np.full(T, np.nan)
-        v["attack_clean_error"] = np.full(T, np.nan)
-        v["attack_wall_time"] = np.full(T, np.nan)
-        v["attack_status"] = np.full(T, ERROR, dtype=object)
-        v["attack_message"] = np.full(T, "", dtype=object)
     if task.skips_attack:  # NaN metrics, status "skipped" and the reason
-        v["attack_status"][:] = SKIPPED
+        v[ATTACK_STATUS][:] = SKIPPED
         v["attack_message"][:] = task.attack_skip
         attack = None
     example_trials = {t for _, t in task.examples}
 
-    for t in range(T if not task.trivial else 0):
+    for t in range(task.trials if not task.trivial else 0):
         try:
             prob = draw_problem(task.point, task.seed, t, task.mask)
         except Exception as err:
@@ -324,10 +264,45 @@ def run_cell(task: CellTask) -> CellResult:
         for k, trial in task.examples:  # an example may be listed more than once
             if trial == t:
                 res.examples[k] = example
-    for k in ("status", "message", "attack_status", "attack_message"):
-        if k in v:
-            v[k] = v[k].astype(str)
+    for name, value in v.items():
+        if value.dtype == object:  # the strings of the STR variables
+            v[name] = value.astype(str)
     return res
+
+
+def _groups(task: CellTask) -> list[str]:
+    """The variable groups (:func:`~stablesweep.sweep.variables.variable_groups`) whose
+    values the cell computes."""
+    groups = []
+    if task.forward:
+        groups += ["forward", "problem"] + (["minimiser"] if task.minimiser is not None
+                                             else [])
+    if task.attack is not None:
+        groups += [task.attack.kind, ATTACK]
+    return groups
+
+
+def allocate(task: CellTask) -> dict[str, np.ndarray]:
+    """The cell's arrays, from the store schema: NaN for numbers, ``""`` for strings
+    and ``"error"`` for the statuses (until a trial or attack ends otherwise).
+
+    Shapes are the rows' dims: ``trial`` (the trials), ``depth`` (the store's depth
+    axis) and the attack kind's axes (:meth:`~stablesweep.attacks.kind.AttackKind.sizes`).
+    """
+    sizes = {TRIAL: task.trials, DEPTH: len(task.depths)}
+    if task.attack is not None:
+        sizes.update(attack_kind(task.attack.kind).sizes(task.attack))
+    table = variable_groups()
+    out = {}
+    for group in _groups(task):
+        for row in table[group]:
+            shape = tuple(sizes[d] for d in row.dims)
+            if row.dtype is STR:
+                fill = ERROR if row.name in (STATUS, ATTACK_STATUS) else ""
+                out[row.name] = np.full(shape, fill, dtype=object)
+            else:
+                out[row.name] = np.full(shape, np.nan)
+    return out
 
 
 def _forward(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None) -> None:
@@ -423,76 +398,29 @@ def _minimiser(task: CellTask, prob: Problem, net: Any, its: torch.Tensor, idx: 
 
 
 def _attack(task: CellTask, prob: Problem, t: int, v: dict, example: dict | None) -> None:
-    from stablesweep import attacks
-
+    """Attack trial ``t`` with the task's attack kind; store what it returns."""
     spec = task.attack
     extra = {"network": task.network.label, "attack_depth": task.attack_depth}
     gen = torch.Generator().manual_seed(
         torch_seed(stream_seed(task.seed, t, "attack", task.point, extra))
     )
-    keep = example is not None
     try:
         net = build_network(task.network, prob.A, depth=task.attack_depth, point=task.point)
         start = time.perf_counter()
-        if spec.kind == "momentum":
-            params = {k: p for k, p in spec.params.items()
-                      if k not in ("record_every", "keep_perturbations_at")}
-            result = attacks.momentum_attack(
-                net, prob.A, prob.x, prob.y, **params,
-                record_at=list(spec.steps),
-                keep_perturbations_at=list(spec.kept_steps) if keep else (),
-                generator=gen,
-            )
-            for name, attr in ATTACK_METRICS.items():
-                v[name][t] = np.asarray(getattr(result, attr), dtype=float).reshape(-1)
-            v["attack_clean_error"][t] = float(np.asarray(result.clean_error))
-            final = np.array([v[name][t, -1] for name in ATTACK_METRICS if name !=
-                              "amplification"])
-            if keep:
-                example["example_output"] = _pad(result.clean_reconstruction, task.image_shape)
-                example["example_perturbed"] = np.stack(
-                    [_pad(prob.x + r, task.image_shape) for r in result.perturbations])
-                example["example_attacked"] = np.stack(
-                    [_pad(rec, task.image_shape) for rec in result.reconstructions])
-        else:
-            jac = None  # one Lanczos run per trial, shared by the budgets
-            if attacks.worst_case.setting(dict(spec.params), "init") == "jacobian":
-                jac = attacks.jacobian_sigma_max(
-                    net, prob.y, iters=int(spec.params.get("jacobian_iters", 100)),
-                    generator=gen)
-            outputs, perturbed = [None] * len(spec.levels), [None] * len(spec.levels)
-            warm = None  # e* of the next smaller budget: feasible at the larger ones
-            for j in sorted(range(len(spec.levels)), key=lambda i: spec.levels[i]):
-                level = spec.levels[j]
-                wc = attacks.worst_case_noise(net, prob.A, prob.x, prob.y, level=level,
-                                              generator=gen, jacobian=jac, warm_start=warm,
-                                              **spec.params)
-                warm = wc.e
-                for name, attr in WORST_CASE_METRICS.items():
-                    v[name][t, j] = float(np.asarray(getattr(wc, attr, np.nan), dtype=float))
-                v["worst_case_trace"][t, j] = np.asarray(wc.trace, dtype=float).reshape(-1)
-                v["attack_clean_error"][t] = float(np.asarray(wc.clean_error))
-                outputs[j] = wc.reconstruction
-                if keep:
-                    with torch.no_grad():
-                        perturbed[j] = prob.x + prob.A.measure_adjoint(wc.e)
-            if jac is not None:
-                for name, attr in JACOBIAN_METRICS.items():
-                    v[name][t] = float(np.asarray(getattr(jac, attr, np.nan),
-                                                  dtype=float).reshape(-1)[0])
-            final = v["worst_case_error"][t]
-            if keep:
-                with torch.no_grad():
-                    example["example_output"] = _pad(net(prob.y), task.image_shape)
-                example["example_attacked"] = np.stack(
-                    [_pad(rec, task.image_shape) for rec in outputs])
-                example["example_perturbed"] = np.stack(
-                    [_pad(img, task.image_shape) for img in perturbed])
+        outcome = attack_kind(spec.kind).run(AttackTrial(
+            net, prob.A, prob.x, prob.y, spec, gen, keep=example is not None))
+        for name, value in outcome.values.items():
+            v[name][t] = value
+        v["attack_clean_error"][t] = outcome.clean_error
+        if example is not None:
+            for name, images in outcome.images.items():
+                example[name] = (_pad(images, task.image_shape) if name == "example_output"
+                                 else np.stack([_pad(im, task.image_shape) for im in images]))
         v["attack_wall_time"][t] = time.perf_counter() - start
-        if np.all(np.isfinite(final)):
-            v["attack_status"][t] = OK
+        if np.all(np.isfinite(outcome.final)):
+            v[ATTACK_STATUS][t] = OK
         else:
-            v["attack_status"][t] = DIVERGED
+            v[ATTACK_STATUS][t] = DIVERGED
             v["attack_message"][t] = "non-finite attack metrics"
     except Exception as err:
         v["attack_message"][t] = _describe(err)

@@ -23,7 +23,7 @@ beside this module, fixes the structure; :func:`validate` adds the semantic chec
       - {name: fista, depth: 500, params: {lam: 1.0e-3}, label: fista-small-lam}
       - {name: custom, factory: "pkg.mod:fn", depth: 50, params: {...}}
     attack:                          # optional
-      kind: momentum                 # or worst-case (then `levels: [...]`)
+      kind: momentum                 # or worst-case (then `budget: [...]`)
       depths: [5, 20]                # optional: attack the networks truncated at these
       params: {lam: 0.01, eta: 0.01, steps: 200, record_every: 10}
     examples:                        # optional: cells whose images are kept for figures
@@ -88,11 +88,14 @@ Networks
     mask (or ``params.allow_mask_mismatch: true``); the checkpoint file must exist.
 
 Attack
-    ``kind: momentum`` runs :func:`stablesweep.attacks.momentum_attack` with ``params``
-    (its keyword arguments; ``record_every: k`` records every k-th step, i.e.
-    ``record_at = 0, k, 2k, ..., steps``). ``kind: worst-case`` runs
-    :func:`stablesweep.attacks.worst_case_noise` once per entry of ``levels`` (relative
-    noise levels).
+    ``kind`` names an entry of :data:`stablesweep.attacks.registry.ATTACKS`, which says
+    what runs and what it stores. ``kind: momentum`` runs
+    :func:`stablesweep.attacks.momentum_attack` with ``params`` (its keyword arguments;
+    ``record_every: k`` records every k-th step, i.e. ``record_at = 0, k, 2k, ...,
+    steps``). ``kind: worst-case`` runs :func:`stablesweep.attacks.worst_case_noise`
+    once per entry of ``budget`` (relative budgets ε = ‖e‖/‖y‖, stored along
+    ``noise_level``; the key was called ``levels`` before, which still loads with a
+    deprecation warning).
 
     *Attack depths.* The store's ``attack_depth`` axis holds the given ``depths`` and,
     where some network is attacked at its own depth, the sentinel :data:`OWN_DEPTH`
@@ -144,6 +147,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stablesweep.attacks.kind import BUDGET
+from stablesweep.attacks.registry import normalise_section
 from stablesweep.configuration import (
     SIGNATURES,
     ConfigError,
@@ -163,7 +168,7 @@ from .axes import (
 )
 from .examples import resolve_examples
 from .model_files import read_operator_record
-from .network_checks import ATTACK_KINDS, check_attack, check_attack_depths, check_networks
+from .network_checks import check_attack, check_attack_depths, check_networks
 from .network_info import is_algorithmic, network_signature, resolve_factory, sparsity_parameter
 from .preflight import SKIP_RESOURCE_CHECK, cell_memory_bytes, check_builds, check_resources
 from .problem_checks import check_problem
@@ -177,7 +182,6 @@ from .specs import (
 )
 
 __all__ = [
-    "ATTACK_KINDS",
     "AXES",
     "AXIS_NAMES",
     "MINIMISER_DEFAULTS",
@@ -307,7 +311,7 @@ def _build(text: str, data: dict) -> SweepConfig:
     )
     attack = None
     if "attack" in data:
-        a = data["attack"]
+        a = normalise_section(data["attack"], warn=bool(text))
         depths = tuple(int(d) for d in a.get("depths", ()))
         if not depths or not all(n.algorithmic for n in networks):
             depths += (OWN_DEPTH,)
@@ -315,7 +319,7 @@ def _build(text: str, data: dict) -> SweepConfig:
             kind=a["kind"],
             depths=depths,
             params=dict(a.get("params", {})),
-            levels=tuple(float(v) for v in a.get("levels", ())),
+            budget=tuple(float(v) for v in a.get(BUDGET, ())),
         )
     cfg = SweepConfig(
         text=text,

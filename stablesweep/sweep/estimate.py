@@ -8,11 +8,13 @@ resolution:
 * the forward cell of a network of depth ``n`` runs ``trials · n`` layers;
 * every trial of every cell draws its problem (mask, signal, measurements; timed);
 * an attack cell at depth ``a`` runs, per trial, ``3 · a`` layer-equivalents per
-  gradient step (a forward pass and its backward pass, about twice as dear):
-  ``steps + 1`` of them for the momentum attack, ``levels · (restarts · (steps + 1) + 1)``
-  for the worst-case attack (``steps`` is its cap: an upper bound where the stopping
-  rule ends the ascent earlier), plus ``jacobian_iters + 1`` Jacobian products
-  (default 100, Lanczos) when it starts from the Jacobian's top singular vector.
+  gradient step (a forward pass and its backward pass, about twice as dear), as many
+  steps as its kind's cost model says
+  (:attr:`~stablesweep.attacks.kind.AttackKind.passes`): ``steps + 1`` for the
+  momentum attack, ``budgets · (restarts · (steps + 1) + 1)`` for the worst-case attack
+  (``steps`` is its cap: an upper bound where the stopping rule ends the ascent
+  earlier), plus ``jacobian_iters + 1`` Jacobian products (default 100, Lanczos) when
+  it starts from the Jacobian's top singular vector.
 
 With ``minimiser: true`` every trial of a forward cell also solves its network's own
 problem; one solve is timed (it stops at its certificate, so other trials vary). The
@@ -116,20 +118,9 @@ def layers_per_trial(cfg: SweepConfig, cell: Cell, attack_depth: int | None) -> 
     if attack is None or attack_depth is None:
         return layers
     depth = attack_depth if spec.algorithmic else 1
-    steps = int(attack.params.get("steps", 0))
-    if attack.kind == "momentum":
-        passes = steps + 1
-    else:
-        from stablesweep.attacks.worst_case import setting
+    from stablesweep.attacks.registry import attack_kind
 
-        params = dict(attack.params)
-        steps = int(setting(params, "steps") or 0)
-        restarts = int(setting(params, "restarts"))
-        jac_start = setting(params, "init") == "jacobian"
-        starts = restarts + (1 if jac_start else 0)
-        passes = len(attack.levels) * (starts * (steps + 1) + 1)
-        if jac_start:
-            passes += int(attack.params.get("jacobian_iters", 100)) + 1
+    passes = attack_kind(attack.kind).passes(attack)
     return layers + 3 * depth * passes
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import zarr
 
 from .grid import Cell, cell_box
+from .variables import attack_groups
 
 __all__ = ["CHECKSUM", "ROOT_BACKUP", "VerifyReport", "backup_root", "cell_checksum",
            "cell_groups", "mark_pending", "metadata_damage", "repair_metadata",
@@ -56,7 +57,7 @@ def cell_groups(cell: Cell, groups: Mapping[str, tuple[str, ...]]) -> list[str]:
         if cell.network == 0 and "problem" in groups:
             out.append("problem")
     if cell.attack_depth is not None:
-        out += [g for g in ("momentum", "worst-case", "attack") if g in groups]
+        out += [g for g in attack_groups() if g in groups]
     return out
 
 
@@ -123,7 +124,7 @@ def verify_cells(path: str | Path, layout: Any, cells: Sequence[Cell]) -> Verify
     sums = np.asarray(root[CHECKSUM][...])
     groups = layout.groups()
     members: dict[str, list[str]] = {}
-    for name, (_, _, _, _, group) in layout.variables().items():
+    for name, (_, _, _, _, group, _) in layout.variables().items():
         if name in root:
             members.setdefault(group, []).append(name)
     arrays = {name: root[name] for names in members.values() for name in names}

@@ -41,11 +41,27 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from stablesweep.attacks.registry import attack_kind
+
 from .config import PATTERN_AXES, SweepConfig, pattern_label
 from .grid import Cell
 from .integrity import CHECKSUM
 from .provenance import provenance
-from .variables import DONE_MEANINGS, NAN_MEANINGS, STR, VARIABLES
+from .variables import (
+    ATTACK,
+    ATTACK_DEPTH,
+    ATTACK_RECORD,
+    COL,
+    DEPTH,
+    DONE_MEANINGS,
+    EXAMPLE,
+    NETWORK,
+    ROW,
+    STR,
+    TRIAL,
+    variable,
+    variable_groups,
+)
 
 __all__ = ["BLOCK_ATTR", "FILES_PER_CELL", "MIN_TASKS", "Layout", "cell_block", "stored_block"]
 
@@ -85,8 +101,8 @@ class Layout:
     @property
     def cell_dims(self) -> tuple[str, ...]:
         """Dims of the done marker: point axes, network (, attack_depth)."""
-        tail = ("attack_depth",) if self.cfg.attack is not None else ()
-        return (*self.point_dims, "network", *tail)
+        tail = (ATTACK_DEPTH,) if self.cfg.attack is not None else ()
+        return (*self.point_dims, NETWORK, *tail)
 
     @property
     def cell_shape(self) -> tuple[int, ...]:
@@ -111,7 +127,7 @@ class Layout:
 
     def cell_arrays(self) -> int:
         """Arrays a cell writes into at most (data variables, checksum, done)."""
-        return sum(1 for *_, group in self.variables().values() if group != "examples") + 2
+        return sum(1 for v in self.variables().values() if v[4] != "examples") + 2
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -122,34 +138,36 @@ class Layout:
         return (side if max(dims) == 2 else 1), side
 
     def groups(self) -> dict[str, tuple[str, ...]]:
-        """Variable group -> its leading (cell) dims."""
+        """Variable group -> its leading (cell) dims (:mod:`~stablesweep.sweep.variables`:
+        the attack's kind and ``attack`` with an attack)."""
         cfg = self.cfg
-        groups = {"forward": (*self.point_dims, "network"), "problem": self.point_dims}
+        groups = {"forward": (*self.point_dims, NETWORK), "problem": self.point_dims}
         if cfg.minimiser is not None:
             groups["minimiser"] = groups["forward"]
         if cfg.attack is not None:
-            adims = (*self.point_dims, "network", "attack_depth")
-            groups["momentum" if cfg.attack.kind == "momentum" else "worst-case"] = adims
-            groups["attack"] = adims
+            adims = (*self.point_dims, NETWORK, ATTACK_DEPTH)
+            groups[cfg.attack.kind] = adims
+            groups[ATTACK] = adims
         if cfg.examples:
-            groups["examples"] = ("example",)
+            groups["examples"] = (EXAMPLE,)
         return groups
 
-    def variables(self) -> dict[str, tuple[tuple[str, ...], Any, str, str, str]]:
-        """name -> (dims, dtype, units, long_name, group)."""
+    def variables(self) -> dict[str, tuple[tuple[str, ...], Any, str, str, str, str | None]]:
+        """name -> (dims, dtype, units, long_name, group, comment), in schema order."""
         out = {}
+        table = variable_groups()
         for group, lead in self.groups().items():
-            for name, (tail, dtype, units, long_name) in VARIABLES[group].items():
-                if group == "examples" and "attack_record" in tail and not self._records():
+            for row in table[group]:
+                if ATTACK_RECORD in row.dims and not self._records():
                     continue
-                out[name] = ((*lead, *tail), dtype, units, long_name, group)
+                out[row.name] = ((*lead, *row.dims), row.dtype, row.units, row.long_name,
+                                 group, row.comment)
         return out
 
     def _records(self) -> tuple:
+        """The ``attack_record`` coordinate: the records the examples keep."""
         a = self.cfg.attack
-        if a is None:
-            return ()
-        return a.kept_steps if a.kind == "momentum" else a.levels
+        return () if a is None else tuple(attack_kind(a.kind).kept.values(a))
 
     def coords(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -161,44 +179,37 @@ class Layout:
                        {"long_name": _AXIS_DOC[name]})
         c.update(_sparsity_coords(cfg))
         nets = cfg.networks
-        c["network"] = ("network", np.array([n.label for n in nets], dtype=STR),
+        c[NETWORK] = (NETWORK, np.array([n.label for n in nets], dtype=STR),
                         {"long_name": "network (label of the config entry)"})
-        c["network_name"] = ("network", np.array([n.name for n in nets], dtype=STR),
+        c["network_name"] = (NETWORK, np.array([n.name for n in nets], dtype=STR),
                              {"long_name": "network family"})
-        c["network_depth"] = ("network", np.array([n.depth for n in nets]),
+        c["network_depth"] = (NETWORK, np.array([n.depth for n in nets]),
                               {"long_name": "depth (iterations) of the full network",
                                "units": "1"})
-        c["network_layers"] = ("network", np.array(self.layers),
+        c["network_layers"] = (NETWORK, np.array(self.layers),
                                {"long_name": "layers of the full network", "units": "1"})
-        c["network_weights"] = ("network", np.array(
+        c["network_weights"] = (NETWORK, np.array(
             [cfg.weights_source(i) for i in range(len(nets))], dtype=STR), {
                 "long_name": "source of the l1 weights: signal (w_k = sqrt(s/s_k) from the "
                 "sparsity pattern at sparse-in-levels points), params, uniform, none"})
-        c["trial"] = ("trial", np.arange(cfg.trials), {"long_name": "trial (independent draw)"})
-        c["depth"] = ("depth", np.array(self.depths, dtype=np.int64),
+        c[TRIAL] = (TRIAL, np.arange(cfg.trials), {"long_name": "trial (independent draw)"})
+        c[DEPTH] = (DEPTH, np.array(self.depths, dtype=np.int64),
                       {"long_name": "depth: number of iterations (operator applications)",
                        "units": "1"})
         if cfg.attack is not None:
             a = cfg.attack
-            c["attack_depth"] = ("attack_depth", np.array(a.depths), {
+            c[ATTACK_DEPTH] = (ATTACK_DEPTH, np.array(a.depths), {
                 "long_name": "depth of the attacked (truncated) network; -1: each network's "
                 "own depth (see attacked_depth)", "units": "1"})
             attacked = [[cfg.attacked_depth(n, j)[0] or 0 for j in range(len(a.depths))]
                         for n in range(len(nets))]
             c["attacked_depth"] = (
-                ("network", "attack_depth"), np.array(attacked, dtype=np.int64),
+                (NETWORK, ATTACK_DEPTH), np.array(attacked, dtype=np.int64),
                 {"long_name": "depth at which the network is attacked (0: not attacked)",
                  "units": "1"})
-            if a.kind == "momentum":
-                c["attack_step"] = ("attack_step", np.array(a.steps),
-                                    {"long_name": "attack ascent step j", "units": "1"})
-            else:
-                c["noise_level"] = ("noise_level", np.array(a.levels),
-                                    {"long_name": "relative noise level ||e|| / ||y|| of the "
-                                     "worst-case search", "units": "1"})
-                c["attack_iter"] = ("attack_iter", np.arange(a.trace_length), {
-                    "long_name": "ascent step of the worst-case search (0: the start)",
-                    "units": "1"})
+            for axis in attack_kind(a.kind).axes:
+                c[axis.name] = (axis.name, np.array(axis.values(a)),
+                                {"long_name": axis.long_name, "units": axis.units})
         if cfg.examples:
             self._example_coords(c)
         return c
@@ -206,30 +217,29 @@ class Layout:
     def _example_coords(self, c: dict) -> None:
         cfg = self.cfg
         ex = cfg.examples
-        c["example"] = ("example", np.arange(len(ex)), {"long_name": "kept example"})
+        c[EXAMPLE] = (EXAMPLE, np.arange(len(ex)), {"long_name": "kept example"})
         for i, name in enumerate(cfg.axes):
             values = _coord_values(name, cfg.axes[name])
-            c[f"example_{name}"] = ("example", values[[e.point[i] for e in ex]],
+            c[f"example_{name}"] = (EXAMPLE, values[[e.point[i] for e in ex]],
                                     {"long_name": f"{_AXIS_DOC[name]} of the example"})
-        c["example_network"] = ("example", np.array(
+        c["example_network"] = (EXAMPLE, np.array(
             [cfg.networks[e.network].label for e in ex], dtype=STR),
             {"long_name": "network of the example"})
-        c["example_trial"] = ("example", np.array([e.trial for e in ex]),
+        c["example_trial"] = (EXAMPLE, np.array([e.trial for e in ex]),
                               {"long_name": "trial of the example"})
         if cfg.attack is not None:
-            c["example_attack_depth"] = ("example", np.array(
+            c["example_attack_depth"] = (EXAMPLE, np.array(
                 [cfg.attack.depths[e.attack_depth] for e in ex]), {
                     "long_name": "attack depth of the example (-1: the network's own depth)",
                     "units": "1"})
         records = self._records()
         if records:
-            kind = cfg.attack.kind
-            c["attack_record"] = ("attack_record", np.array(records), {
-                "long_name": "kept attack step j" if kind == "momentum"
-                else "noise level of the kept worst-case reconstruction", "units": "1"})
+            kept = attack_kind(cfg.attack.kind).kept
+            c[ATTACK_RECORD] = (ATTACK_RECORD, np.array(records),
+                                {"long_name": kept.long_name, "units": kept.units})
         rows, cols = self.image_shape
-        c["row"] = ("row", np.arange(rows), {"long_name": "image row (1-D signals: one row)"})
-        c["col"] = ("col", np.arange(cols), {"long_name": "image column"})
+        c[ROW] = (ROW, np.arange(rows), {"long_name": "image row (1-D signals: one row)"})
+        c[COL] = (COL, np.arange(cols), {"long_name": "image column"})
 
     def template(self) -> xr.Dataset:
         """The full dataset, lazily filled (NaN / "" / 0), chunked one block per chunk."""
@@ -239,25 +249,26 @@ class Layout:
         sizes = {dim: len(v[1]) for dim, v in coords.items() if v[0] == dim}
         data_vars = {}
         block = self._dim_block()
-        for name, (dims, dtype, units, long_name, _) in self.variables().items():
+        for name, (dims, dtype, units, long_name, _, comment) in self.variables().items():
             shape = tuple(sizes[d] for d in dims)
             chunks = tuple(block.get(d, sizes[d]) for d in dims)
             fill = "" if dtype is STR else np.nan
             attrs = {"long_name": long_name}
             if units is not None:
                 attrs["units"] = units
-            if name in NAN_MEANINGS:
-                attrs["comment"] = NAN_MEANINGS[name]
+            if comment is not None:
+                attrs["comment"] = comment
             data_vars[name] = (dims, dask.array.full(shape, fill, dtype=dtype, chunks=chunks),
                                attrs)
         shape = tuple(sizes[d] for d in self.cell_dims)
+        checksum, done = (variable(name) for name in (CHECKSUM, "done"))
         data_vars[CHECKSUM] = (self.cell_dims,
-                               dask.array.zeros(shape, dtype=np.int64, chunks=self.cell_block),
-                               {"long_name": "checksum of the cell's values (BLAKE2b-64; 0: none)",
-                                "units": "1"})
+                               dask.array.zeros(shape, dtype=checksum.dtype,
+                                                chunks=self.cell_block),
+                               {"long_name": checksum.long_name, "units": checksum.units})
         data_vars["done"] = (self.cell_dims,
-                             dask.array.zeros(shape, dtype=np.int8, chunks=self.cell_block),
-                             {"units": "1", "long_name": "cell completion marker",
+                             dask.array.zeros(shape, dtype=done.dtype, chunks=self.cell_block),
+                             {"units": done.units, "long_name": done.long_name,
                               "flag_values": [0, 1, 2], "flag_meanings": DONE_MEANINGS})
         attrs = provenance(self.cfg)
         if self.blocked:
@@ -266,7 +277,7 @@ class Layout:
 
     def _dim_block(self) -> dict[str, int]:
         """Block size per cell dim (and 1 per example): a variable's chunks."""
-        return {**dict(zip(self.cell_dims, self.cell_block, strict=True)), "example": 1}
+        return {**dict(zip(self.cell_dims, self.cell_block, strict=True)), EXAMPLE: 1}
 
     def write_template(self, path) -> None:
         """Write the store's metadata and coordinates (no data) at ``path``."""

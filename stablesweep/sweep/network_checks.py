@@ -3,7 +3,8 @@
 Network names and parameters are checked against the live registry and the
 constructors' signatures (:mod:`stablesweep.sweep.network_info`), trained networks'
 model files against the problem (:mod:`stablesweep.sweep.model_files`); attack
-parameters against the attack functions' signatures, attack depths against the
+parameters against the attack registry (:mod:`stablesweep.attacks.registry`: each
+kind's function signature, required keys and own checks), attack depths against the
 networks' depths.
 """
 
@@ -15,11 +16,13 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from stablesweep.attacks.kind import BUDGET
+from stablesweep.attacks.registry import normalise_section
 from stablesweep.configuration import is_int, shown
 
 from .model_files import check_checkpoint
 from .network_info import (
-    attack_function,
+    attack_kinds,
     is_algorithmic,
     named_parameters,
     network_signature,
@@ -28,12 +31,8 @@ from .network_info import (
     resolve_factory,
 )
 
-__all__ = ["ATTACK_KINDS", "check_attack", "check_attack_depths", "check_networks"]
+__all__ = ["check_attack", "check_attack_depths", "check_networks"]
 
-ATTACK_KINDS = ("momentum", "worst-case")
-#: Attack parameters that the sweep itself supplies (not settable in ``attack.params``).
-_ATTACK_SUPPLIED = {"net", "A", "x", "y", "generator", "record_at", "level", "jacobian",
-                    "warm_start", "directions", "radius"}
 _INT_PARAMS = {"p", "steps", "record_every", "restarts", "n", "patience", "start_batch",
                "jacobian_iters"}
 _REAL_PARAMS = {"lam", "eta", "delta", "tau", "sigma", "gamma", "theta", "L", "L_A", "eps0",
@@ -164,65 +163,36 @@ def _check_param_types(path: str, params: Mapping) -> list[str]:
 
 
 def check_attack(data: Mapping[str, Any]) -> list[str]:
-    """``attack``: keys each kind needs, parameters the attack function takes."""
+    """``attack``: a registered kind, its budget, the params its function takes and the
+    kind's own checks (:class:`stablesweep.attacks.kind.AttackKind`)."""
     attack = data.get("attack")
-    if not isinstance(attack, Mapping) or attack.get("kind") not in ATTACK_KINDS:
+    if not isinstance(attack, Mapping) or not isinstance(attack.get("kind"), str):
         return []
-    out = []
-    kind = attack["kind"]
-    params = attack.get("params") if isinstance(attack.get("params"), Mapping) else {}
-    if kind == "worst-case" and "levels" not in attack:
-        out.append("attack: missing key 'levels' (needed by kind 'worst-case'); expected a "
-                   "list of relative noise levels > 0")
-    if kind == "momentum" and "levels" in attack:
-        out.append("attack.levels: only used by kind 'worst-case'")
-    if kind == "momentum" or (kind == "worst-case" and params.get("protocol") is None):
-        for key in ("steps",):
-            if key not in params:
-                needs = ("kind 'momentum'" if kind == "momentum" else
-                         "kind 'worst-case' without a protocol; it is the cap of the stopping "
-                         "rule")
-                out.append(f"attack.params: missing key {key!r} (needed by {needs}); "
-                           "expected a positive integer")
-        steps, every = params.get("steps"), params.get("record_every", 1)
-        if is_int(steps) and is_int(every) and every > steps:
-            out.append(f"attack.params.record_every: {every} exceeds steps = {steps}; "
-                       f"expected 1 <= record_every <= {steps}")
-    out += _check_param_types("attack.params", params)
-    if kind == "worst-case":
-        out += _check_worst_case_choices(params)
-    fn = attack_function(kind)
-    if fn is not None:
-        sig = inspect.signature(fn)
-        allowed = [p for p, par in sig.parameters.items()
-                   if par.kind == inspect.Parameter.KEYWORD_ONLY and p not in _ATTACK_SUPPLIED]
-        if kind == "momentum":
-            allowed.append("record_every")
-        for k in params:
-            if k not in allowed:
-                out.append(f"attack.params.{k}: unknown parameter of the {kind} attack; "
-                           f"allowed: {', '.join(allowed)}")
-        missing = [p for p, par in sig.parameters.items()
-                   if par.kind == inspect.Parameter.KEYWORD_ONLY and p not in _ATTACK_SUPPLIED
-                   and par.default is inspect.Parameter.empty and p not in params]
-        for p in missing:
-            msg = f"attack.params: missing key {p!r} (needed by kind {kind!r})"
-            if msg not in " ".join(out):
-                out.append(msg)
-    return out
-
-
-def _check_worst_case_choices(params: Mapping[str, Any]) -> list[str]:
-    """``objective``, ``init``, ``method`` and ``protocol`` of the worst-case attack: one of
-    the attack's values."""
+    kinds = attack_kinds()
+    kind = kinds.get(attack["kind"])
+    if kind is None:
+        return [f"attack.kind: unknown value {shown(attack['kind'])}; expected one of: "
+                f"{', '.join(kinds)}"]
     try:
-        from stablesweep.attacks.worst_case import INITS, METHODS, OBJECTIVES, PROTOCOLS
-    except Exception:  # pragma: no cover - reported when the attack runs
-        return []
-    out: list[str] = []
-    for key, allowed in (("objective", OBJECTIVES), ("init", INITS), ("method", METHODS),
-                         ("protocol", tuple(PROTOCOLS))):
-        if key in params and params[key] not in allowed:
-            out.append(f"attack.params.{key}: unknown value {shown(params[key])}; expected one "
-                       f"of: {', '.join(allowed)}")
+        attack = normalise_section(attack)
+    except ValueError as err:
+        return [str(err)]
+    out = []
+    params = attack.get("params") if isinstance(attack.get("params"), Mapping) else {}
+    if kind.uses_budget and BUDGET not in attack:
+        out.append(f"attack: missing key {BUDGET!r} (needed by kind {kind.name!r}); expected "
+                   "a list of relative budgets ||e|| / ||y|| > 0")
+    if not kind.uses_budget and BUDGET in attack:
+        takers = [k.name for k in kinds.values() if k.uses_budget]
+        out.append(f"attack.{BUDGET}: only used by kind{'s' * (len(takers) != 1)} "
+                   f"{', '.join(repr(k) for k in takers)}; kind {kind.name!r} takes none")
+    out += _check_param_types("attack.params", params)
+    allowed = kind.allowed_params()
+    out += [f"attack.params.{k}: unknown parameter of the {kind.name} attack; allowed: "
+            f"{', '.join(allowed)}" for k in params if k not in allowed]
+    for key, why in kind.required_params(params).items():
+        if key not in params:
+            expected = "; expected a positive integer" if key in _INT_PARAMS else ""
+            out.append(f"attack.params: missing key {key!r} ({why}){expected}")
+    out += kind.check(params)
     return out

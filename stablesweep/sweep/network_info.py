@@ -3,8 +3,8 @@
 The network registry (:data:`stablesweep.networks.NETWORKS`, entries added at run time
 included) and the constructors' signatures say which parameters a network takes,
 whether it is a family of truncations (``algorithmic``) and through which parameter it
-receives the signal's sparsity pattern; the attack functions' signatures say which
-``attack.params`` are allowed.
+receives the signal's sparsity pattern; the attack registry says which attack kinds
+exist.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .specs import NetworkSpec
 
 __all__ = [
-    "attack_function",
+    "attack_kinds",
     "is_algorithmic",
     "named_parameters",
     "network_signature",
@@ -105,13 +105,9 @@ def named_parameters(name: str) -> set[str]:
     return set() if sig is None else set(sig.parameters)
 
 
-def attack_function(kind: str) -> Callable[..., Any] | None:
-    """The function of an attack kind (``momentum``, ``worst-case``), or None when the
-    attacks do not import."""
-    try:
-        from stablesweep import attacks
-    except Exception:  # pragma: no cover - depends on the attacks module
-        return None
-    name = {"momentum": "momentum_attack", "worst-case": "worst_case_noise"}[kind]
-    return getattr(attacks, name, None)
+def attack_kinds() -> Mapping[str, Any]:
+    """The live attack registry (:data:`stablesweep.attacks.registry.ATTACKS`, kinds added
+    at run time included)."""
+    from stablesweep.attacks.registry import ATTACKS
 
+    return ATTACKS

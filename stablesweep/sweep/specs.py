@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from stablesweep.attacks.kind import AttackSettings
 
 from .axes import AXIS_NAMES, OWN_DEPTH
 from .network_info import sparsity_parameter
@@ -64,64 +65,8 @@ class NetworkSpec:
         return value, ""
 
 
-@dataclass(frozen=True)
-class AttackSpec:
-    """The ``attack`` section.
-
-    ``depths`` is the ``attack_depth`` axis: the given ``attack.depths``, then
-    :data:`OWN_DEPTH` when some network is attacked at its own depth (``depths`` left
-    out, or a trained network among the networks); see the module docstring.
-    """
-
-    kind: str
-    depths: tuple[int, ...]
-    params: Mapping[str, Any] = field(default_factory=dict)
-    levels: tuple[float, ...] = ()
-
-    @property
-    def explicit(self) -> bool:
-        """Whether ``attack.depths`` was given."""
-        return any(d != OWN_DEPTH for d in self.depths)
-
-    @property
-    def trace_length(self) -> int:
-        """Entries of a worst-case attack's trace (the ``attack_iter`` axis): its step cap
-        + 1, the cap read as the attack reads it (explicit, else the protocol's)."""
-        from stablesweep.attacks.worst_case import setting
-
-        return int(setting(dict(self.params), "steps") or 0) + 1
-
-    @property
-    def steps(self) -> tuple[int, ...]:
-        """Attack steps at which a momentum attack records (the ``attack_step`` axis)."""
-        if self.kind != "momentum":
-            return ()
-        total = int(self.params.get("steps", 0))
-        every = int(self.params.get("record_every", 1))
-        steps = list(range(0, total + 1, every))
-        if steps[-1] != total:
-            steps.append(total)
-        return tuple(steps)
-
-    @property
-    def kept_steps(self) -> tuple[int, ...]:
-        """Recorded steps whose perturbations are kept for the examples (``attack_record``).
-
-        ``params.keep_perturbations_at`` (a list of recorded steps, or ``"all"``) when
-        given; otherwise three steps spread evenly over the positive recorded steps,
-        ending with the last (the attack's own default). A worst-case attack keeps one
-        reconstruction per noise level instead.
-        """
-        if self.kind != "momentum":
-            return ()
-        keep = self.params.get("keep_perturbations_at")
-        records = [s for s in self.steps if s > 0] or list(self.steps)
-        if keep == "all":
-            return self.steps
-        if isinstance(keep, list):
-            return tuple(sorted(set(int(k) for k in keep)))
-        k = min(3, len(records))
-        return tuple(records[math.ceil((i + 1) * len(records) / k) - 1] for i in range(k))
+#: The ``attack`` section (declared with the attack kinds, :mod:`stablesweep.attacks.kind`).
+AttackSpec = AttackSettings
 
 
 @dataclass(frozen=True)

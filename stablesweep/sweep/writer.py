@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the cell module imports torch; the writer needs only its ty
 from .grid import Cell, cell_box
 from .integrity import CHECKSUM, cell_checksum, cell_groups
 from .layout import Layout
-from .variables import STR
+from .variables import ATTACK, STR
 
 __all__ = ["StoreWriter", "write_cell"]
 
@@ -79,7 +79,7 @@ class StoreWriter:
         """Write a finished cell's values and images, its checksum, then mark it done."""
         puts = []
         for name, values in result.values.items():
-            _, dtype, _, _, group = self.variables[name]
+            _, dtype, _, _, group, _ = self.variables[name]
             if group == "problem" and cell.network != 0:
                 continue  # written once per grid point, by the first network's cell
             puts.append((name, self._index(cell, group), np.asarray(values).astype(dtype)))
@@ -87,7 +87,7 @@ class StoreWriter:
             for name, image in images.items():
                 if name in self.variables:
                     puts.append((name, (k,), np.asarray(image, dtype=np.float64)))
-        group = "attack" if cell.attack_depth is not None else "forward"
+        group = ATTACK if cell.attack_depth is not None else "forward"
         where = self._index(cell, group)
         if self._array(CHECKSUM) is not None:  # older stores have none
             # the checksum goes with the data (it is computed from the values in memory);
@@ -103,7 +103,7 @@ class StoreWriter:
         triples = []
         for group in cell_groups(cell, self.groups):
             index = self._index(cell, group)
-            for name, (_, dtype, _, _, g) in self.variables.items():
+            for name, (_, dtype, _, _, g, _) in self.variables.items():
                 arr = self._array(name) if g == group else None
                 if arr is None:
                     continue
