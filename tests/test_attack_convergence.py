@@ -291,7 +291,7 @@ def test_genzel_preset_and_overrides():
 )
 def test_bad_settings_raise_before_any_evaluation(kwargs, match):
     A, x, y, net, _ = linear_problem()
-    settings = {"level": 0.1, "steps": 3, **kwargs}
+    settings = {"budget": 0.1, "steps": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         worst_case_noise(net, A, x, y, generator=gen(), **settings)
     assert net.rows == 0
@@ -340,8 +340,8 @@ def test_per_image_radius_equals_one_call_per_image_at_its_level():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({}, "exactly one of level"),
-    ({"level": 0.1, "radius": 1.0}, "exactly one of level"),
+    ({}, "exactly one of budget"),
+    ({"budget": 0.1, "radius": 1.0}, "exactly one of budget"),
     ({"radius": [1.0, 2.0, 3.0]}, "radius has 3 entries; expected 1 or 2"),
     ({"radius": [-1.0, 1.0]}, "radius must be finite and >= 0"),
 ])

@@ -202,7 +202,7 @@ def test_network_output_shape_is_checked():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"level": -0.1}, r"level must be a finite number in \[0, inf\]; got -0.1"),
+        ({"budget": -0.1}, r"budget must be a finite number in \[0, inf\]; got -0.1"),
         ({"restarts": 0}, r"restarts must be an integer >= 1; got 0"),
         ({"steps": 0}, r"steps must be an integer >= 1; got 0"),
         ({"step_size": 0.0}, r"step_size must be .*got 0.0"),
@@ -214,7 +214,7 @@ def test_network_output_shape_is_checked():
 def test_worst_case_validation(kwargs, match):
     A, x, y = make_problem()
     net = SmoothNet(A)
-    settings = {"level": 0.1, "steps": 2, "restarts": 2, **kwargs}
+    settings = {"budget": 0.1, "steps": 2, "restarts": 2, **kwargs}
     with pytest.raises(ValueError, match=match):
         worst_case_noise(net, A, x, y, **settings, generator=gen())
     assert net.calls == 0

@@ -179,9 +179,10 @@ class AttackKind:
     ----------
     name : str
         ``attack.kind`` in the config, and the store group of its variables.
-    function : callable
+    function : callable or str
         The attack itself (its keyword-only parameters, less :attr:`supplied`, are the
-        allowed ``attack.params``).
+        allowed ``attack.params``), or where it lives, ``"package.module:name"``
+        (imported on first use: the registry imports without PyTorch).
     summary : str
         One line: what it searches for (errors, docs).
     axes : tuple of Axis
@@ -214,7 +215,7 @@ class AttackKind:
     """
 
     name: str
-    function: Callable[..., Any]
+    function: Callable[..., Any] | str
     summary: str
     axes: tuple[Axis, ...]
     variables: tuple[Variable, ...]
@@ -229,6 +230,15 @@ class AttackKind:
         default=lambda params: {})
     check: Callable[[Mapping[str, Any]], list[str]] = field(default=lambda params: [])
 
+    def attack_function(self) -> Callable[..., Any]:
+        """:attr:`function`, imported where it is given as ``"package.module:name"``."""
+        if callable(self.function):
+            return self.function
+        import importlib
+
+        module, _, name = self.function.partition(":")
+        return getattr(importlib.import_module(module), name)
+
     def sizes(self, settings: AttackSettings) -> dict[str, int]:
         """Length of each of :attr:`axes` for an attack section."""
         return {ax.name: len(ax.values(settings)) for ax in self.axes}
@@ -238,7 +248,7 @@ class AttackKind:
         sweep does not supply, then :attr:`config_params`."""
         import inspect
 
-        sig = inspect.signature(self.function)
+        sig = inspect.signature(self.attack_function())
         own = [p for p, par in sig.parameters.items()
                if par.kind == inspect.Parameter.KEYWORD_ONLY and p not in self.supplied]
         return own + [p for p in self.config_params if p not in own]
@@ -248,7 +258,7 @@ class AttackKind:
         parameters without a default, then :attr:`required`)."""
         import inspect
 
-        sig = inspect.signature(self.function)
+        sig = inspect.signature(self.attack_function())
         out = {p: f"needed by kind {self.name!r}" for p, par in sig.parameters.items()
                if par.kind == inspect.Parameter.KEYWORD_ONLY and p not in self.supplied
                and par.default is inspect.Parameter.empty}

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from .kind import AttackKind, AttackSettings, AttackTrial, Axis, TrialOutcome, Variable
-from .momentum import momentum_attack
 
 __all__ = ["MOMENTUM", "kept_steps", "record_steps"]
 
@@ -58,6 +57,8 @@ def kept_steps(settings: AttackSettings) -> tuple[int, ...]:
 
 
 def _run(trial: AttackTrial) -> TrialOutcome:
+    from .momentum import momentum_attack
+
     s = trial.settings
     result = momentum_attack(
         trial.net, trial.A, trial.x, trial.y, **MOMENTUM.function_params(s.params),
@@ -100,7 +101,7 @@ def _v(name: str, long_name: str) -> Variable:
 
 MOMENTUM = AttackKind(
     name="momentum",
-    function=momentum_attack,
+    function="stablesweep.attacks.momentum:momentum_attack",
     summary="momentum gradient ascent on Q(r) over image-domain perturbations r",
     axes=(Axis(STEP, "attack ascent step j", record_steps),),
     variables=(

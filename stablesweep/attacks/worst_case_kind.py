@@ -15,13 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 
 from stablesweep.configuration import shown
 
-from .jacobian import jacobian_sigma_max
 from .kind import BUDGET_DIM, AttackKind, AttackSettings, AttackTrial, Axis, TrialOutcome, Variable
-from .worst_case import INITS, METHODS, OBJECTIVES, PROTOCOLS, setting, worst_case_noise
 
 __all__ = ["JACOBIAN", "WORST_CASE", "trace_length"]
 
@@ -53,10 +50,17 @@ JACOBIAN = {
 def trace_length(settings: AttackSettings) -> int:
     """Entries of the trace (the ``attack_iter`` axis): the step cap + 1, the cap read as
     the attack reads it (explicit, else the protocol's)."""
+    from .worst_case import setting
+
     return int(setting(dict(settings.params), "steps") or 0) + 1
 
 
 def _run(trial: AttackTrial) -> TrialOutcome:
+    import torch
+
+    from .jacobian import jacobian_sigma_max
+    from .worst_case import setting, worst_case_noise
+
     s = trial.settings
     params = WORST_CASE.function_params(s.params)
     jac = None  # one Lanczos run per trial, shared by the budgets
@@ -97,6 +101,8 @@ def _run(trial: AttackTrial) -> TrialOutcome:
 
 def _passes(settings: AttackSettings) -> int:
     """Per budget: each start's steps + 1 and the clean pass; the Lanczos run once."""
+    from .worst_case import setting
+
     params = dict(settings.params)
     steps = int(setting(params, "steps") or 0)
     restarts = int(setting(params, "restarts"))
@@ -117,6 +123,8 @@ def _required(params: Mapping[str, Any]) -> dict[str, str]:
 
 def _check(params: Mapping[str, Any]) -> list[str]:
     """``objective``, ``init``, ``method`` and ``protocol``: one of the attack's values."""
+    from .worst_case import INITS, METHODS, OBJECTIVES, PROTOCOLS
+
     out = []
     for key, allowed in (("objective", OBJECTIVES), ("init", INITS), ("method", METHODS),
                          ("protocol", tuple(PROTOCOLS))):
@@ -133,7 +141,7 @@ def _v(name: str, long_name: str, dims: tuple[str, ...] = ("trial", BUDGET_DIM),
 
 WORST_CASE = AttackKind(
     name="worst-case",
-    function=worst_case_noise,
+    function="stablesweep.attacks.worst_case:worst_case_noise",
     summary="projected ascent on ||phi(y + e) - x|| over noise ||e|| <= budget ||y||",
     axes=(
         Axis(BUDGET_DIM, "relative noise level ||e|| / ||y|| of the worst-case search",
