@@ -28,7 +28,7 @@ PATH``, Debian package libjemalloc2).
 
 Measured (500 iterations at 256², this machine): with the checkpointed segments run on
 the networks' no-grad fast path and recomputed with autograd in the backward pass
-(``stablesweep.networks.segments.RecomputedSegment``), the peak is 740–817 MiB under all
+(``stablesweep.networks.core.segments.RecomputedSegment``), the peak is 740–817 MiB under all
 three allocators (about 400 MiB of it is the process before the attack: PyTorch,
 Numba) and step ÷ forward 3.4–4.6 (the forward pass runs the fused kernels). With
 PyTorch's generic non-reentrant checkpoint, whose forward pass runs the out-of-place

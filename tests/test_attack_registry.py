@@ -172,8 +172,8 @@ def test_the_new_kind_runs_through_sweep_analysis_and_report(kind, tmp_path):
     from stablesweep.analysis import analyse
     from stablesweep.report import write_report
     from stablesweep.sweep import load_config, run_sweep
-    from stablesweep.sweep.estimate import layers_per_trial
-    from stablesweep.sweep.grid import cells
+    from stablesweep.sweep.config.grid import cells
+    from stablesweep.sweep.run.estimate import layers_per_trial
 
     cfg = load_config(TINY)
     attacked = [c for c in cells(cfg) if c.attack_depth is not None]

@@ -103,9 +103,9 @@ def test_worst_case_error_never_falls_as_the_budget_grows():
     attack warm-starts each budget from the e* of the smaller one, so its measured
     worst-case error is non-decreasing in ε for every network, trained-style included."""
     from stablesweep.sweep import load_config
-    from stablesweep.sweep.cell import run_cell
-    from stablesweep.sweep.execute import make_layout, make_task
-    from stablesweep.sweep.grid import cells
+    from stablesweep.sweep.config.grid import cells
+    from stablesweep.sweep.run.cell import run_cell
+    from stablesweep.sweep.run.execute import make_layout, make_task
 
     cfg = load_config({
         "experiment": "claims-wc", "seed": 5, "trials": 2,
@@ -183,9 +183,9 @@ def test_every_network_of_the_stability_experiment_beats_zero_filling():
     """
     from pathlib import Path
 
-    from stablesweep.sweep.cell import build_network as build_entry
-    from stablesweep.sweep.cell import draw_problem
     from stablesweep.sweep.config import load_config
+    from stablesweep.sweep.config.networks import build_network as build_entry
+    from stablesweep.sweep.config.problem import draw_problem
 
     cfg = load_config(Path(__file__).parents[1] / "config/experiments/stability.yaml")
     images = cfg.axes.get("image", [None])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stablesweep.sweep.variables import variable, variable_groups
+from stablesweep.sweep.store.variables import variable, variable_groups
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")

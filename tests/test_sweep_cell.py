@@ -10,12 +10,12 @@ import torch
 import xarray as xr
 
 from stablesweep.sweep import load_config
-from stablesweep.sweep.cell import run_cell
-from stablesweep.sweep.execute import make_layout, make_task
-from stablesweep.sweep.grid import cells
-from stablesweep.sweep.problem import draw_problem
+from stablesweep.sweep.config.grid import cells
+from stablesweep.sweep.config.problem import draw_problem
+from stablesweep.sweep.run.cell import run_cell
+from stablesweep.sweep.run.execute import make_layout, make_task
 from stablesweep.sweep.store import create_store, finalize
-from stablesweep.sweep.writer import write_cell
+from stablesweep.sweep.store.writer import write_cell
 
 
 def config(**changes):

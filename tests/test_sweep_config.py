@@ -10,7 +10,7 @@ import yaml
 
 from stablesweep.attacks.momentum_kind import kept_steps, record_steps
 from stablesweep.sweep.config import ConfigError, load_config, validate
-from stablesweep.sweep.grid import Cell, cells, stream_seed
+from stablesweep.sweep.config.grid import Cell, cells, stream_seed
 
 BASE = {
     "experiment": "tiny",

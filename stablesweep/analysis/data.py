@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import xarray as xr
 
-from stablesweep.sweep.variables import (
+from stablesweep.sweep.store.variables import (
     ATTACK_DEPTH,
     ATTACK_RECORD,
     ATTACK_STEP,
@@ -27,7 +27,7 @@ from stablesweep.sweep.variables import (
     TRIAL,
 )
 
-# Special dimensions: the store schema's (stablesweep.sweep.variables), and problem axes.
+# Special dimensions: the store schema's (stablesweep.sweep.store.variables), and problem axes.
 NOISE = "noise"
 RATE = "rate"
 SPARSITY = "sparsity"

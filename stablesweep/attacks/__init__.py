@@ -26,7 +26,7 @@ import importlib
 from stablesweep._lazy import lazy_exports
 
 #: public name -> submodule; imported on first use (PEP 562), so that the registry and
-#: the store schema that reads it (:mod:`stablesweep.sweep.variables`) import without
+#: the store schema that reads it (:mod:`stablesweep.sweep.store.variables`) import without
 #: PyTorch.
 _EXPORTS = {
     "attack_mode": "._common",

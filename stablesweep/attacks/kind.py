@@ -193,7 +193,7 @@ class AttackKind:
         ``run(trial: AttackTrial) -> TrialOutcome``: one trial's attack.
     passes : callable
         ``passes(settings) -> int``: forward and backward passes through the network per
-        trial, for the estimate (:mod:`stablesweep.sweep.estimate`; an upper bound).
+        trial, for the estimate (:mod:`stablesweep.sweep.run.estimate`; an upper bound).
     caption : callable
         ``caption(section) -> str``: the kind's words in a figure caption, from the raw
         ``attack`` section of the config (:mod:`stablesweep.report.captions`).

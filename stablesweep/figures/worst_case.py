@@ -7,7 +7,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from stablesweep.sweep.variables import ATTACK_ITER, NOISE_LEVEL
+from stablesweep.sweep.store.variables import ATTACK_ITER, NOISE_LEVEL
 
 from ..analysis.data import ATTACK_DEPTH, ATTACK_STEP, NETWORK, TRIAL, valid
 from .common import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stablesweep.sweep.variables import ATTACK_DEPTH, NETWORK, NOISE_LEVEL
+from stablesweep.sweep.store.variables import ATTACK_DEPTH, NETWORK, NOISE_LEVEL
 
 
 @dataclass(frozen=True)

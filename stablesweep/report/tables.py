@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from stablesweep.sweep.variables import NOISE_LEVEL
+from stablesweep.sweep.store.variables import NOISE_LEVEL
 
 from .sections import TableSpec, _flag_for
 from .text import _esc, _fmt, _label, units_text
