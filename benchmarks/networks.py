@@ -33,7 +33,8 @@ from _timing import side_by_side  # noqa: E402
 
 from stablesweep._malloc import tune_malloc  # noqa: E402
 from stablesweep.levels import weight_map  # noqa: E402
-from stablesweep.networks import build_network, kernels  # noqa: E402
+from stablesweep.networks import build_network  # noqa: E402
+from stablesweep.networks.core import kernels  # noqa: E402
 from stablesweep.operators import SamplingOperator  # noqa: E402
 from stablesweep.sampling import budgets, multilevel_mask  # noqa: E402
 

@@ -164,6 +164,10 @@ def test_the_new_kind_is_checked_from_its_declaration(kind):
     with pytest.raises(ConfigError, match=r"attack\.params: missing key 'count' \(needed by "
                                           r"kind 'random-direction'\)"):
         load_config(bad)
+    bad["attack"]["params"]["count"] = 0  # typed by the function's annotation (int)
+    with pytest.raises(ConfigError, match=r"attack\.params\.count: 0 is not valid; expected a "
+                                          r"positive integer"):
+        load_config(bad)
 
 
 def test_the_new_kind_runs_through_sweep_analysis_and_report(kind, tmp_path):

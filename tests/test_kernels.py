@@ -10,7 +10,8 @@ import pytest
 import torch
 from test_networks import make_problem
 
-from stablesweep.networks import build_network, kernels
+from stablesweep.networks import build_network
+from stablesweep.networks.core import kernels
 from stablesweep.networks.core import prox as P
 
 CASES = [(torch.complex128, 1e-15), (torch.float64, 1e-15),

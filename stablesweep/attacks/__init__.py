@@ -50,7 +50,7 @@ _EXPORTS = {
     "worst_case_noise": ".worst_case",
 }
 #: Submodules reachable as attributes (``stablesweep.attacks.worst_case.setting``).
-_SUBMODULES = ("jacobian", "kind", "momentum", "momentum_kind", "registry", "result",
+_SUBMODULES = ("ascent", "jacobian", "kind", "momentum", "momentum_kind", "registry", "result",
                "worst_case", "worst_case_kind")
 _exports = lazy_exports(__name__, _EXPORTS)
 

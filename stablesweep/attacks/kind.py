@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from stablesweep.configuration import shown
+
 __all__ = [
     "BUDGET",
     "BUDGET_DIM",
@@ -212,6 +214,9 @@ class AttackKind:
         ``check(params) -> list of str``: further messages about ``attack.params``
         (values out of their choices, inconsistent pairs), each naming key, value and
         what is allowed.
+    param_types : mapping
+        ``"int"`` or ``"real"`` for :attr:`config_params` (the function's own
+        parameters are typed by their annotations; see :meth:`param_problems`).
     """
 
     name: str
@@ -229,6 +234,7 @@ class AttackKind:
     required: Callable[[Mapping[str, Any]], dict[str, str]] = field(
         default=lambda params: {})
     check: Callable[[Mapping[str, Any]], list[str]] = field(default=lambda params: [])
+    param_types: Mapping[str, str] = field(default_factory=dict)
 
     def attack_function(self) -> Callable[..., Any]:
         """:attr:`function`, imported where it is given as ``"package.module:name"``."""
@@ -263,6 +269,43 @@ class AttackKind:
                if par.kind == inspect.Parameter.KEYWORD_ONLY and p not in self.supplied
                and par.default is inspect.Parameter.empty}
         out.update(self.required(params))
+        return out
+
+    def param_kinds(self) -> dict[str, str]:
+        """``"int"`` or ``"real"`` per typed parameter: the function's keyword-only
+        parameters annotated ``int`` or ``float`` (``| None`` allowed), then
+        :attr:`param_types`."""
+        import inspect
+
+        out = {}
+        for p, par in inspect.signature(self.attack_function()).parameters.items():
+            ann = par.annotation
+            text = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+            parts = {t.strip() for t in text.split("|")} - {"None"}
+            if par.kind == inspect.Parameter.KEYWORD_ONLY and parts in ({"int"}, {"float"}):
+                out[p] = "int" if parts == {"int"} else "real"
+        out.update(self.param_types)
+        return out
+
+    def param_problems(self, params: Mapping[str, Any]) -> list[str]:
+        """``attack.params`` of the wrong type: an ``int`` parameter must be a positive
+        integer, a ``real`` one a finite number >= 0 (one message each, naming key,
+        value and what is allowed)."""
+        import math
+        import numbers
+
+        kinds, out = self.param_kinds(), []
+        for k, v in params.items():
+            if isinstance(v, bool) or kinds.get(k) is None:
+                ok = kinds.get(k) is None
+            elif kinds[k] == "int":
+                ok = isinstance(v, numbers.Integral) and v >= 1
+            else:
+                ok = isinstance(v, numbers.Real) and math.isfinite(v) and v >= 0
+            if not ok:
+                expected = ("a positive integer" if kinds[k] == "int"
+                            else "a finite number >= 0")
+                out.append(f"attack.params.{k}: {shown(v)} is not valid; expected {expected}")
         return out
 
     def function_params(self, params: Mapping[str, Any]) -> dict[str, Any]:

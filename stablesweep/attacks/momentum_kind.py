@@ -118,6 +118,7 @@ MOMENTUM = AttackKind(
     kept=Axis("attack_record", "kept attack step j", kept_steps),
     supplied=frozenset({"net", "A", "x", "y", "generator", "record_at"}),
     config_params=("record_every", "keep_perturbations_at"),
+    param_types={"record_every": "int"},
     required=_required,
     check=_check,
 )

@@ -33,10 +33,10 @@ from .network_info import (
 
 __all__ = ["check_attack", "check_attack_depths", "check_networks"]
 
-_INT_PARAMS = {"p", "steps", "record_every", "restarts", "n", "patience", "start_batch",
-               "jacobian_iters"}
+#: Network parameters of a known type (attack parameters are typed by their kinds).
+_INT_PARAMS = {"p", "steps", "n"}
 _REAL_PARAMS = {"lam", "eta", "delta", "tau", "sigma", "gamma", "theta", "L", "L_A", "eps0",
-                "step_size", "mu", "tol", "lr", "graph_memory_mib"}
+                "step_size", "mu", "tol"}
 
 
 def check_networks(data: Mapping[str, Any], *, check_files: bool = True) -> list[str]:
@@ -186,13 +186,14 @@ def check_attack(data: Mapping[str, Any]) -> list[str]:
         takers = [k.name for k in kinds.values() if k.uses_budget]
         out.append(f"attack.{BUDGET}: only used by kind{'s' * (len(takers) != 1)} "
                    f"{', '.join(repr(k) for k in takers)}; kind {kind.name!r} takes none")
-    out += _check_param_types("attack.params", params)
+    out += kind.param_problems(params)
     allowed = kind.allowed_params()
     out += [f"attack.params.{k}: unknown parameter of the {kind.name} attack; allowed: "
             f"{', '.join(allowed)}" for k in params if k not in allowed]
     for key, why in kind.required_params(params).items():
         if key not in params:
-            expected = "; expected a positive integer" if key in _INT_PARAMS else ""
+            expected = ("; expected a positive integer"
+                        if kind.param_kinds().get(key) == "int" else "")
             out.append(f"attack.params: missing key {key!r} ({why}){expected}")
     out += kind.check(params)
     return out
