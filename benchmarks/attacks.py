@@ -28,7 +28,7 @@ PATH``, Debian package libjemalloc2).
 
 Measured (500 iterations at 256², this machine): with the checkpointed segments run on
 the networks' no-grad fast path and recomputed with autograd in the backward pass
-(``stablesweep.networks.segments.RecomputedSegment``), the peak is 740–817 MiB under all
+(``stablesweep.networks.core.segments.RecomputedSegment``), the peak is 740–817 MiB under all
 three allocators (about 400 MiB of it is the process before the attack: PyTorch,
 Numba) and step ÷ forward 3.4–4.6 (the forward pass runs the fused kernels). With
 PyTorch's generic non-reentrant checkpoint, whose forward pass runs the out-of-place
@@ -316,7 +316,7 @@ def worst_case_cell(networks: list[str], cap: int) -> None:
             warm, found, steps, capped = None, [], [], []
             t0 = time.perf_counter()
             for level in levels:
-                r = worst_case_noise(net, A, x, y, level=level, generator=gen,
+                r = worst_case_noise(net, A, x, y, budget=level, generator=gen,
                                      objective="change", init="jacobian", jacobian=jac,
                                      warm_start=warm, **kw)
                 warm = r.e

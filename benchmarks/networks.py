@@ -3,7 +3,7 @@
 256² Fourier + Haar, 25% multilevel sampling (theory budgets), complex128. Prints:
 
 * ours: time per iteration of the ``"primal-dual"`` network (no-grad fast path, with
-  the fused Numba kernels of ``stablesweep.networks.kernels``) ÷ the bare cost of
+  the fused Numba kernels of ``stablesweep.networks.core.kernels``) ÷ the bare cost of
   ``A`` + ``A^*`` on the same data — target ≤ 1.3; for information also the same fast
   path with PyTorch operations only, and the autograd path (forward only, graph kept);
 * pyproximal: ``pyproximal.optimization.primaldual.PrimalDual`` on pylops operators
@@ -33,7 +33,8 @@ from _timing import side_by_side  # noqa: E402
 
 from stablesweep._malloc import tune_malloc  # noqa: E402
 from stablesweep.levels import weight_map  # noqa: E402
-from stablesweep.networks import build_network, kernels  # noqa: E402
+from stablesweep.networks import build_network  # noqa: E402
+from stablesweep.networks.core import kernels  # noqa: E402
 from stablesweep.operators import SamplingOperator  # noqa: E402
 from stablesweep.sampling import budgets, multilevel_mask  # noqa: E402
 

@@ -6,7 +6,7 @@ trials per cell; see ``CONFIG``) whose cells take about ``--cell-seconds`` (defa
 Then, in each of ``--rounds`` rounds (default 3; the order of the modes rotates from
 round to round), each mode is timed end to end:
 
-* direct loop: :func:`stablesweep.sweep.cell.run_cell` on every cell, one PyTorch
+* direct loop: :func:`stablesweep.sweep.run.cell.run_cell` on every cell, one PyTorch
   thread, no Dask, no store — in a fresh process (Python start and imports included,
   as a user's own script pays) and, for information, in this process (imports done);
 * ``stablesweep run --workers 1`` / ``--workers 2`` into a fresh store, end to end in a
@@ -55,9 +55,9 @@ import yaml
 
 from stablesweep._malloc import tune_malloc
 from stablesweep.sweep import load_config
-from stablesweep.sweep.cell import run_cell
-from stablesweep.sweep.execute import make_layout, make_task
-from stablesweep.sweep.grid import cells
+from stablesweep.sweep.config.grid import cells
+from stablesweep.sweep.run.cell import run_cell
+from stablesweep.sweep.run.execute import make_layout, make_task
 
 CONFIG = {
     "experiment": "bench",
@@ -154,8 +154,8 @@ def decomposition(cfg_data: dict, n_cells: int, tmp: Path) -> None:
       difference is what starting the cluster, creating and consolidating the store
       and the client's imports cost.
     """
-    from stablesweep.sweep.block import run_block
-    from stablesweep.sweep.execute import connect
+    from stablesweep.sweep.run.block import run_block
+    from stablesweep.sweep.run.execute import connect
     from stablesweep.sweep.store import open_or_create
 
     cfg = load_config(cfg_data)

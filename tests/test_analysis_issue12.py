@@ -420,7 +420,7 @@ TINY = {
         {"name": "fista", "depth": 12, "params": {"lam": 1.0e-3}},
         {"name": "firenet", "depth": 20, "params": {"lam": 1.0e-3, "p": 5}},
     ],
-    "attack": {"kind": "worst-case", "levels": [1.0e-2, 1.0e-1],
+    "attack": {"kind": "worst-case", "budget": [1.0e-2, 1.0e-1],
                "params": {"steps": 2, "restarts": 1}},
 }
 

@@ -86,7 +86,7 @@ def linear_problem(batch=(2,)):
 
 def test_defaults_meet_the_stopping_rule_and_reach_sigma_max():
     A, x, y, net, _ = linear_problem()
-    res = worst_case_noise(net, A, x, y, level=0.1, steps=500, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=0.1, steps=500, generator=gen(),
                            objective="change")
     assert not res.hit_cap.any()
     assert np.all(res.steps_run < 500) and np.all(res.steps_run >= 5)
@@ -106,12 +106,12 @@ def test_defaults_meet_the_stopping_rule_and_reach_sigma_max():
 
 def test_tiny_cap_is_reported():
     A, x, y, net, _ = linear_problem()
-    res = worst_case_noise(net, A, x, y, level=0.1, steps=2, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=0.1, steps=2, generator=gen(),
                            objective="change")
     assert res.hit_cap.all() and np.all(res.steps_run == 2)
     assert res.trace.shape == (3, 2)
     # tol = 0 switches the rule off: every start runs to the cap
-    res = worst_case_noise(net, A, x, y, level=0.1, steps=30, restarts=2, tol=0,
+    res = worst_case_noise(net, A, x, y, budget=0.1, steps=30, restarts=2, tol=0,
                            generator=gen(), objective="change")
     assert res.hit_cap.all() and np.all(res.start_steps == 30)
 
@@ -120,7 +120,7 @@ def test_stopped_starts_leave_the_batch():
     """A start that stops is no longer evaluated; the attack ends when all stopped."""
     A, x, y, net, _ = linear_problem()
     net.rows = 0
-    res = worst_case_noise(net, A, x, y, level=0.1, steps=200, restarts=3, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=0.1, steps=200, restarts=3, generator=gen(),
                            objective="change")
     assert not res.hit_cap.any()
     # clean pass (2 rows), 3 random candidates (6), then each start's iterates 0..k
@@ -137,7 +137,7 @@ def test_given_direction_is_a_lower_bound(objective):
     net = SmoothNet(M)
     d = torch.randn((2, 6), dtype=torch.complex128, generator=gen(8))
     level = 0.1
-    res = worst_case_noise(net, A, x, y, level=level, steps=3, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=level, steps=3, generator=gen(),
                            objective=objective, directions=d)
     rho = level * torch.linalg.vector_norm(y, dim=-1, keepdim=True)
     with torch.no_grad():
@@ -156,13 +156,13 @@ def test_given_direction_is_a_lower_bound(objective):
 def test_top_singular_vector_as_direction_is_already_the_maximiser():
     A, x, y, net, v1 = linear_problem()
     dirs = torch.stack([v1.expand(2, 6), torch.ones(2, 6, dtype=torch.complex128)])
-    res = worst_case_noise(net, A, x, y, level=0.1, steps=50, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=0.1, steps=50, generator=gen(),
                            objective="change", directions=dirs)
     assert res.start_names == ("random 0", "direction 0", "direction 1")
     np.testing.assert_allclose(res.start_objectives[1], SIG[0] * res.radius, rtol=1e-12)
     np.testing.assert_allclose(res.trace[0], SIG[0] * res.radius, rtol=1e-12)
     # a list (as from YAML) works too
-    again = worst_case_noise(net, A, x, y, level=0.1, steps=50, generator=gen(),
+    again = worst_case_noise(net, A, x, y, budget=0.1, steps=50, generator=gen(),
                              objective="change", directions=dirs.real.tolist())
     assert again.start_objectives.shape == (3, 2)
 
@@ -180,11 +180,11 @@ def test_direction_checks():
     ]
     for bad, match in cases:
         with pytest.raises(ValueError, match=match):
-            worst_case_noise(net, A, x, y, level=0.1, steps=2, generator=gen(), directions=bad)
+            worst_case_noise(net, A, x, y, budget=0.1, steps=2, generator=gen(), directions=bad)
     yr = y.real.contiguous()
     with pytest.raises(ValueError, match="directions is complex"):
         worst_case_noise(lambda v: A.measure_adjoint(v.to(A.dtype)).real, A, x, yr,
-                         level=0.1, steps=2, generator=gen(), directions=d)
+                         budget=0.1, steps=2, generator=gen(), directions=d)
     assert net.rows == 0
 
 
@@ -197,7 +197,7 @@ def test_batched_starts_equal_starts_one_by_one(method):
     M, _ = matrix_with_singular_values(16, 6, SIG, seed=4)
     net = SmoothNet(M)
     d = torch.randn((2, 3, 6), dtype=torch.complex128, generator=gen(8))
-    kw = dict(level=0.2, steps=40, restarts=3, objective="error", init="jacobian",
+    kw = dict(budget=0.2, steps=40, restarts=3, objective="error", init="jacobian",
               directions=d, method=method, jacobian_iters=20)
     together = worst_case_noise(net, A, x, y, generator=gen(1), **kw)
     one_by_one = worst_case_noise(net, A, x, y, generator=gen(1), start_batch=1, **kw)
@@ -222,7 +222,7 @@ def test_adam_keeps_a_monotone_best_inside_the_ball():
     A, x, y = make_problem(batch=(2,))
     M, _ = matrix_with_singular_values(16, 6, SIG, seed=4)
     net = SmoothNet(M)
-    res = worst_case_noise(net, A, x, y, level=0.1, steps=60, restarts=2, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=0.1, steps=60, restarts=2, generator=gen(),
                            method="adam", lr=0.1, tol=0)
     assert np.all(np.diff(res.trace, axis=0) >= 0)
     assert np.all(res.trace[-1] > res.trace[0])  # it climbs
@@ -238,7 +238,7 @@ def test_adam_keeps_a_monotone_best_inside_the_ball():
 def test_adam_stalls_below_sigma_max_where_the_normalized_ascent_converges():
     """Projected Adam's fixed points satisfy e ∥ sign(∇), not e ∥ ∇ (documented)."""
     A, x, y, net, _ = linear_problem()
-    kw = dict(level=0.1, generator=gen(), objective="change")
+    kw = dict(budget=0.1, generator=gen(), objective="change")
     adam = worst_case_noise(net, A, x, y, steps=300, method="adam", tol=0, **kw)
     norm = worst_case_noise(net, A, x, y, steps=300, **kw)
     np.testing.assert_allclose(norm.amplification, SIG[0], rtol=1e-3)
@@ -250,7 +250,7 @@ def test_genzel_preset_and_overrides():
     A, x, y, net, _ = linear_problem(batch=(1,))
     assert PROTOCOLS["genzel"] == {"method": "adam", "steps": 1000, "restarts": 6,
                                    "init": "jacobian", "lr": 1000.0, "tol": 0.0}
-    res = worst_case_noise(net, A, x, y, level=0.1, generator=gen(), protocol="genzel",
+    res = worst_case_noise(net, A, x, y, budget=0.1, generator=gen(), protocol="genzel",
                            steps=20, jacobian_iters=10)
     p = res.params
     assert (p["method"], p["restarts"], p["init"], p["lr"], p["tol"]) == (
@@ -259,7 +259,7 @@ def test_genzel_preset_and_overrides():
     assert res.start_names == ("jacobian", *(f"random {i}" for i in range(1, 6)))
     assert res.trace.shape == (21, 1) and res.hit_cap.all()
     assert np.all(res.start_steps == 20)
-    other = worst_case_noise(net, A, x, y, level=0.1, generator=gen(), protocol="genzel",
+    other = worst_case_noise(net, A, x, y, budget=0.1, generator=gen(), protocol="genzel",
                              steps=5, init="random", method="normalized", tol=1e-3,
                              restarts=2)
     q = other.params
@@ -291,7 +291,7 @@ def test_genzel_preset_and_overrides():
 )
 def test_bad_settings_raise_before_any_evaluation(kwargs, match):
     A, x, y, net, _ = linear_problem()
-    settings = {"level": 0.1, "steps": 3, **kwargs}
+    settings = {"budget": 0.1, "steps": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         worst_case_noise(net, A, x, y, generator=gen(), **settings)
     assert net.rows == 0
@@ -308,7 +308,7 @@ def test_checkpointing_only_when_the_graph_does_not_fit():
     x = torch.from_numpy(rng.standard_normal((2, 8, 8)))
     y = A.measure(x.to(A.dtype))
     net = build_network("fista", A, depth=10)
-    kw = dict(level=0.1, steps=4, restarts=2, tol=0, generator=gen())
+    kw = dict(budget=0.1, steps=4, restarts=2, tol=0, generator=gen())
     free = worst_case_noise(net, A, x, y, **kw)
     ckpt = worst_case_noise(net, A, x, y, graph_memory_mib=0, **{**kw, "generator": gen()})
     assert free.params["checkpointing"] is False and ckpt.params["checkpointing"] is True
@@ -330,7 +330,7 @@ def test_per_image_radius_equals_one_call_per_image_at_its_level():
     np.testing.assert_allclose(both.radius, rho.numpy(), rtol=1e-15)
     np.testing.assert_allclose(both.e_norm, rho.numpy(), rtol=1e-9)
     for i, lev in enumerate((0.05, 0.2)):
-        one = worst_case_noise(net, A, x[i:i + 1], y[i:i + 1], level=lev, steps=50,
+        one = worst_case_noise(net, A, x[i:i + 1], y[i:i + 1], budget=lev, steps=50,
                                generator=gen(), objective="change", init="jacobian")
         np.testing.assert_allclose(both.change[i], one.change[0], rtol=1e-6)
     # a scalar radius is one budget for every image
@@ -340,8 +340,8 @@ def test_per_image_radius_equals_one_call_per_image_at_its_level():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({}, "exactly one of level"),
-    ({"level": 0.1, "radius": 1.0}, "exactly one of level"),
+    ({}, "exactly one of budget"),
+    ({"budget": 0.1, "radius": 1.0}, "exactly one of budget"),
     ({"radius": [1.0, 2.0, 3.0]}, "radius has 3 entries; expected 1 or 2"),
     ({"radius": [-1.0, 1.0]}, "radius must be finite and >= 0"),
 ])

@@ -188,7 +188,7 @@ def test_shape_mismatch(which, match):
     with pytest.raises(ValueError, match=match):
         momentum_attack(net, A, x, y, **ATTACK, generator=gen())
     with pytest.raises(ValueError, match=match):
-        worst_case_noise(net, A, x, y, level=0.1, steps=2, restarts=1, generator=gen())
+        worst_case_noise(net, A, x, y, budget=0.1, steps=2, restarts=1, generator=gen())
     assert net.calls == 0
 
 
@@ -202,7 +202,7 @@ def test_network_output_shape_is_checked():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"level": -0.1}, r"level must be a finite number in \[0, inf\]; got -0.1"),
+        ({"budget": -0.1}, r"budget must be a finite number in \[0, inf\]; got -0.1"),
         ({"restarts": 0}, r"restarts must be an integer >= 1; got 0"),
         ({"steps": 0}, r"steps must be an integer >= 1; got 0"),
         ({"step_size": 0.0}, r"step_size must be .*got 0.0"),
@@ -214,7 +214,7 @@ def test_network_output_shape_is_checked():
 def test_worst_case_validation(kwargs, match):
     A, x, y = make_problem()
     net = SmoothNet(A)
-    settings = {"level": 0.1, "steps": 2, "restarts": 2, **kwargs}
+    settings = {"budget": 0.1, "steps": 2, "restarts": 2, **kwargs}
     with pytest.raises(ValueError, match=match):
         worst_case_noise(net, A, x, y, **settings, generator=gen())
     assert net.calls == 0
@@ -432,7 +432,7 @@ def test_non_finite_gradient_stops_that_image_only():
     assert torch.isfinite(res.r).all() and np.isfinite(res.r_norm).all()
     torch.testing.assert_close(res.r[0], res.perturbations[0, 0])
     with pytest.warns(RuntimeWarning, match="ascent step.*skipped"):
-        w = worst_case_noise(net, A, x, y, level=0.1, steps=3, restarts=1, generator=gen())
+        w = worst_case_noise(net, A, x, y, budget=0.1, steps=3, restarts=1, generator=gen())
     assert np.isfinite(w.error).all() and torch.isfinite(w.e).all()
 
 
@@ -468,8 +468,8 @@ def test_same_seed_same_result_other_seed_differs():
     for name in RECORDED_METRICS:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert not torch.equal(a.r, c.r)
-    w1 = worst_case_noise(net, A, x, y, level=0.1, steps=3, restarts=2, generator=gen(5))
-    w2 = worst_case_noise(net, A, x, y, level=0.1, steps=3, restarts=2, generator=gen(5))
+    w1 = worst_case_noise(net, A, x, y, budget=0.1, steps=3, restarts=2, generator=gen(5))
+    w2 = worst_case_noise(net, A, x, y, budget=0.1, steps=3, restarts=2, generator=gen(5))
     assert torch.equal(w1.e, w2.e)
     np.testing.assert_array_equal(w1.restart_errors, w2.restart_errors)
 
@@ -531,7 +531,7 @@ def test_to_dict_is_numpy():
     assert "r" not in small and "perturbations" not in small and "amplification" in small
     assert set(res.final()) == set(RECORDED_METRICS)
 
-    w = worst_case_noise(SmoothNet(A), A, x, y, level=0.1, steps=2, restarts=2, generator=gen())
+    w = worst_case_noise(SmoothNet(A), A, x, y, budget=0.1, steps=2, restarts=2, generator=gen())
     assert isinstance(w, WorstCaseResult)
     d = w.to_dict()
     assert isinstance(d["e"], np.ndarray) and d["restart_errors"].shape == (2, 2)
@@ -545,7 +545,7 @@ def test_checkpointing_switched_on_and_restored():
     A, x, y = make_problem(batch=(2,))
     net = SmoothNet(A)
     momentum_attack(net, A, x, y, **ATTACK, generator=gen())
-    worst_case_noise(net, A, x, y, level=0.1, steps=2, restarts=1, generator=gen())
+    worst_case_noise(net, A, x, y, budget=0.1, steps=2, restarts=1, generator=gen())
     assert net.seen_checkpointing and all(net.seen_checkpointing)
     assert net.checkpointing is False and net.c.requires_grad
 
@@ -586,7 +586,7 @@ def test_worst_case_constraint_and_random_comparison(transform):
     A, x, y = make_problem(transform, batch=(3,))
     net = SmoothNet(A)
     level = 0.2
-    res = worst_case_noise(net, A, x, y, level=level, steps=10, restarts=3, generator=gen())
+    res = worst_case_noise(net, A, x, y, budget=level, steps=10, restarts=3, generator=gen())
     assert res.e.shape == y.shape and res.e.dtype == y.dtype
     radius = level * torch.linalg.vector_norm(y, dim=-1).numpy()
     np.testing.assert_allclose(res.radius, radius, rtol=1e-15)
@@ -609,7 +609,7 @@ def test_worst_case_linear_reaches_largest_singular_value():
     with torch.no_grad():
         x = net(y)
     sigma = power_iteration_sigma_max(B)
-    res = worst_case_noise(net, A, x, y, level=0.05, steps=50, restarts=2, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=0.05, steps=50, restarts=2, generator=gen(),
                            tol=0)  # fixed 50 steps: the stopping rule would end at ~1e-4
     np.testing.assert_allclose(res.error, res.radius * sigma, rtol=1e-8)
     assert np.all(res.random_error < res.error)
@@ -617,7 +617,7 @@ def test_worst_case_linear_reaches_largest_singular_value():
 
 def test_worst_case_zero_level_is_clean_error():
     A, x, y = make_problem(batch=(2,))
-    res = worst_case_noise(SmoothNet(A), A, x, y, level=0.0, steps=3, restarts=2,
+    res = worst_case_noise(SmoothNet(A), A, x, y, budget=0.0, steps=3, restarts=2,
                            generator=gen())
     assert torch.all(res.e == 0)
     np.testing.assert_allclose(res.error, res.clean_error)
@@ -649,7 +649,7 @@ def test_worst_case_change_objective_finds_top_singular_value(init):
     sig = [3.0, 2.4, 1.5, 1.0, 0.5, 0.2]
     M = torch.from_numpy(complex_matrix_with_singular_values(16, 6, sig, seed=4))
     net = MatrixNet(M, A.shape)
-    res = worst_case_noise(net, A, x, y, level=0.1, steps=30, restarts=2, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=0.1, steps=30, restarts=2, generator=gen(),
                            objective="change", init=init)
     rho = res.radius
     np.testing.assert_allclose(res.change, sig[0] * rho, rtol=1e-2)
@@ -682,9 +682,9 @@ def test_worst_case_change_objective_finds_top_singular_value(init):
 
 def test_worst_case_trace_is_max_over_restarts():
     A, x, y = make_problem(batch=(2,))
-    one = worst_case_noise(SmoothNet(A), A, x, y, level=0.2, steps=4, restarts=1,
+    one = worst_case_noise(SmoothNet(A), A, x, y, budget=0.2, steps=4, restarts=1,
                            generator=gen(7))
-    two = worst_case_noise(SmoothNet(A), A, x, y, level=0.2, steps=4, restarts=2,
+    two = worst_case_noise(SmoothNet(A), A, x, y, budget=0.2, steps=4, restarts=2,
                            generator=gen(7))
     # the first restart is the same draw; the second can only raise the trace
     assert np.all(two.trace >= one.trace)
@@ -734,7 +734,7 @@ def test_worst_case_error_finds_the_amplified_direction():
     x = torch.from_numpy(rng.standard_normal((2, *shape)))
     y = A.measure(x.to(A.dtype))
     level = 0.1
-    res = worst_case_noise(net, A, x, y, level=level, steps=30, restarts=2, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=level, steps=30, restarts=2, generator=gen(),
                            init="jacobian")
     rho = torch.from_numpy(res.radius)
     w = A.measure(u)
@@ -755,12 +755,12 @@ def test_worst_case_error_finds_the_amplified_direction():
     # a Jacobian computed once (and shared by several budgets) gives the same attack
     g = gen()
     jac = jacobian_sigma_max(net, y.reshape(2, -1), generator=g)
-    again = worst_case_noise(net, A, x, y, level=level, steps=30, restarts=2, generator=g,
+    again = worst_case_noise(net, A, x, y, budget=level, steps=30, restarts=2, generator=g,
                              init="jacobian", jacobian=jac)
     np.testing.assert_array_equal(again.error, res.error)
     np.testing.assert_array_equal(again.trace, res.trace)
     with pytest.raises(ValueError, match="jacobian is for"):
-        worst_case_noise(net, A, x[0], y[0], level=level, steps=1, restarts=1, generator=gen(),
+        worst_case_noise(net, A, x[0], y[0], budget=level, steps=1, restarts=1, generator=gen(),
                          init="jacobian", jacobian=jac)
 
 
@@ -826,14 +826,14 @@ def test_momentum_without_cap_is_bit_identical():
 def test_warm_start_is_a_candidate_so_the_maximum_grows_with_the_budget():
     A, x, y = make_problem(n=16, d=1, m=8, batch=(2,))
     net = SmoothNet(A)
-    small = worst_case_noise(net, A, x, y, level=0.05, steps=3, restarts=1, generator=gen())
+    small = worst_case_noise(net, A, x, y, budget=0.05, steps=3, restarts=1, generator=gen())
     # one short ascent from another seed still keeps at least what the warm start
     # reaches: e* of the smaller budget is feasible at the larger one
-    big = worst_case_noise(net, A, x, y, level=0.1, steps=1, restarts=1, generator=gen(9),
+    big = worst_case_noise(net, A, x, y, budget=0.1, steps=1, restarts=1, generator=gen(9),
                            warm_start=small.e)
     assert np.all(big.error >= small.error)
     assert np.all(big.trace[-1] == big.error)  # the trace includes the warm candidates
     assert np.all(big.e_norm <= big.radius * (1 + 1e-12))
     with pytest.raises(ValueError, match="warm_start has"):
-        worst_case_noise(net, A, x, y, level=0.1, steps=1, restarts=1, generator=gen(),
+        worst_case_noise(net, A, x, y, budget=0.1, steps=1, restarts=1, generator=gen(),
                          warm_start=small.e[0])

@@ -112,7 +112,7 @@ def test_checkpointed_gradient_equals_plain_gradient(name):
 def test_worst_case_noise_on_network(name):
     A, x, y = make_problem("fourier")
     net = make_net(name, A)
-    res = worst_case_noise(net, A, x, y, level=0.1, steps=4, restarts=2, generator=gen())
+    res = worst_case_noise(net, A, x, y, budget=0.1, steps=4, restarts=2, generator=gen())
     norms = torch.linalg.vector_norm(res.e, dim=-1).numpy()
     assert np.all(norms <= res.radius * (1 + 1e-12))
     assert np.all(res.error >= res.random_error)
@@ -123,7 +123,7 @@ def test_worst_case_change_with_jacobian_start_on_network(name):
     A, x, y = make_problem("fourier")
     net = make_net(name, A)
     before = getattr(net, "checkpointing", None)
-    res = worst_case_noise(net, A, x, y, level=0.1, steps=3, restarts=1, generator=gen(),
+    res = worst_case_noise(net, A, x, y, budget=0.1, steps=3, restarts=1, generator=gen(),
                            objective="change", init="jacobian", jacobian_iters=5)
     assert getattr(net, "checkpointing", None) == before
     assert np.all(np.isfinite(res.jacobian_sigma)) and np.all(res.jacobian_sigma > 0)
@@ -158,7 +158,7 @@ def test_worst_case_error_non_decreasing_in_budget():
     net = build_network("fista", A, depth=20)
     found = []
     for level in (1e-3, 1e-2, 1e-1):
-        res = worst_case_noise(net, A, x, y, level=level, steps=10, restarts=2,
+        res = worst_case_noise(net, A, x, y, budget=level, steps=10, restarts=2,
                                generator=gen(0), init="jacobian")
         assert np.all(res.error >= res.random_error)
         assert np.all(np.isfinite(res.jacobian_sigma)) and np.all(res.jacobian_sigma > 0)

@@ -34,7 +34,7 @@ BASE = {
 
 MOMENTUM = {"kind": "momentum", "depths": [3],
             "params": {"lam": 0.01, "eta": 0.01, "tau": 1.0e-3, "steps": 2}}
-WORST_CASE = {"kind": "worst-case", "levels": [0.01],
+WORST_CASE = {"kind": "worst-case", "budget": [0.01],
               "params": {"objective": "change", "steps": 2, "restarts": 1}}
 
 
@@ -123,8 +123,8 @@ BAD_CONFIGS = [
     ("attack-steps-negative", _with("attack.params.steps", -1, ATTACKED), "steps"),
     ("attack-depth-zero", _with("attack.depths", [0], ATTACKED), "depths"),
     ("attack-depth-beyond-network", _with("attack.depths", [1000], ATTACKED), "depth"),
-    ("worst-case-level-negative", _with("attack", {**WORST_CASE, "levels": [-0.1]}),
-     "levels"),
+    ("worst-case-budget-negative", _with("attack", {**WORST_CASE, "budget": [-0.1]}),
+     "budget"),
     ("worst-case-objective", _with("attack", {
         **WORST_CASE, "params": {**WORST_CASE["params"], "objective": "loss"}}),
      "objective"),

@@ -1,4 +1,4 @@
-"""Checkpointed segments (stablesweep.networks.segments.RecomputedSegment): forward on
+"""Checkpointed segments (stablesweep.networks.core.segments.RecomputedSegment): forward on
 the fast path, recomputed with autograd in the backward pass.
 
 The generic equality of outputs and input gradients over the registry is in
@@ -14,7 +14,7 @@ import torch
 from test_networks import make_problem
 
 from stablesweep.networks import build_network
-from stablesweep.networks.base import IterativeNetwork
+from stablesweep.networks.core.base import IterativeNetwork
 
 
 def _grads(net, ckpt, *inputs, loss_fn):

@@ -103,9 +103,9 @@ def test_worst_case_error_never_falls_as_the_budget_grows():
     attack warm-starts each budget from the e* of the smaller one, so its measured
     worst-case error is non-decreasing in ε for every network, trained-style included."""
     from stablesweep.sweep import load_config
-    from stablesweep.sweep.cell import run_cell
-    from stablesweep.sweep.execute import make_layout, make_task
-    from stablesweep.sweep.grid import cells
+    from stablesweep.sweep.config.grid import cells
+    from stablesweep.sweep.run.cell import run_cell
+    from stablesweep.sweep.run.execute import make_layout, make_task
 
     cfg = load_config({
         "experiment": "claims-wc", "seed": 5, "trials": 2,
@@ -116,11 +116,11 @@ def test_worst_case_error_never_falls_as_the_budget_grows():
                      {"name": "firenet", "depth": 30, "params": {"p": 10}},
                      {"name": "unet", "depth": 1, "params": {"channels": 4, "scales": 2}}],
         # deliberately unsorted budgets: the order of the config does not matter
-        "attack": {"kind": "worst-case", "levels": [1.0e-2, 1.0e-3, 3.0e-2, 1.0e-1],
+        "attack": {"kind": "worst-case", "budget": [1.0e-2, 1.0e-3, 3.0e-2, 1.0e-1],
                    "params": {"objective": "error", "steps": 4, "restarts": 1}},
     })
     layout = make_layout(cfg)
-    order = np.argsort(cfg.attack.levels)
+    order = np.argsort(cfg.attack.budget)
     for cell in cells(cfg):
         res = run_cell(make_task(layout, cell))
         if "worst_case_error" not in res.values:
@@ -183,9 +183,9 @@ def test_every_network_of_the_stability_experiment_beats_zero_filling():
     """
     from pathlib import Path
 
-    from stablesweep.sweep.cell import build_network as build_entry
-    from stablesweep.sweep.cell import draw_problem
     from stablesweep.sweep.config import load_config
+    from stablesweep.sweep.config.networks import build_network as build_entry
+    from stablesweep.sweep.config.problem import draw_problem
 
     cfg = load_config(Path(__file__).parents[1] / "config/experiments/stability.yaml")
     images = cfg.axes.get("image", [None])
@@ -224,7 +224,7 @@ def test_amplification_at_a_tiny_budget_is_the_jacobian_sigma_max(name, params):
     gen = torch.Generator().manual_seed(0)
     jac = jacobian_sigma_max(net, y, iters=100, generator=gen)
     assert bool(np.all(jac.converged)), f"residual {jac.residual}"
-    wc = worst_case_noise(net, A, x, y, level=1e-4, generator=gen, objective="change",
+    wc = worst_case_noise(net, A, x, y, budget=1e-4, generator=gen, objective="change",
                           init="jacobian", jacobian=jac, steps=100)
     ratio = float(wc.amplification) / float(jac.sigma)
     assert 0.98 <= ratio <= 1.01, f"amplification / sigma_max = {ratio:.4f}"
@@ -259,8 +259,8 @@ def test_shipped_attack_settings_converge_before_their_cap(experiment):
         gen = torch.Generator().manual_seed(0)
         jac = jacobian_sigma_max(net, y, generator=gen)
         warm = None
-        for level in sorted(raw["attack"]["levels"]):
-            wc = worst_case_noise(net, A, x, y, level=level, generator=gen, jacobian=jac,
+        for level in sorted(raw["attack"]["budget"]):
+            wc = worst_case_noise(net, A, x, y, budget=level, generator=gen, jacobian=jac,
                                   warm_start=warm, **params)
             warm = wc.e
             assert not bool(np.any(wc.hit_cap)), (

@@ -10,8 +10,8 @@ import yaml
 
 from stablesweep.cli import SUBCOMMANDS, build_parser, main
 from stablesweep.sweep import load_config
-from stablesweep.sweep.execute import ClusterConfigError, cluster_from_file, make_layout
-from stablesweep.sweep.progress import Progress
+from stablesweep.sweep.run.execute import ClusterConfigError, cluster_from_file, make_layout
+from stablesweep.sweep.run.progress import Progress
 from stablesweep.sweep.store import create_store
 
 CONFIG = {
@@ -169,7 +169,7 @@ def test_worker_quick_exit_only_after_a_clean_close(closed):
     code = (
         "import atexit, sys\n"
         "atexit.register(print, 'earlier exit handler ran')\n"
-        "from stablesweep.sweep.cluster import TorchThreads, _QUICK_EXIT\n"
+        "from stablesweep.sweep.run.cluster import TorchThreads, _QUICK_EXIT\n"
         "TorchThreads().setup(None)\n"
         "assert not _QUICK_EXIT['registered']\n"
         "plugin = TorchThreads(quick_exit=True)\n"
@@ -325,7 +325,7 @@ def test_default_workers_are_the_cpus_the_slurm_job_grants(monkeypatch):
     # a bare `stablesweep run` (no --workers) in a SLURM job runs one worker per CPU of
     # the job (--cpus-per-task, else the job's CPUs on the node), never more than the
     # process may run on; elsewhere one per CPU of its affinity mask, not os.cpu_count()
-    from stablesweep.sweep import cluster
+    from stablesweep.sweep.run import cluster
 
     monkeypatch.setattr(cluster.os, "sched_getaffinity", lambda pid: set(range(12)),
                         raising=False)

@@ -1,5 +1,5 @@
 """Cluster requests that fit, and workers that outlive the walltime, without a SLURM:
-``sinfo``'s answer parsed and compared with a request (``stablesweep.sweep.slurm``),
+``sinfo``'s answer parsed and compared with a request (``stablesweep.sweep.run.slurm``),
 the cluster file's lifetime and adapt checks, and :class:`ReplacingAdaptive` replacing
 retired workers of a LocalCluster. tests/test_slurm.py does the same on a real SLURM.
 """
@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stablesweep.sweep.cluster import (
+from stablesweep.sweep.run.cluster import (
     ClusterConfigError,
     ReplacingAdaptive,
     check_cluster_fits,
     read_cluster_file,
 )
-from stablesweep.sweep.slurm import (
+from stablesweep.sweep.run.slurm import (
     Request,
     parse_sinfo,
     parse_slurm_time,

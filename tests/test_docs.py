@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stablesweep.sweep.variables import VARIABLES
+from stablesweep.sweep.store.variables import variable, variable_groups
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -19,8 +19,35 @@ def _variables_section() -> str:
 def test_every_store_variable_is_in_the_readme_table():
     section = _variables_section()
     documented = set(re.findall(r"`([a-z_]+)`", section))
-    missing = [name for group in VARIABLES.values() for name in group if name not in documented]
+    missing = [row.name for rows in variable_groups().values() for row in rows
+               if row.name not in documented]
     assert not missing, f"store variables missing from README 'What the results hold': {missing}"
+
+
+def _table_rows() -> list[tuple[list[str], str, str]]:
+    """``(variables, over, units)`` of each row of the README's variable table."""
+    rows = []
+    for line in _variables_section().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows.append((re.findall(r"`([a-z_]+)`", cells[0]), cells[1], cells[2]))
+    return rows
+
+
+def test_the_readme_table_gives_each_variable_its_schema_dims_and_units():
+    """The 'over' and 'units' columns say what the schema says (example images are over
+    ``example`` too, their group's cell dim)."""
+    rows = _table_rows()
+    assert len(rows) > 10
+    for names, over, units in rows:
+        schema = [variable(name) for name in names]
+        dims = {d for row in schema for d in row.dims}
+        listed = set(re.findall(r"[a-z_]+", over))
+        assert dims <= listed <= dims | {"example"}, (names, over, dims)
+        shown = [u.strip() for u in units.split(",")]
+        if len(shown) == 1:
+            shown *= len(schema)
+        assert shown == [row.units or "—" for row in schema], (names, units)
 
 
 def test_every_shipped_experiment_is_listed():

@@ -51,9 +51,9 @@ N_DONE = 5
 def make_store(path: Path, config: dict = CONFIG, n_done: int | None = None) -> Path:
     """A store of `config` with its first `n_done` cells computed (None: all)."""
     from stablesweep.sweep import load_config
-    from stablesweep.sweep.block import run_block
-    from stablesweep.sweep.execute import make_layout
-    from stablesweep.sweep.grid import cells
+    from stablesweep.sweep.config.grid import cells
+    from stablesweep.sweep.run.block import run_block
+    from stablesweep.sweep.run.execute import make_layout
     from stablesweep.sweep.store import create_store
 
     cfg = load_config(config)
@@ -248,7 +248,7 @@ def test_export_only_some_variables(stores, tmp_path):
 
 def test_export_of_an_empty_store_writes_the_columns(tmp_path):
     from stablesweep.sweep import load_config
-    from stablesweep.sweep.execute import make_layout
+    from stablesweep.sweep.run.execute import make_layout
     from stablesweep.sweep.store import create_store
 
     store = tmp_path / "new.zarr"

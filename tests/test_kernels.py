@@ -1,6 +1,6 @@
 """Fused CPU kernels of the primal–dual fast path against the PyTorch operations.
 
-The kernels (stablesweep.networks.kernels) must compute the same formulas as the
+The kernels (stablesweep.networks.core.kernels) must compute the same formulas as the
 PyTorch path (prox.soft_threshold, the extrapolation, the running sum, the dual step
 with the projection onto the unit ball) for every dtype they accept, refuse what they
 do not handle (leaving the data untouched), and give the same networks.
@@ -10,8 +10,9 @@ import pytest
 import torch
 from test_networks import make_problem
 
-from stablesweep.networks import build_network, kernels
-from stablesweep.networks import prox as P
+from stablesweep.networks import build_network
+from stablesweep.networks.core import kernels
+from stablesweep.networks.core import prox as P
 
 CASES = [(torch.complex128, 1e-15), (torch.float64, 1e-15),
          (torch.complex64, 1e-6), (torch.float32, 1e-6)]

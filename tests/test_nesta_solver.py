@@ -18,7 +18,7 @@ import torch
 
 from stablesweep.levels import sample_sparse_in_levels, weight_map
 from stablesweep.networks import NESTA, build_network
-from stablesweep.networks.dense import dense_matrix
+from stablesweep.networks.core.dense import dense_matrix
 from stablesweep.networks.minimiser import own_problem, solve_minimiser
 from stablesweep.operators import SamplingOperator
 from stablesweep.sampling import budgets, multilevel_mask

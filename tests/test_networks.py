@@ -16,7 +16,7 @@ import torch
 
 from stablesweep.levels import sample_sparse_in_levels
 from stablesweep.networks import NETWORKS, DenseOperator, build_network
-from stablesweep.networks import prox as P
+from stablesweep.networks.core import prox as P
 from stablesweep.operators import SamplingOperator
 from stablesweep.sampling import budgets, multilevel_mask
 

@@ -17,9 +17,9 @@ import torch
 
 from stablesweep.levels import sample_sparse_in_levels, weight_map
 from stablesweep.networks import build_network
-from stablesweep.networks.dense import dense_matrix
+from stablesweep.networks.core.dense import dense_matrix
+from stablesweep.networks.core.prox import huber_grad
 from stablesweep.networks.primal_dual import default_lam
-from stablesweep.networks.prox import huber_grad
 from stablesweep.operators import SamplingOperator
 from stablesweep.sampling import budgets, multilevel_mask
 

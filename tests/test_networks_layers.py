@@ -9,7 +9,7 @@ import torch
 
 from stablesweep.levels import sample_sparse_in_levels
 from stablesweep.networks import build_network
-from stablesweep.networks.layer_network import (
+from stablesweep.networks.core.layer_network import (
     BlockScale,
     Pointwise,
     evaluate,

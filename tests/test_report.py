@@ -357,7 +357,7 @@ def test_unfinished_sweep_and_provenance_attrs(experiment, tmp_path):
     # a store with pending cells gets a banner; JSON attrs (versions, command) print as
     # readable text in the provenance table
     from stablesweep.sweep import load_config
-    from stablesweep.sweep.execute import make_layout
+    from stablesweep.sweep.run.execute import make_layout
     from stablesweep.sweep.store import create_store
 
     store = tmp_path / "sweep.zarr"

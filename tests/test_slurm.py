@@ -187,7 +187,7 @@ def test_workflow_on_slurm_submits_every_stage_and_equals_the_local_run(tmp_path
 
 def _largest_node() -> tuple[int, int]:
     """CPUs and memory (MB) of the largest node of the default partition."""
-    from stablesweep.sweep.slurm import partitions
+    from stablesweep.sweep.run.slurm import partitions
 
     default = next(p for p in partitions().values() if p.default)
     return default.max_cpus, default.max_memory_mb

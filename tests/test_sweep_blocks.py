@@ -26,12 +26,12 @@ from test_sweep_run import (  # noqa: F401 - dask_cluster is a fixture
 )
 
 from stablesweep.sweep import load_config, run_sweep
-from stablesweep.sweep.block import run_block
-from stablesweep.sweep.execute import make_layout
-from stablesweep.sweep.grid import cells
-from stablesweep.sweep.integrity import metadata_damage, verify_cells
-from stablesweep.sweep.layout import FILES_PER_CELL, MIN_TASKS, cell_block
+from stablesweep.sweep.config.grid import cells
+from stablesweep.sweep.run.block import run_block
+from stablesweep.sweep.run.execute import make_layout
 from stablesweep.sweep.store import create_store
+from stablesweep.sweep.store.integrity import metadata_damage, verify_cells
+from stablesweep.sweep.store.layout import FILES_PER_CELL, MIN_TASKS, cell_block
 
 BLOCKED = {**TINY, "store": {"cells_per_block": 6}}
 N_CELLS = 16
@@ -271,7 +271,7 @@ def test_a_block_split_over_several_tasks_writes_in_turns(blocked, tmp_path):
     (10_000, 500, 5),
 ])
 def test_task_size(pending, workers, expected):
-    from stablesweep.sweep.execute import task_size
+    from stablesweep.sweep.run.execute import task_size
 
     layout = replace(make_layout(load_config(TINY)), block=(1, 1, 16, 1))
     assert task_size(pending, workers, layout) == expected

@@ -10,12 +10,12 @@ import torch
 import xarray as xr
 
 from stablesweep.sweep import load_config
-from stablesweep.sweep.cell import run_cell
-from stablesweep.sweep.execute import make_layout, make_task
-from stablesweep.sweep.grid import cells
-from stablesweep.sweep.problem import draw_problem
+from stablesweep.sweep.config.grid import cells
+from stablesweep.sweep.config.problem import draw_problem
+from stablesweep.sweep.run.cell import run_cell
+from stablesweep.sweep.run.execute import make_layout, make_task
 from stablesweep.sweep.store import create_store, finalize
-from stablesweep.sweep.writer import write_cell
+from stablesweep.sweep.store.writer import write_cell
 
 
 def config(**changes):
@@ -97,7 +97,7 @@ def test_explicit_budgets():
 
 def test_worst_case_attack_cell_and_store(tmp_path):
     cfg = config(
-        attack={"kind": "worst-case", "depths": [3], "levels": [0.01, 0.1],
+        attack={"kind": "worst-case", "depths": [3], "budget": [0.01, 0.1],
                 "params": {"steps": 2, "restarts": 1}},
         examples=[{"network": "fista", "trial": 0, "noise": 0.05}],
     )

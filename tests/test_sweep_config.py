@@ -8,8 +8,9 @@ import re
 import pytest
 import yaml
 
+from stablesweep.attacks.momentum_kind import kept_steps, record_steps
 from stablesweep.sweep.config import ConfigError, load_config, validate
-from stablesweep.sweep.grid import Cell, cells, stream_seed
+from stablesweep.sweep.config.grid import Cell, cells, stream_seed
 
 BASE = {
     "experiment": "tiny",
@@ -158,20 +159,20 @@ BAD = [
      r"train it first with `stablesweep train <training config>`"),
     ("noise-huge", [("problem.noise", [0.0, 1e300])],
      r"problem\.noise\[1\]: 1e\+300 is out of range; expected >= 0 and <= 100"),
-    ("worst-case-objective", [("attack", {"kind": "worst-case", "levels": [0.01], "params": {
+    ("worst-case-objective", [("attack", {"kind": "worst-case", "budget": [0.01], "params": {
         "objective": "loss", "steps": 2, "restarts": 1}}), ("examples", DELETE)],
      r"attack\.params\.objective: unknown value 'loss'; expected one of: error, change"),
-    ("worst-case-method", [("attack", {"kind": "worst-case", "levels": [0.01], "params": {
+    ("worst-case-method", [("attack", {"kind": "worst-case", "budget": [0.01], "params": {
         "method": "sgd", "steps": 2}}), ("examples", DELETE)],
      r"attack\.params\.method: unknown value 'sgd'; expected one of: normalized, adam"),
-    ("worst-case-protocol", [("attack", {"kind": "worst-case", "levels": [0.01], "params": {
+    ("worst-case-protocol", [("attack", {"kind": "worst-case", "budget": [0.01], "params": {
         "protocol": "madry"}}), ("examples", DELETE)],
      r"attack\.params\.protocol: unknown value 'madry'; expected one of: genzel"),
-    ("worst-case-steps-needed", [("attack", {"kind": "worst-case", "levels": [0.01],
+    ("worst-case-steps-needed", [("attack", {"kind": "worst-case", "budget": [0.01],
                                              "params": {"tol": 1e-3}}), ("examples", DELETE)],
      r"attack\.params: missing key 'steps' \(needed by kind 'worst-case' without a protocol; "
      r"it is the cap of the stopping rule\)"),
-    ("worst-case-patience", [("attack", {"kind": "worst-case", "levels": [0.01], "params": {
+    ("worst-case-patience", [("attack", {"kind": "worst-case", "budget": [0.01], "params": {
         "steps": 5, "patience": 0}}), ("examples", DELETE)],
      r"attack\.params\.patience: 0 is not valid; expected a positive integer"),
     ("mask-from-directory", [("problem.sampling", {"mask_from": "tests"})],
@@ -208,9 +209,11 @@ BAD = [
      r"sparse-in-levels"),
     ("attack-depth-vs-p", [("attack.depths", [7])],
      r"attack\.depths\[0\]: 7 is not a multiple of p = 5 of networks\[1\] \(firenet\)"),
-    ("worst-case-levels", [("attack.kind", "worst-case"),
+    ("worst-case-budget", [("attack.kind", "worst-case"),
                            ("attack.params", {"steps": 2, "restarts": 1})],
-     r"attack: missing key 'levels' \(needed by kind 'worst-case'\)"),
+     r"attack: missing key 'budget' \(needed by kind 'worst-case'\)"),
+    ("momentum-budget", [("attack.budget", [0.1])],
+     r"attack\.budget: only used by kind 'worst-case'; kind 'momentum' takes none"),
     ("attack-param-unknown", [("attack.params.rho", 1.0)],
      r"attack\.params\.rho: unknown parameter of the momentum attack; allowed: lam, eta, gamma, "
      r"tau, steps"),
@@ -317,8 +320,8 @@ def test_sweep_axes_and_list_valued_parameters():
 def test_network_labels_attack_and_examples():
     cfg = load_config(BASE)
     assert [n.label for n in cfg.networks] == ["fista", "firenet"]
-    assert cfg.attack.steps == (0, 2, 4)
-    assert cfg.attack.kept_steps == (2, 4)
+    assert record_steps(cfg.attack) == (0, 2, 4)
+    assert kept_steps(cfg.attack) == (2, 4)
     (ex,) = cfg.examples
     assert (ex.point, ex.network, ex.trial, ex.attack_depth) == ((0, 1), 0, 1, 0)
     assert len(cells(cfg)) == 2 * 2 * 2 * 1
@@ -366,3 +369,18 @@ def test_a_repeated_yaml_key_is_refused_not_silently_overridden(tmp_path):
     path.write_text("name: a\nname: b\n")
     with pytest.raises(TrainingConfigError, match="found the key 'name' twice"):
         load_training_config(path)
+
+
+def test_the_old_budget_key_levels_loads_with_a_deprecation_warning():
+    """``attack.levels`` (the budget's old name) still loads, as ``budget``; both at once
+    is an error naming them."""
+    old = mutate(("attack", {"kind": "worst-case", "levels": [0.01, 0.1],
+                             "params": {"steps": 2}}), ("examples", DELETE))
+    with pytest.warns(FutureWarning, match=r"attack\.levels: deprecated name of attack\.budget"):
+        cfg = load_config(yaml.safe_dump(old))
+    assert cfg.attack.budget == (0.01, 0.1)
+    both = copy.deepcopy(old)
+    both["attack"]["budget"] = [0.01]
+    with pytest.raises(ConfigError, match=r"attack\.levels: deprecated name of attack\.budget, "
+                                          r"which is also given; expected only attack\.budget"):
+        load_config(both)

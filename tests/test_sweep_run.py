@@ -22,10 +22,10 @@ import xarray as xr
 import yaml
 
 from stablesweep.sweep import StoreError, load_config, run_sweep
-from stablesweep.sweep.execute import make_layout
-from stablesweep.sweep.lock import StoreLock
-from stablesweep.sweep.provenance import RUN_ATTRS
+from stablesweep.sweep.run.execute import make_layout
 from stablesweep.sweep.store import create_store, read_done
+from stablesweep.sweep.store.lock import StoreLock
+from stablesweep.sweep.store.provenance import RUN_ATTRS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -362,7 +362,7 @@ def test_store_from_an_older_version_resumes_with_its_own_columns(tiny, tmp_path
 
 
 def test_dashboard_and_scheduler_listen_on_loopback_only():
-    from stablesweep.sweep.execute import connect
+    from stablesweep.sweep.run.execute import connect
 
     with connect(workers=1, dashboard=True) as client:
         info = client.scheduler_info()
@@ -379,9 +379,9 @@ def _chunk_files(store: Path, name: str) -> list[Path]:
 def test_damaged_cells_are_detected_and_recomputed_bit_identically(tiny, tmp_path, damage):
     """A done cell whose data is gone or unreadable is found by its checksum, marked
     pending and computed again: the repaired store equals the undamaged one."""
-    from stablesweep.sweep.execute import make_layout
-    from stablesweep.sweep.grid import cells
-    from stablesweep.sweep.integrity import verify_cells
+    from stablesweep.sweep.config.grid import cells
+    from stablesweep.sweep.run.execute import make_layout
+    from stablesweep.sweep.store.integrity import verify_cells
 
     cfg_path, reference = tiny
     cfg = load_config(cfg_path)
@@ -424,7 +424,7 @@ def test_damaged_metadata_is_detected_and_repaired_bit_identically(tiny, tmp_pat
     --verify` finds a missing or changed one (exit 4), `run` writes it again (the root
     from its backup), and the store then equals the undamaged one."""
     from stablesweep.cli import main
-    from stablesweep.sweep.integrity import ROOT_BACKUP
+    from stablesweep.sweep.store.integrity import ROOT_BACKUP
 
     cfg_path, reference = tiny
     store = tmp_path / "damaged.zarr"
@@ -451,7 +451,7 @@ def test_damaged_metadata_is_detected_and_repaired_bit_identically(tiny, tmp_pat
 def test_damaged_root_without_backup_is_refused_clearly(tiny, tmp_path):
     """A root lost together with its backup cannot be rebuilt (it holds the provenance):
     the run says so and computes nothing."""
-    from stablesweep.sweep.integrity import ROOT_BACKUP
+    from stablesweep.sweep.store.integrity import ROOT_BACKUP
 
     cfg_path, reference = tiny
     store = tmp_path / "damaged.zarr"

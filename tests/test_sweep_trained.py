@@ -16,12 +16,13 @@ import xarray as xr
 from stablesweep.levels import weight_map
 from stablesweep.modelfile import load_mask, load_model_file, save_atomic
 from stablesweep.sweep import ConfigError, StoreError, load_config, run_sweep
-from stablesweep.sweep.cell import build_network, network_params, run_cell
-from stablesweep.sweep.execute import make_layout, make_task
-from stablesweep.sweep.grid import cells
-from stablesweep.sweep.problem import draw_problem
+from stablesweep.sweep.config.grid import cells
+from stablesweep.sweep.config.networks import build_network, network_params
+from stablesweep.sweep.config.problem import draw_problem
+from stablesweep.sweep.run.cell import run_cell
+from stablesweep.sweep.run.execute import make_layout, make_task
 from stablesweep.sweep.store import create_store, finalize, open_or_create
-from stablesweep.sweep.writer import write_cell
+from stablesweep.sweep.store.writer import write_cell
 
 REPO = Path(__file__).resolve().parents[1]
 

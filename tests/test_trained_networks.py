@@ -192,7 +192,7 @@ def test_trained_network_passes_through_the_attack(trained, name):
     assert res.amplification.shape == (3, 2) and np.isfinite(res.output_change).all()
     assert res.output_change[-1].min() > 0
     assert not net.checkpointing and all(p.requires_grad for p in net.parameters())
-    wc = worst_case_noise(net, A, x, y, level=0.05, steps=2, restarts=1,
+    wc = worst_case_noise(net, A, x, y, budget=0.05, steps=2, restarts=1,
                           generator=torch.Generator().manual_seed(0))
     assert np.isfinite(np.asarray(wc.error)).all()
 

@@ -97,12 +97,26 @@ def test_config_errors_name_key_value_and_allowed(change, match):
         parse_training_config(tiny_raw(**change))
 
 
-def test_schema_allows_the_trainable_networks():
-    from stablesweep.configuration import load_schema
-    from stablesweep.training.config import NETWORK_NAMES, SCHEMA_PATH
+def test_the_trainable_networks_are_those_the_registry_marks(monkeypatch):
+    """One registry: training reads the ``trainable`` mark of NETWORKS, so a family
+    added there and marked is trainable (the trainer builds it) and no other is."""
+    from stablesweep.networks import NETWORKS, UNet
+    from stablesweep.training.config import network_names
+    from stablesweep.training.trainer import network_class
 
-    schema = load_schema(SCHEMA_PATH)
-    assert tuple(schema["properties"]["network"]["properties"]["name"]["enum"]) == NETWORK_NAMES
+    assert network_names() == ("unet", "learned-pd")
+    assert not any(cls.trainable for name, cls in NETWORKS.items()
+                   if name not in network_names())
+
+    class MyUNet(UNet):
+        name = "my-unet"
+
+    monkeypatch.setitem(NETWORKS, "my-unet", MyUNet)
+    assert network_names() == ("unet", "learned-pd", "my-unet")
+    assert network_class("my-unet") is MyUNet
+    with pytest.raises(ValueError, match=r"network 'fista' is not trainable; expected one of: "
+                                         r"unet, learned-pd, my-unet"):
+        network_class("fista")
 
 
 def test_unknown_profile_is_an_error():

@@ -14,19 +14,28 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import xarray as xr
 
-# Special dimensions.
-NETWORK = "network"
-TRIAL = "trial"
-DEPTH = "depth"
+from stablesweep.sweep.store.variables import (
+    ATTACK_DEPTH,
+    ATTACK_RECORD,
+    ATTACK_STEP,
+    COL,
+    DEPTH,
+    EXAMPLE,
+    NETWORK,
+    NOISE_LEVEL,
+    ROW,
+    TRIAL,
+)
+
+# Special dimensions: the store schema's (stablesweep.sweep.store.variables), and problem axes.
 NOISE = "noise"
 RATE = "rate"
 SPARSITY = "sparsity"
 SCHEME = "scheme"
-ATTACK_STEP = "attack_step"
-ATTACK_DEPTH = "attack_depth"
-EXAMPLE = "example"
-ATTACK_RECORD = "attack_record"
-IMAGE_DIMS = ("row", "col")
+IMAGE_DIMS = (ROW, COL)
+#: The store's dimensions that the analysis, figures and report address by name.
+STORE_DIMS = (NETWORK, TRIAL, DEPTH, ATTACK_DEPTH, ATTACK_STEP, NOISE_LEVEL, EXAMPLE,
+              ATTACK_RECORD)
 
 #: Provenance attributes copied from the sweep store into every analysis product.
 PROVENANCE_ATTRS = ("config", "config_hash", "stablesweep_version", "git_commit", "created")

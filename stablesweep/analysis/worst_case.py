@@ -17,13 +17,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .data import TRIAL, provenance, valid
+from .data import NOISE_LEVEL, TRIAL, provenance, valid
 from .stability import signal_norm
 
 __all__ = ["NOISE_LEVEL", "worst_case_summary"]
 
-#: Dimension of the attack budget ε = ‖e‖/‖y‖.
-NOISE_LEVEL = "noise_level"
 
 
 def _mean(da: xr.DataArray) -> xr.DataArray:

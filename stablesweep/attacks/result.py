@@ -149,7 +149,7 @@ class WorstCaseResult:
         error found over all restarts and iterates).
     e : torch.Tensor, shape (*batch, m)
         The kept measurement-space noise e* (largest objective found);
-        ``‖e*‖ ≤ level·‖y‖``.
+        ``‖e*‖ ≤ budget·‖y‖``.
     reconstruction : torch.Tensor, shape (*batch, *shape)
         ``φ(y + e*)``.
     restart_errors : numpy.ndarray, shape (restarts, *batch)
@@ -158,13 +158,13 @@ class WorstCaseResult:
         ``restarts`` rows of ``start_objectives``.
     random_errors : numpy.ndarray, shape (restarts, *batch)
         Error ``‖φ(y + e_0) − x‖`` at each restart's random start e_0 (uniformly
-        distributed on the sphere ``‖e‖ = level·‖y‖``): random noise of the same norm.
+        distributed on the sphere ``‖e‖ = budget·‖y‖``): random noise of the same norm.
     random_error : numpy.ndarray, shape batch
         Mean of ``random_errors`` over the restarts.
     clean_error : numpy.ndarray, shape batch
         ``‖φ(y) − x‖``.
     radius : numpy.ndarray, shape batch
-        ``level·‖y‖``, the radius of the noise ball.
+        ``budget·‖y‖``, the radius of the noise ball.
     change : numpy.ndarray, shape batch
         ``‖φ(y + e*) − φ(y)‖``.
     amplification : numpy.ndarray, shape batch
@@ -185,7 +185,7 @@ class WorstCaseResult:
         σ_max of the Jacobian at y from :func:`jacobian_sigma_max` (``init="jacobian"``;
         NaN otherwise).
     params : dict
-        The settings (level, steps, restarts, step_size, objective, init, method, lr,
+        The settings (budget, steps, restarts, step_size, objective, init, method, lr,
         betas, tol, patience, protocol, directions (their number), start_batch).
     steps_run : numpy.ndarray of int, shape batch
         Ascent steps actually run (the most over the image's starts).

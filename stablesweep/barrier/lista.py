@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stablesweep.networks.prox import soft_threshold
+from stablesweep.networks.core.prox import soft_threshold
 
 from .config import BarrierConfig, parse_number
 from .problem import BarrierProblem

@@ -65,7 +65,7 @@ import scipy.fft
 import torch
 
 from stablesweep.levels import RngLike, as_generator
-from stablesweep.networks.dense import DenseOperator
+from stablesweep.networks.core.dense import DenseOperator
 
 __all__ = ["BarrierProblem", "DenseOperator", "other_index"]
 
@@ -247,7 +247,7 @@ class BarrierProblem:
         return self._mix(v[:, None])[:, 0]
 
     def operator(self) -> DenseOperator:
-        """The matrix as a :class:`~stablesweep.networks.dense.DenseOperator` (float64).
+        """The matrix as a :class:`~stablesweep.networks.core.dense.DenseOperator` (float64).
 
         ``A(z) = z A_j^T``, ``A.adjoint(y) = y A_j``, ``A.to_image`` the identity,
         ``A.norm()`` the exact spectral norm.

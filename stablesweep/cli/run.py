@@ -28,7 +28,7 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     where.add_argument("--cluster", type=Path, default=None,
                        help="batch-system cluster description (YAML; see "
-                       "stablesweep.sweep.cluster), e.g. {kind: slurm, jobs: 10, ...}")
+                       "stablesweep.sweep.run.cluster), e.g. {kind: slurm, jobs: 10, ...}")
     p.add_argument("--dashboard", action="store_true",
                    help="serve the Dask dashboard of the local cluster (port 8787)")
     p.add_argument("--cells-per-task", type=positive_int, default=None, metavar="N",
@@ -122,12 +122,12 @@ def _handshake(address: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from stablesweep.sweep import ConfigError, StoreError, load_config, run_sweep
-    from stablesweep.sweep.cluster import (
+    from stablesweep.sweep.run.cluster import (
         ClusterConfigError,
         check_cluster_fits,
         read_cluster_file,
     )
-    from stablesweep.sweep.execute import grid_summary
+    from stablesweep.sweep.run.execute import grid_summary
 
     why = (_check_workers(args.workers) or check_input_file("--cluster", args.cluster)
            or _check_scheduler(args.scheduler))
@@ -166,8 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _dry_run(cfg, out: Path, workers: int | None) -> int:
     """Print what ``run`` would do (``--dry-run``): nothing is computed or written."""
-    from stablesweep.sweep.estimate import estimate_sweep
-    from stablesweep.sweep.execute import grid_summary
+    from stablesweep.sweep.run.estimate import estimate_sweep
+    from stablesweep.sweep.run.execute import grid_summary
     from stablesweep.sweep.store import StoreError, check_store_config
 
     try:

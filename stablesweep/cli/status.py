@@ -30,10 +30,10 @@ def _verify(store: Path):
     Returns the VerifyReport of the cells, with ``metadata`` (file -> what is wrong).
     """
     from stablesweep.sweep import load_config
-    from stablesweep.sweep.execute import make_layout
-    from stablesweep.sweep.grid import cells
-    from stablesweep.sweep.integrity import metadata_damage, verify_cells
+    from stablesweep.sweep.config.grid import cells
+    from stablesweep.sweep.run.execute import make_layout
     from stablesweep.sweep.store import open_store
+    from stablesweep.sweep.store.integrity import metadata_damage, verify_cells
 
     ds = open_store(store)
     cfg = load_config(str(ds.attrs["config"]))
@@ -46,8 +46,8 @@ def _verify(store: Path):
 
 def cmd_status(args: argparse.Namespace) -> int:
     from stablesweep.sweep import ConfigError
-    from stablesweep.sweep.layout import BLOCK_ATTR
     from stablesweep.sweep.store import StoreError, done_counts, open_store
+    from stablesweep.sweep.store.layout import BLOCK_ATTR
 
     try:
         ds = open_store(args.store)
@@ -101,7 +101,7 @@ def _files_line(store: Path, attrs, cells: int) -> str:
     """How the store is laid out on disk: files, files per cell, the blocks."""
     import math
 
-    from stablesweep.sweep.layout import BLOCK_ATTR
+    from stablesweep.sweep.store.layout import BLOCK_ATTR
 
     files = _files(store)
     block = attrs.get(BLOCK_ATTR)

@@ -7,6 +7,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from stablesweep.sweep.store.variables import ATTACK_ITER, NOISE_LEVEL
+
 from ..analysis.data import ATTACK_DEPTH, ATTACK_STEP, NETWORK, TRIAL, valid
 from .common import (
     cell_labels,
@@ -30,8 +32,8 @@ __all__ = [
     "worst_case_amplification",
 ]
 
-LEVEL = "noise_level"
-ITER = "attack_iter"
+LEVEL = NOISE_LEVEL  # the budget ε (attack.budget)
+ITER = ATTACK_ITER
 BUDGET = r"budget $\varepsilon = \|e\|\,/\,\|y\|$"
 _FILL = ("full", "left", "bottom", "right")
 #: The worst-case attack's objective (``attack.params.objective``) in formula form.

@@ -193,10 +193,15 @@ def frontier_verdict(ds: Any) -> dict[str, Any]:
                                       "worst_amplification": float(W[i]),
                                       "recovery_bound": float(s["recovery_bound"].values[i])}
     if trained.sum() >= 3:
+        import warnings
+
         from scipy.stats import spearmanr
 
-        rho = spearmanr(D[trained], W[trained]).statistic
-        out["rank_correlation"] = float(rho)
+        with warnings.catch_warnings():  # constant input: no correlation (NaN)
+            warnings.simplefilter("ignore")
+            rho = spearmanr(D[trained], W[trained]).statistic
+        if np.isfinite(rho):
+            out["rank_correlation"] = float(rho)
     out["shown"] = (False if (both.any() or broken) else (True if rec.any() else None))
     return out
 

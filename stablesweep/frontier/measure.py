@@ -103,7 +103,7 @@ def attack_generator(cfg: FrontierConfig, spec: ModelSpec) -> torch.Generator:
 
 
 def _quality(out: torch.Tensor, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    from stablesweep.sweep.cell import image_quality
+    from stablesweep.sweep.run.quality import image_quality
 
     vals = [image_quality(o, xi) for o, xi in zip(out, x, strict=True)]
     return (np.array([v[0] for v in vals], dtype=np.float64),
@@ -136,7 +136,7 @@ def robustness(net: Callable[[torch.Tensor], torch.Tensor], A: Any, x: torch.Ten
     prev: torch.Tensor | None = None
     for i in order:
         eta = float(budgets[i])
-        wc = worst_case_noise(net, A, x, y, level=eta, steps=int(settings["steps"]),
+        wc = worst_case_noise(net, A, x, y, budget=eta, steps=int(settings["steps"]),
                               restarts=int(settings["restarts"]), generator=generator,
                               step_size=float(settings.get("step_size", 1.0)),
                               objective="error", init="jacobian", jacobian=jac,
@@ -235,7 +235,7 @@ def provenance(cfg: FrontierConfig, A: Any) -> dict[str, Any]:
     """The attrs every frontier file carries: config (text, hash), operator size,
     attack settings, versions, git commit, creation time."""
     from stablesweep import __version__
-    from stablesweep.sweep.provenance import git_commit, library_versions
+    from stablesweep.sweep.store.provenance import git_commit, library_versions
 
     return {
         "config_hash": cfg.hash, "config": cfg.text, "experiment": cfg.name,

@@ -30,13 +30,13 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .base import IterativeNetwork, ReconstructionNetwork, operator_norm, resolve_weights
+from .core.base import IterativeNetwork, ReconstructionNetwork, operator_norm, resolve_weights
+from .core.dense import DenseOperator, dense_matrix
+from .core.layer_network import LayerNetwork, evaluate, sqrt_theta
 from .cp_bp import ChambollePockBP
 from .custom import CustomNetwork
-from .dense import DenseOperator, dense_matrix
 from .firenet import FIRENET
 from .fista import FISTA, ISTA
-from .layer_network import LayerNetwork, evaluate, sqrt_theta
 from .learned_pd import LearnedPD
 from .minimiser import MinimiserResult, OwnProblem, objective_value, own_problem, solve_minimiser
 from .nesta import NESTA
@@ -46,6 +46,7 @@ from .unet import UNet
 __all__ = [
     "NETWORKS",
     "build_network",
+    "trainable_networks",
     "ReconstructionNetwork",
     "IterativeNetwork",
     "PrimalDual",
@@ -83,6 +84,12 @@ NETWORKS: dict[str, type[ReconstructionNetwork]] = {
     "learned-pd": LearnedPD,
     "custom": CustomNetwork,
 }
+
+
+def trainable_networks() -> dict[str, type[ReconstructionNetwork]]:
+    """The entries of :data:`NETWORKS` marked ``trainable`` (what ``stablesweep train``
+    trains), in registry order; entries added at run time count."""
+    return {name: cls for name, cls in NETWORKS.items() if getattr(cls, "trainable", False)}
 
 
 def build_network(

@@ -32,15 +32,13 @@ The dual points:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from .convex_problem import OwnProblem
+from .core.prox import project_ball, shrink_ball, soft_threshold
 from .fista import next_t, prox_grad
-from .prox import project_ball, shrink_ball, soft_threshold
-
-if TYPE_CHECKING:
-    from .minimiser import OwnProblem
 
 __all__ = ["norm", "wl1_norm", "solve_cp", "solve_fista"]
 

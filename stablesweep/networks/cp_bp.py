@@ -35,9 +35,9 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .base import IterativeNetwork, check_int, check_nonnegative
+from .core.base import IterativeNetwork, check_int, check_nonnegative
+from .core.prox import lerp_, shrink_ball, shrink_ball_, soft_threshold, soft_threshold_
 from .primal_dual import step_sizes
-from .prox import lerp_, shrink_ball, shrink_ball_, soft_threshold, soft_threshold_
 
 __all__ = ["ChambollePockBP", "CPState"]
 
@@ -63,7 +63,7 @@ class ChambollePockBP(IterativeNetwork):
     tau, sigma : float
         Step sizes, :math:`\tau\sigma\|A\|^2 \le 1` (default 1, 1).
     norm_A : float, optional
-        :math:`\|A\|` (default :func:`~stablesweep.networks.base.operator_norm`).
+        :math:`\|A\|` (default :func:`~stablesweep.networks.core.base.operator_norm`).
     ergodic : bool
         Output the ergodic average instead of the last iterate (default False).
 

@@ -19,7 +19,7 @@ module once on a probe batch to check that it maps ``(2, m)`` measurements to
 The wrapped module receives measurements flattened to ``(b, m)`` in ``A.dtype``;
 its output is reshaped to the caller's batch shape and cast to ``A.dtype``. When the
 module has ``iterates`` and ``iterate_depths`` (e.g. it is itself a
-:class:`~stablesweep.networks.base.ReconstructionNetwork`) they are used; otherwise the
+:class:`~stablesweep.networks.core.base.ReconstructionNetwork`) they are used; otherwise the
 network has one iterate at depth ``depth`` (default: the module's ``depth`` attribute,
 else 1). ``checkpointing`` is passed on to the module when it has that attribute.
 """
@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from .base import ReconstructionNetwork, check_int
+from .core.base import ReconstructionNetwork, check_int
 
 __all__ = ["CustomNetwork", "resolve_factory"]
 

@@ -39,9 +39,9 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .base import IterativeNetwork, check_int, check_nonnegative, check_positive
+from .core.base import IterativeNetwork, check_int, check_nonnegative, check_positive
+from .core.prox import norm_last
 from .primal_dual import default_lam, primal_dual_step, step_sizes
-from .prox import norm_last
 
 __all__ = ["FIRENET", "FirenetState"]
 
@@ -86,7 +86,7 @@ class FIRENET(IterativeNetwork):
         Inner step sizes, :math:`\tau\sigma\|A\|^2 \le 1` (default 1, 1).
     L_A : float, optional
         Upper bound on :math:`\|A\|` used in :math:`\alpha_k` (default
-        :func:`~stablesweep.networks.base.operator_norm`, i.e. 1 for a subsampled
+        :func:`~stablesweep.networks.core.base.operator_norm`, i.e. 1 for a subsampled
         unitary operator).
     eps0 : float, optional
         Fixed :math:`\varepsilon_0`; default :math:`\|y\|_2` per sample.
@@ -239,8 +239,8 @@ class FIRENET(IterativeNetwork):
     ):
         """The network as explicit affine maps and non-linearities (fixed ``eps0``).
 
-        See :func:`stablesweep.networks.layers.firenet_layers`.
+        See :func:`stablesweep.networks.core.layers.firenet_layers`.
         """
-        from .layers import firenet_layers
+        from .core.layers import firenet_layers
 
         return firenet_layers(self, theta=theta, t_max=t_max, eps0=eps0, **kw)

@@ -35,8 +35,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .base import IterativeNetwork, check_int, check_positive, operator_norm, resolve_weights
-from .prox import lerp_, soft_threshold, soft_threshold_
+from .core.base import IterativeNetwork, check_int, check_positive, operator_norm, resolve_weights
+from .core.prox import lerp_, soft_threshold, soft_threshold_
 
 __all__ = ["FISTA", "ISTA", "FistaState", "IstaState", "prox_grad", "next_t"]
 

@@ -37,9 +37,15 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .base import check_int, check_positive
-from .prox import floored_magnitude, soft_threshold
-from .trained import TrainedNetwork, check_depths, check_kernel_size, from_channels, to_channels
+from .core.base import check_int, check_positive
+from .core.prox import floored_magnitude, soft_threshold
+from .core.trained import (
+    TrainedNetwork,
+    check_depths,
+    check_kernel_size,
+    from_channels,
+    to_channels,
+)
 
 __all__ = ["LearnedPD"]
 

@@ -56,14 +56,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from .base import operator_norm, real_dtype
+from .convex_problem import KINDS, OwnProblem, is_real
 from .convex_solvers import norm, solve_cp, solve_fista, wl1_norm
+from .core.base import operator_norm, real_dtype
 from .cp_bp import ChambollePockBP
 from .firenet import FIRENET
 from .fista import FISTA, ISTA
@@ -81,9 +82,6 @@ __all__ = [
     "solve_minimiser",
 ]
 
-#: the problem kinds
-KINDS = ("sqrt-lasso", "lasso", "bp")
-
 #: network class -> problem kind (exact classes: a subclass may change the problem)
 _KIND_OF = {
     PrimalDual: "sqrt-lasso",
@@ -93,59 +91,6 @@ _KIND_OF = {
     ChambollePockBP: "bp",
     NESTA: "bp",
 }
-
-
-@dataclass(frozen=True)
-class OwnProblem:
-    r"""A convex problem of :data:`KINDS` (see the module docstring).
-
-    Attributes
-    ----------
-    kind : str
-        ``"sqrt-lasso"``, ``"lasso"`` or ``"bp"``.
-    lam : float or None
-        :math:`\lambda > 0` (``None`` for ``"bp"``).
-    weights : torch.Tensor or None
-        Weights :math:`w \ge 0` of the :math:`\ell^1_w` norm, shape ``A.shape`` (real);
-        ``None`` means all ones.
-    eta : float or None
-        Constraint radius :math:`\eta \ge 0` of ``"bp"`` (``None`` otherwise).
-    network : str
-        Name of the network the problem was read from (``""`` if built by hand).
-    """
-
-    kind: str
-    lam: float | None = None
-    weights: torch.Tensor | None = field(default=None, compare=False, repr=False)
-    eta: float | None = None
-    network: str = ""
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind = {self.kind!r} is not allowed; expected one of {KINDS}")
-        if self.kind == "bp":
-            if self.lam is not None:
-                raise ValueError(f"lam = {self.lam!r} is not allowed for kind 'bp'; expected None")
-            if not _is_real(self.eta) or not self.eta >= 0 or not math.isfinite(self.eta):
-                raise ValueError(
-                    f"eta = {self.eta!r} is not allowed; expected a finite real >= 0 for kind 'bp'"
-                )
-        else:
-            if not _is_real(self.lam) or not self.lam > 0 or not math.isfinite(self.lam):
-                raise ValueError(
-                    f"lam = {self.lam!r} is not allowed; expected a finite real > 0 for kind "
-                    f"{self.kind!r}"
-                )
-            if self.eta is not None:
-                raise ValueError(
-                    f"eta = {self.eta!r} is not allowed for kind {self.kind!r}; expected None"
-                )
-        if self.weights is not None:
-            w = self.weights
-            if not isinstance(w, torch.Tensor) or w.is_complex():
-                raise ValueError("weights must be a real torch.Tensor (or None for all ones)")
-            if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
-                raise ValueError("weights must be finite and non-negative")
 
 
 @dataclass(frozen=True)
@@ -178,13 +123,6 @@ class MinimiserResult:
     converged: Any
     iterations: Any
     certificate: Any
-
-
-def _is_real(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-# --------------------------------------------------------------------------- the problem
 
 
 def own_problem(net: Any) -> OwnProblem | None:
@@ -456,7 +394,7 @@ def solve_minimiser(
     """
     if not isinstance(problem, OwnProblem):
         raise ValueError(f"problem = {problem!r} is not allowed; expected an OwnProblem")
-    if not _is_real(tol) or not 0 < tol < 1:
+    if not is_real(tol) or not 0 < tol < 1:
         raise ValueError(f"tol = {tol!r} is not allowed; expected a real in (0, 1)")
     for name, v in (("max_iter", max_iter), ("check_every", check_every)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:

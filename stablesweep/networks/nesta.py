@@ -100,8 +100,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .base import IterativeNetwork, check_int, check_nonnegative, check_positive
-from .prox import abs2, huber_grad, shrink_ball
+from .core.base import IterativeNetwork, check_int, check_nonnegative, check_positive
+from .core.prox import abs2, huber_grad, shrink_ball
 
 __all__ = ["NESTA", "NestaState", "check_rows_orthonormal"]
 

@@ -37,9 +37,9 @@ from typing import Any, NamedTuple
 
 import torch
 
-from . import kernels
-from .base import IterativeNetwork, check_int, check_positive, operator_norm
-from .prox import lerp_, norm_last, project_ball, soft_threshold, soft_threshold_
+from .core import kernels
+from .core.base import IterativeNetwork, check_int, check_positive, operator_norm
+from .core.prox import lerp_, norm_last, project_ball, soft_threshold, soft_threshold_
 
 __all__ = [
     "PrimalDual",
@@ -101,7 +101,7 @@ def step_sizes(
         Step sizes; :func:`check_step_sizes` requires :math:`\tau\sigma\|A\|^2 \le 1`.
     norm_A : float, optional
         :math:`\|A\|` (or an upper bound); default
-        :func:`~stablesweep.networks.base.operator_norm`.
+        :func:`~stablesweep.networks.core.base.operator_norm`.
     name : str
         What ``norm_A`` is called in error messages (``"L_A"`` for FIRENET).
 
@@ -146,7 +146,7 @@ def primal_dual_step(
     x_sum : torch.Tensor, shape (..., *shape), optional
         No-grad path only: a running sum, to which :math:`x^+` is added in place (in the
         same pass as the soft-threshold when the fused kernels of
-        :mod:`~stablesweep.networks.kernels` apply).
+        :mod:`~stablesweep.networks.core.kernels` apply).
 
     Returns
     -------
@@ -157,7 +157,7 @@ def primal_dual_step(
     With gradients disabled the step works in place on fresh buffers and on ``x``
     (whose old value is consumed); callers that need ``x`` afterwards must not pass
     it under :func:`torch.no_grad`. On the CPU the element-wise work then runs in the
-    fused kernels of :mod:`~stablesweep.networks.kernels` (one pass over the
+    fused kernels of :mod:`~stablesweep.networks.core.kernels` (one pass over the
     coefficients instead of about ten), else as PyTorch operations.
     """
     if torch.is_grad_enabled():
@@ -203,7 +203,7 @@ class PrimalDual(IterativeNetwork):
     tau, sigma : float
         Step sizes, :math:`\tau\sigma\|A\|^2 \le 1` (default 1, 1).
     norm_A : float, optional
-        :math:`\|A\|` (default :func:`~stablesweep.networks.base.operator_norm`).
+        :math:`\|A\|` (default :func:`~stablesweep.networks.core.base.operator_norm`).
 
     Notes
     -----
@@ -276,8 +276,8 @@ class PrimalDual(IterativeNetwork):
     def layers(self, theta: float = 1e-13, t_max: float | None = None, **kwargs: Any):
         """The network as explicit affine maps and non-linearities.
 
-        See :func:`stablesweep.networks.layers.primal_dual_layers`.
+        See :func:`stablesweep.networks.core.layers.primal_dual_layers`.
         """
-        from .layers import primal_dual_layers
+        from .core.layers import primal_dual_layers
 
         return primal_dual_layers(self, theta=theta, t_max=t_max, **kwargs)

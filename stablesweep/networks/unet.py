@@ -2,7 +2,7 @@ r"""The U-Net post-processing network (a trained reconstruction network).
 
 A U-Net post-processes the zero-filled reconstruction :math:`A^*y` (:class:`UNet`,
 with the plain U-Net :class:`UNetCore`). Like every trained network it derives from
-:class:`~stablesweep.networks.trained.TrainedNetwork`, which says how precision, the
+:class:`~stablesweep.networks.core.trained.TrainedNetwork`, which says how precision, the
 training operator and model files are handled.
 
 References
@@ -23,8 +23,14 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .base import check_int
-from .trained import TrainedNetwork, check_depths, check_kernel_size, from_channels, to_channels
+from .core.base import check_int
+from .core.trained import (
+    TrainedNetwork,
+    check_depths,
+    check_kernel_size,
+    from_channels,
+    to_channels,
+)
 
 # TrainedNetwork stays importable from here
 __all__ = ["TrainedNetwork", "UNet", "UNetCore"]

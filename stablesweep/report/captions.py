@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .sections import FigureKind
 from .text import _display_label, _esc, _fmt
 
@@ -53,10 +55,10 @@ def _settings(cfg: dict, kind: FigureKind, labels: dict, fits_attrs: dict) -> st
         desc = f"attack {att.get('kind', '?')}"
         if att.get("depths") is not None:
             desc += f" at depths {_compact(att['depths'])}"
-        elif att.get("kind") == "worst-case" or att.get("levels") is not None:
+        else:
             desc += " at each network's own depth"
-        if att.get("levels") is not None:
-            desc += f", budgets ε = {_compact(att['levels'])}"
+        desc += "".join(f", {label} = {_compact(value)}"
+                        for label, value in _attack_terms(att) if value is not None)
         if att.get("params"):
             desc += f" ({_compact(att['params'])})"
         bits.append(desc)
@@ -83,3 +85,16 @@ def _caption(kind: FigureKind, stem: str, labels: dict, settings: str, link: str
             + (f"<br><span class='settings'>Settings: {_esc(settings)}.</span>"
                if settings else "")
             + f" {link}</figcaption>")
+
+
+def _attack_terms(section: dict) -> list[tuple[str, Any]]:
+    """The attack kind's own caption terms (``(label, value)`` pairs) from its registry
+    entry; none for a kind this installation does not know."""
+    from stablesweep.attacks.registry import ATTACKS, normalise_section
+
+    kind = ATTACKS.get(section.get("kind"))
+    try:
+        section = normalise_section(section)
+    except ValueError:
+        return []
+    return list(kind.caption(section)) if kind is not None else []

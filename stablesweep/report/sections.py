@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stablesweep.sweep.store.variables import ATTACK_DEPTH, NETWORK, NOISE_LEVEL
+
 
 @dataclass(frozen=True)
 class FigureKind:
@@ -24,7 +26,7 @@ class TableSpec:
     heading: str
     about: str
     variables: tuple[str, ...]
-    group: tuple[str, ...] = ("network",)
+    group: tuple[str, ...] = (NETWORK,)
 
 
 @dataclass
@@ -125,7 +127,7 @@ FIGURE_SECTIONS: list[Section] = [
                 TableSpec("worst_case", "Worst-case attack at equal budgets",
                           "Per budget ε: worst-case and random-noise relative errors, their "
                           "ratio, the amplification and σ_max of the Jacobian.", _WORST_VARS,
-                          group=("network", "noise_level")),
+                          group=(NETWORK, NOISE_LEVEL)),
                 FigureKind("amplification", "Amplification along each network's attack path",
                            "Amplification ‖φ(y+Ar) − φ(y)‖/‖Ar‖ along each network's own "
                            "momentum-ascent path; the paths reach different sizes ‖Ar‖, so "
@@ -152,11 +154,11 @@ FIGURE_SECTIONS: list[Section] = [
                 TableSpec("stability", "Largest amplification per cell",
                           "Largest amplification the momentum attack found and the clean "
                           "error at the attacked depth.", _STABILITY_VARS,
-                          group=("network", "attack_depth")),
+                          group=(NETWORK, ATTACK_DEPTH)),
                 TableSpec("tradeoff", "Accuracy–stability trade-off",
                           "Per network and attacked depth: the largest amplification over "
                           "all cells against the clean error.", _TRADEOFF_VARS,
-                          group=("network", "attack_depth")),
+                          group=(NETWORK, ATTACK_DEPTH)),
             ]),
     Section("sampling", "Sampling and noise",
             "Which sampling budgets recover the signal, and how does the error grow with "

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from stablesweep.sweep.store.variables import NOISE_LEVEL
+
 from .sections import TableSpec, _flag_for
 from .text import _esc, _fmt, _label, units_text
 
@@ -160,8 +162,8 @@ def _summary_columns(values: Sequence[str]) -> list[str]:
 def _summary(df: pd.DataFrame, value_cols: Sequence[str], group: Sequence[str]) -> pd.DataFrame:
     """Per group: 'median (min – max)' of numbers over unflagged cells, counts of strings."""
     group = [g for g in group if g in df.columns]
-    if "noise_level" in group and df["noise_level"].nunique() > 8:
-        group.remove("noise_level")
+    if NOISE_LEVEL in group and df[NOISE_LEVEL].nunique() > 8:
+        group.remove(NOISE_LEVEL)
     if not group:
         group = []
     rows = []

@@ -58,7 +58,7 @@ def build_page(results: Path, out: Path, *, minutes: float | None = None) -> Pat
                 kdigits_section(results)]
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="minutes")
     from stablesweep import __version__
-    from stablesweep.sweep.provenance import git_commit
+    from stablesweep.sweep.store.provenance import git_commit
 
     lines = [
         "# Results: the papers' claims, measured",

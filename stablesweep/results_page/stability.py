@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from stablesweep.sweep.store.variables import NOISE_LEVEL
+
 from .common import (
     CONTRADICTED,
     DEMONSTRATED,
@@ -40,7 +42,7 @@ def _cells(store: xr.Dataset) -> list[dict[str, object]]:
     if "attack_depth" in ds.dims:
         ds = ds.isel(attack_depth=0)
     images = [str(v) for v in ds["image"].values] if "image" in ds.dims else [None]
-    levels = np.asarray(ds["noise_level"].values, dtype=float)
+    levels = np.asarray(ds[NOISE_LEVEL].values, dtype=float)
     out = []
     for net in ds["network"].values:
         for img in images:
@@ -58,7 +60,7 @@ def _cells(store: xr.Dataset) -> list[dict[str, object]]:
                     "network": str(net), "image": img, "trial": int(t),
                     "error": val("attack_clean_error") / val("signal_norm"),
                     "zero_filling": val("zero_filling_error"),
-                    "amp": {float(b): float(c["worst_case_amplification"].sel(noise_level=b))
+                    "amp": {float(b): float(c["worst_case_amplification"].sel({NOISE_LEVEL: b}))
                             for b in levels},
                     "sigma": val("jacobian_sigma_max"), "residual": val("jacobian_residual"),
                     "steps": (float(c["worst_case_steps"].max()) if "worst_case_steps" in c
@@ -152,7 +154,7 @@ def stability_section(results: Path, figs: Path) -> Section:
             continue
         store = store.load()
         records = _cells(store)
-        levels = [float(b) for b in store["noise_level"].values]
+        levels = [float(b) for b in store[NOISE_LEVEL].values]
         bad = sorted({r["network"] for r in records if not _reconstructs(r)})
         capped = sum(int(r["hit_cap"]) for r in records)
         attacks = sum(int(r["attacks"]) for r in records)

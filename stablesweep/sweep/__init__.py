@@ -1,19 +1,15 @@
 """The sweep engine: config -> grid of cells -> Dask -> one Zarr store per sweep.
 
-- :mod:`~stablesweep.sweep.config` — loading and validating experiment configs
-  (JSON schema ``config.schema.json`` in this package, plus semantic checks, through
-  the shared config layer :mod:`stablesweep.configuration`); its parts:
-  :mod:`~stablesweep.sweep.axes` (problem axes), :mod:`~stablesweep.sweep.specs`
-  (:class:`SweepConfig` and its specs), :mod:`~stablesweep.sweep.problem_checks`,
-  :mod:`~stablesweep.sweep.network_checks`, :mod:`~stablesweep.sweep.model_files`,
-  :mod:`~stablesweep.sweep.network_info` (registry introspection),
-  :mod:`~stablesweep.sweep.examples` and :mod:`~stablesweep.sweep.preflight` (memory,
-  network builds);
-- :mod:`~stablesweep.sweep.grid` — cells and the seeds derived from their coordinates;
-- :mod:`~stablesweep.sweep.cell` — the pure cell function;
-- :mod:`~stablesweep.sweep.store` — the Zarr/xarray store, resume and locking;
-- :mod:`~stablesweep.sweep.execute` — running the cells on Dask;
-- :mod:`~stablesweep.sweep.progress` — progress display.
+Three rooms, by concern, each importing only those before it:
+
+- :mod:`~stablesweep.sweep.config` — reading and checking an experiment config, and
+  what it means: specs, axes, the grid and seeds, drawing a problem, building a
+  network entry;
+- :mod:`~stablesweep.sweep.store` — the Zarr store: the schema of its variables
+  (:mod:`~stablesweep.sweep.store.variables`), its layout, integrity, writer, lock and
+  provenance;
+- :mod:`~stablesweep.sweep.run` — running cells: the cell, the block tasks, Dask
+  execution and clusters, progress, the cost estimate.
 """
 
 
@@ -25,8 +21,8 @@ _EXPORTS = {
     "ConfigError": ".config",
     "SweepConfig": ".config",
     "load_config": ".config",
-    "RunSummary": ".execute",
-    "run_sweep": ".execute",
+    "RunSummary": ".run",
+    "run_sweep": ".run",
     "StoreError": ".store",
     "open_store": ".store",
 }

@@ -299,7 +299,7 @@ class TradeoffResult:
 
 def _provenance(cfg: TradeoffConfig) -> dict[str, str | int]:
     from stablesweep import __version__
-    from stablesweep.sweep.provenance import git_commit, library_versions
+    from stablesweep.sweep.store.provenance import git_commit, library_versions
 
     return {
         "Conventions": "CF-1.10",

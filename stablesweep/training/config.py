@@ -75,7 +75,7 @@ from stablesweep.configuration import (
 )
 
 __all__ = [
-    "NETWORK_NAMES",
+    "network_names",
     "TRAINING",
     "TrainingConfig",
     "TrainingConfigError",
@@ -84,8 +84,6 @@ __all__ = [
     "parse_training_config",
 ]
 
-#: trainable registry names
-NETWORK_NAMES = ("unet", "learned-pd")
 _TRAINING_DEFAULTS: dict[str, Any] = {
     "epochs": 20, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "schedule": "cosine",
     "dtype": "float32", "device": "auto", "keep": "best",
@@ -228,9 +226,20 @@ def _validate(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def network_names() -> tuple[str, ...]:
+    """The trainable networks: the entries of :data:`stablesweep.networks.NETWORKS`
+    marked ``trainable`` (the registry is imported here, on first use, with PyTorch)."""
+    from stablesweep.networks import trainable_networks
+
+    return tuple(trainable_networks())
+
+
 def _validate_network(net: Any) -> list[str]:
-    if not isinstance(net, Mapping) or net.get("name") not in NETWORK_NAMES:
+    if not isinstance(net, Mapping) or not isinstance(net.get("name"), str):
         return []
+    if net["name"] not in network_names():
+        return [f"network.name: unknown value {net['name']!r}; expected one of: "
+                f"{', '.join(network_names())}"]
     params = net.get("params") or {}
     if not isinstance(params, Mapping):
         return []

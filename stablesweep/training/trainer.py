@@ -98,11 +98,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def network_class(name: str) -> type:
-    """The class of a trainable network family."""
-    from stablesweep.networks.learned_pd import LearnedPD
-    from stablesweep.networks.unet import UNet
+    """The class of a trainable network family (an entry of
+    :data:`stablesweep.networks.NETWORKS` marked ``trainable``)."""
+    from stablesweep.networks import trainable_networks
 
-    classes = {"unet": UNet, "learned-pd": LearnedPD}
+    classes = trainable_networks()
     if name not in classes:
         raise ValueError(f"network {name!r} is not trainable; expected one of: "
                          f"{', '.join(classes)}")

@@ -1,14 +1,14 @@
 # Before the first job goes to SLURM (`--profile workflow/profiles/slurm`): does every
 # job fit its partition? A job asking for more CPUs or memory than the partition's
 # largest node has, or more time than its limit, would stay pending for ever and
-# Snakemake would wait without a word. The check (stablesweep/sweep/slurm.py) reads
+# Snakemake would wait without a word. The check (stablesweep/sweep/run/slurm.py) reads
 # `sinfo` and stops the run with one line per problem, naming the setting to change.
 # The Snakefile runs it once the DAG is built (onstart), on the jobs that will run;
 # rules whose jobs appear only later (after a checkpoint) are checked on the values
 # set for them by name (--set-threads / --set-resources).
 import sys
 
-from stablesweep.sweep.slurm import (
+from stablesweep.sweep.run.slurm import (
     Request,
     SlurmFitError,
     SlurmUnavailable,
