@@ -274,15 +274,10 @@ def load_frontier_config(path: str | os.PathLike) -> FrontierConfig:
 
 def parse_frontier_config(raw: Any, *, source: str | None = None) -> FrontierConfig:
     """Validate a config mapping; see :func:`load_frontier_config`."""
+    from stablesweep.tradeoff.config import with_shared_defaults
+
     FRONTIER.raise_problems(FRONTIER.problems(raw), source)
-    data = copy.deepcopy(dict(raw))
-    data["training"] = {**_TRAINING_DEFAULTS, **data["training"]}
-    data["training"]["seeds"] = [int(s) for s in data["training"].get("seeds",
-                                                                     [data["seed"]])]
-    data["problem"].setdefault("wavelet", "haar")
-    n = int(data["problem"]["resolution"])
-    data["detail"].setdefault("margin", max(1, n // 4))
-    data["detail"].setdefault("window", 3)
+    data = with_shared_defaults(raw, _TRAINING_DEFAULTS)
     data["architectures"] = {k: {**ARCHITECTURES[k], **(v or {})}
                              for k, v in data["architectures"].items()}
     data["references"] = {k: dict(v or {}) for k, v in (data.get("references") or {}).items()}

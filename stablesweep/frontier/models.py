@@ -60,19 +60,11 @@ def load_model(A: Any, spec: ModelSpec, path: str | os.PathLike) -> torch.nn.Mod
     return net
 
 
-def _matching(path: Path, expected: str) -> tuple[bool, str]:
-    from stablesweep.modelfile import load_model_file
+def _matches(path: Path, expected: str) -> tuple[bool, str]:
+    from stablesweep.tradeoff.models import matching_model
 
-    if not path.is_file():
-        return False, "absent"
-    try:
-        model = load_model_file(path)
-    except (ValueError, OSError) as err:
-        return False, f"unreadable ({err})"
-    found = model.get("training_hash")
-    if found != expected:
-        return False, f"training hash {found} differs from the config's {expected}"
-    return True, "ok"
+    model, why = matching_model(path, expected)
+    return model is not None, why
 
 
 def obtain_model(cfg: FrontierConfig, spec: ModelSpec, A: Any, cache: str | os.PathLike,
@@ -93,7 +85,7 @@ def obtain_model(cfg: FrontierConfig, spec: ModelSpec, A: Any, cache: str | os.P
     say = log or (lambda _m: None)
     expected = training_hash(cfg, spec)
     dest = Path(cache) / f"{spec.id}.pt"
-    ok, why = _matching(dest, expected)
+    ok, why = _matches(dest, expected)
     if ok:
         return dest, "cached"
     if why != "absent":
@@ -102,7 +94,7 @@ def obtain_model(cfg: FrontierConfig, spec: ModelSpec, A: Any, cache: str | os.P
         models_dir = cfg.models
     if models_dir is not None:
         shipped = Path(models_dir) / f"{spec.id}.pt"
-        ok, why = _matching(shipped, expected)
+        ok, why = _matches(shipped, expected)
         if ok:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(dest.name + ".part")

@@ -169,16 +169,25 @@ def load_tradeoff_config(path: str | os.PathLike) -> TradeoffConfig:
     return parse_tradeoff_config(raw, source=where)
 
 
-def parse_tradeoff_config(raw: Any, *, source: str | None = None) -> TradeoffConfig:
-    """Validate a config mapping; see :func:`load_tradeoff_config`."""
-    TRADEOFF.raise_problems(TRADEOFF.problems(raw), source)
+def with_shared_defaults(raw: Any, training_defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a validated config with the defaults of the blocks the trade-off and
+    the frontier share: ``training`` (``training_defaults``, ``seeds`` = ``[seed]``),
+    ``problem.wavelet`` (haar), ``detail.margin`` (a quarter of the side) and
+    ``detail.window`` (3 pixels)."""
     data = copy.deepcopy(dict(raw))
-    data["training"] = {**_TRAINING_DEFAULTS, **data["training"]}
+    data["training"] = {**training_defaults, **data["training"]}
     data["training"]["seeds"] = [int(s) for s in data["training"].get("seeds",
                                                                      [data["seed"]])]
     data["problem"].setdefault("wavelet", "haar")
     data["detail"].setdefault("margin", max(1, int(data["problem"]["resolution"]) // 4))
     data["detail"].setdefault("window", 3)
+    return data
+
+
+def parse_tradeoff_config(raw: Any, *, source: str | None = None) -> TradeoffConfig:
+    """Validate a config mapping; see :func:`load_tradeoff_config`."""
+    TRADEOFF.raise_problems(TRADEOFF.problems(raw), source)
+    data = with_shared_defaults(raw, _TRAINING_DEFAULTS)
     data["networks"] = {k: dict(v or {}) for k, v in data["networks"].items()}
     if data.get("attack") is not None:
         data["attack"] = {**_ATTACK_DEFAULTS, **data["attack"]}

@@ -33,7 +33,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["TRAINED_KINDS", "load_unet", "model_filename", "obtain_models", "train_models",
+__all__ = ["TRAINED_KINDS", "load_unet", "matching_model", "model_filename", "obtain_models",
+           "train_models",
            "training_hash", "write_summary"]
 
 #: trained networks -> whether their training data carry details
@@ -64,8 +65,9 @@ def load_unet(A: Any, path: str | os.PathLike) -> torch.nn.Module:
     return net
 
 
-def _matching(path: Path, expected: str) -> tuple[dict[str, Any] | None, str]:
-    """The model file at ``path`` if it matches ``expected``; else None and why not."""
+def matching_model(path: Path, expected: str) -> tuple[dict[str, Any] | None, str]:
+    """The model file at ``path`` if its stored ``training_hash`` is ``expected``; else
+    None and why not (``"absent"``, ``"unreadable (...)"`` or the two hashes)."""
     from stablesweep.modelfile import load_model_file
 
     if not path.is_file():
@@ -126,7 +128,7 @@ def obtain_models(cfg: Any, A: Any, *, models_dir: str | os.PathLike | None = No
             model = None
             if models_dir is not None:
                 path = Path(models_dir) / model_filename(kind, seed)
-                model, why = _matching(path, expected)
+                model, why = matching_model(path, expected)
                 if model is None and why != "absent":
                     say(f"[tradeoff] not using {path}: {why}")
             if model is not None:
