@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the results page docs/results.md (and its figures in docs/results/) from
 # scratch: every experiment it quotes, then the page. No training: the trained networks
-# ship in models/. About 26 minutes on 2 cores before the frontier (measured from a fresh
-# clone, venv included); the frontier adds its measurements (see the README);
+# ship in models/. About 50 minutes on 2 cores: 26 before the frontier (measured from a fresh
+# clone, venv included) and ~22 for the frontier's 88 measurements (41.7 core-minutes);
 # outputs land in results/<experiment>/.
 #
 #   bash scripts/results.sh            # everything (finished stages are kept: rerunning
