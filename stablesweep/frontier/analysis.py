@@ -328,6 +328,7 @@ def robustness_verdict(ds: Any) -> dict[str, Any]:
             "noise_helps_count": [sum(h["lower"] for h in helps), len(helps)],
             "noise_hurts_count": sum(h["higher"] for h in helps),
             "best_reference": best_ref[0], "best_reference_error": best_ref[1],
+            "zero_filling_error": (zf["robust_error"][j]["mean"] if zf else math.nan),
             "above_reference": worse,
             "trained_error_range": [float(np.nanmin(tr_err)), float(np.nanmax(tr_err))]
             if tr_err else [math.nan, math.nan]}

@@ -194,9 +194,10 @@ def robustness_sentence(rv: dict[str, Any]) -> str:
     n_low, n_all = rv["noise_helps_count"]
     b = 100 * rv["budget"]
     lo, hi = rv["trained_error_range"]
+    zf = rv.get("zero_filling_error", math.nan)
     ref = (f"the best reconstructing reference ({rv['best_reference']}) reaches "
-           f"{rv['best_reference_error']:.3g}" if rv["best_reference"] else
-           "no untrained reference reconstructs better than zero-filling")
+           f"{rv['best_reference_error']:.3g}, zero-filling {zf:.3g}" if rv["best_reference"]
+           else "no untrained reference reconstructs better than zero-filling")
     lower = [f"{h['arch']} w={h['detail_weight']:g} ({h['without']:.3g} → "
              f"{h['with_noise']:.3g})" for h in rv["noise_helps"] if h["lower"]]
     hurts = rv.get("noise_hurts_count", 0)
