@@ -73,14 +73,8 @@ from typing import Any
 
 import yaml
 
-from stablesweep.configuration import (
-    SIGNATURES,
-    ConfigError,
-    ConfigKind,
-    LoadedConfig,
-    is_real,
-    short,
-)
+from stablesweep.configuration import SIGNATURES, ConfigError, ConfigKind, is_real, short
+from stablesweep.tradeoff.config import PairsExperimentConfig
 
 __all__ = [
     "ARCHITECTURES",
@@ -155,29 +149,14 @@ def _num(v: float) -> str:
 
 
 @dataclass(frozen=True)
-class FrontierConfig(LoadedConfig):
-    """A validated config, defaults filled in (a :class:`LoadedConfig`)."""
-
-    @property
-    def problem(self) -> dict[str, Any]:
-        return self.data["problem"]
-
-    @property
-    def detail(self) -> dict[str, Any]:
-        return self.data["detail"]
+class FrontierConfig(PairsExperimentConfig):
+    """A validated frontier config, defaults filled in (the trade-off's problem, detail,
+    training, models and pairs, and the frontier's own keys)."""
 
     @property
     def kappa(self) -> float:
         """The grid's visibility, ``detail.kappa``."""
         return float(self.data["detail"]["kappa"])
-
-    @property
-    def training(self) -> dict[str, Any]:
-        return self.data["training"]
-
-    @property
-    def seeds(self) -> list[int]:
-        return [int(s) for s in self.training["seeds"]]
 
     @property
     def architectures(self) -> dict[str, dict[str, Any]]:
@@ -203,14 +182,6 @@ class FrontierConfig(LoadedConfig):
     def references(self) -> dict[str, dict[str, Any]]:
         refs = self.data.get("references") or {}
         return {k: dict(refs[k] or {}) for k in REFERENCES if k in refs}
-
-    @property
-    def models(self) -> str | None:
-        return self.data.get("models")
-
-    @property
-    def pairs(self) -> int:
-        return int(self.data["pairs"])
 
     @property
     def attack(self) -> dict[str, Any]:

@@ -80,6 +80,7 @@ from stablesweep.configuration import (
 
 __all__ = [
     "NETWORK_KINDS",
+    "PairsExperimentConfig",
     "TRADEOFF",
     "TradeoffConfig",
     "TradeoffConfigError",
@@ -105,9 +106,10 @@ class TradeoffConfigError(ConfigError):
 
 
 @dataclass(frozen=True)
-class TradeoffConfig(LoadedConfig):
-    """A validated config, defaults filled in (a :class:`LoadedConfig`: ``data``,
-    ``text``, ``source``, ``name``, ``seed``, ``hash``)."""
+class PairsExperimentConfig(LoadedConfig):
+    """What the trade-off and the frontier configs share: a problem, near-kernel details,
+    a training recipe with its seeds, shipped models and test pairs (a
+    :class:`LoadedConfig`: ``data``, ``text``, ``source``, ``name``, ``seed``, ``hash``)."""
 
     @property
     def problem(self) -> dict[str, Any]:
@@ -123,8 +125,8 @@ class TradeoffConfig(LoadedConfig):
 
     @property
     def seeds(self) -> list[int]:
-        """``training.seeds``: one trained network per seed and trained kind."""
-        return list(self.training["seeds"])
+        """``training.seeds``: each trained network is trained once per seed."""
+        return [int(s) for s in self.training["seeds"]]
 
     @property
     def models(self) -> str | None:
@@ -132,14 +134,19 @@ class TradeoffConfig(LoadedConfig):
         return self.data.get("models")
 
     @property
+    def pairs(self) -> int:
+        return int(self.data["pairs"])
+
+
+@dataclass(frozen=True)
+class TradeoffConfig(PairsExperimentConfig):
+    """A validated trade-off config, defaults filled in."""
+
+    @property
     def networks(self) -> dict[str, dict[str, Any]]:
         """``{kind: params}`` in the order of :data:`NETWORK_KINDS`."""
         nets = self.data["networks"]
         return {k: dict(nets[k] or {}) for k in NETWORK_KINDS if k in nets}
-
-    @property
-    def pairs(self) -> int:
-        return int(self.data["pairs"])
 
     @property
     def attack(self) -> dict[str, Any] | None:
