@@ -86,15 +86,21 @@ def markdown(ds: Any, v: dict[str, Any]) -> str:
     kappa = rows[0]["kappa"]
     lines = [f"# Accuracy–stability frontier: {ds.attrs.get('experiment', '')}", "",
              f"m/N = {ds.attrs.get('m')}/{ds.attrs.get('N')}; {ds.sizes['pair']} test pairs "
-             f"at κ = {kappa:g}; trained groups show the mean of their seeds and the seeds' "
-             "range [min–max]; every pair statistic is a median over the pairs.", "",
+             f"at κ = {kappa:g} (the visibility sweep's models on pairs at their own κ, marked); "
+             "trained groups show the mean of their seeds and the seeds' range [min–max]; "
+             "every pair statistic is a median over the pairs.", "",
              "## Frontier at the matched budget", "",
              "| network | seeds | clean error | PSNR | SSIM | detail error D | amp. along Aδ "
              "| worst at ‖Aδ‖ | bound (1−D)/κ | worst ÷ bound | kernel bound |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    others = sorted({float(k) for k, t in zip(ds["kappa"].values, ds["trained"].values,
+                                                strict=True) if t} - {kappa})
+    extra = [dict(r, label=f" (κ = {k:g})") for k in others for r in group_rows(ds, k)
+             if r["trained"]]
+    for r in [*rows, *extra]:
         lines.append("| " + " | ".join([
-            _name(r), str(r["seeds"]) if r["trained"] else "—", _spread(r["error_x"]),
+            _name(r) + r.get("label", ""), str(r["seeds"]) if r["trained"] else "—",
+            _spread(r["error_x"]),
             _spread(r["psnr_x"]), _spread(r["ssim_x"]), _spread(r["detail_error"]),
             _spread(r["amplification"]), _spread(r["worst_amplification"]),
             _spread(r["recovery_bound"]), _spread(r["ratio"]), _spread(r["kernel_bound"])])
