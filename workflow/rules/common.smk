@@ -9,6 +9,11 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from stablesweep.frontier.config import (
+    load_frontier_config,
+    model_specs,
+    reference_specs,
+)
 from stablesweep.sweep.config import ConfigError, load_config
 
 validate(config, schema="../schemas/workflow.schema.yaml")
@@ -85,3 +90,37 @@ def all_outputs(wildcards):
         outputs.append(f"results/{name}/report.html")
         outputs.extend(experiment_figures(name))
     return outputs
+
+
+# The accuracy-stability frontier (frontier.smk): its config, model and measurement files.
+_FRONTIER = {}
+
+
+def frontier_config(wildcards):
+    """The frontier config file (an input: editing it remeasures)."""
+    return f"config/frontier/{wildcards.name}.yaml"
+
+
+def _frontier(name):
+    if name not in _FRONTIER:
+        _FRONTIER[name] = load_frontier_config(f"config/frontier/{name}.yaml")
+    return _FRONTIER[name]
+
+
+def frontier_model_file(wildcards):
+    """The model file a measurement needs (none for an untrained reference)."""
+    spec = _frontier(wildcards.name).spec(wildcards.model)
+    return (
+        [f"results/frontier/{wildcards.name}/models/{spec.id}.pt"]
+        if spec.trained
+        else []
+    )
+
+
+def frontier_measurements(wildcards):
+    """Every network's measurement file of the config."""
+    cfg = _frontier(wildcards.name)
+    return [
+        f"results/frontier/{wildcards.name}/measure/{s.id}.nc"
+        for s in [*model_specs(cfg), *reference_specs(cfg)]
+    ]

@@ -4,35 +4,6 @@
 #   snakemake --profile workflow/profiles/default results/frontier/frontier-32/frontier.nc
 # (bash scripts/results.sh does). A model file is reused whenever its training hash
 # matches (stablesweep.frontier.models), so rerunning trains nothing.
-from stablesweep.frontier.config import load_frontier_config, model_specs, reference_specs
-
-_FRONTIER = {}
-
-
-def frontier_config(wildcards):
-    """The frontier config file (an input: editing it remeasures)."""
-    return f"config/frontier/{wildcards.name}.yaml"
-
-
-def _frontier(name):
-    if name not in _FRONTIER:
-        _FRONTIER[name] = load_frontier_config(f"config/frontier/{name}.yaml")
-    return _FRONTIER[name]
-
-
-def frontier_model_file(wildcards):
-    """The model file a measurement needs (none for an untrained reference)."""
-    spec = _frontier(wildcards.name).spec(wildcards.model)
-    return [f"results/frontier/{wildcards.name}/models/{spec.id}.pt"] if spec.trained else []
-
-
-def frontier_measurements(wildcards):
-    """Every network's measurement file of the config."""
-    cfg = _frontier(wildcards.name)
-    return [f"results/frontier/{wildcards.name}/measure/{s.id}.nc"
-            for s in [*model_specs(cfg), *reference_specs(cfg)]]
-
-
 wildcard_constraints:
     name="[^/]+",
     model="[^/]+",
