@@ -17,9 +17,11 @@ Modules, one concept each:
 - :mod:`~stablesweep.frontier.models` — model files cached by training hash (shipped in
   ``models/<name>``);
 - :mod:`~stablesweep.frontier.measure` — the measurements of one model (one workflow job);
+- :mod:`~stablesweep.frontier.collect` — the per-model files stacked into ``frontier.nc``;
 - :mod:`~stablesweep.frontier.analysis` — the frontier table, the 1/κ slope, the
   robustness table and the verdicts;
 - :mod:`~stablesweep.frontier.figures` — the frontier, robustness and visibility figures;
+- :mod:`~stablesweep.frontier.report` — ``frontier.md``, the figures, the verdict attrs;
 - :mod:`~stablesweep.frontier.estimate` — the cost of a config (``--dry-run``);
 - :mod:`~stablesweep.cli.frontier` — ``stablesweep frontier {train,measure,collect,run}``;
   ``workflow/rules/frontier.smk`` runs one job per model.
