@@ -165,6 +165,12 @@ def _measure_worker(job: tuple[str, str, str, int]) -> str:
     return model_id
 
 
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_all(cfg: Any, out: Path, jobs: int, threads: int, log) -> None:
     """Measure every network still missing (train first where needed), in ``jobs``
     processes."""
@@ -180,7 +186,9 @@ def _run_all(cfg: Any, out: Path, jobs: int, threads: int, log) -> None:
     from multiprocessing import get_context
 
     work = [(str(cfg.source), mid, str(out), threads or 1) for mid in todo]
-    with get_context("spawn").Pool(jobs) as pool:
+    # Ctrl-C reaches the parent only (workers ignore SIGINT): leaving the `with` block
+    # terminates the pool, and finished measurements stay on disk for the rerun
+    with get_context("spawn").Pool(jobs, initializer=_ignore_sigint) as pool:
         for i, mid in enumerate(pool.imap_unordered(_measure_worker, work), 1):
             log(f"[frontier] {i}/{len(todo)} {mid}")
 
