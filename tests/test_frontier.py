@@ -413,3 +413,21 @@ def test_the_bound_holds_for_every_shipped_model_and_pair():
             assert np.all(res["worst_amplification"] >= along * (1 - 1e-9)), spec.id
         checked += len(along)
     assert checked == (len(model_specs(cfg)) + len(reference_specs(cfg))) * cfg.pairs
+
+
+def test_run_in_two_processes_measures_everything_and_resumes(tmp_path, capsys):
+    small = tiny(**{"training.seeds": [0], "grid.detail_weight": [1.0], "grid.noise": [0.0],
+                    "visibility": None, "references": {"zero-filling": {}},
+                    "architectures": {"learned-pd": {"layers": 2, "hidden": 4}}})
+    cfg = _write(tmp_path, small)
+    out = tmp_path / "o"
+    assert main(["frontier", "run", str(cfg), "-o", str(out), "--jobs", "2", "--quiet"]) == 0
+    md = capsys.readouterr().out
+    assert "## Frontier at the matched budget" in md and "learned-pd w=1 noise=0%" in md
+    assert sorted(p.name for p in (out / "measure").iterdir()) == [
+        "learned-pd-w1-n0-k0.1-s0.nc", "zero-filling.nc"]
+    for name in ("frontier.nc", "frontier.md", "frontier.png", "robustness.png"):
+        assert (out / name).is_file()
+    stamp = (out / "measure" / "zero-filling.nc").stat().st_mtime_ns
+    assert main(["frontier", "run", str(cfg), "-o", str(out), "--quiet"]) == 0  # resumes
+    assert (out / "measure" / "zero-filling.nc").stat().st_mtime_ns == stamp
