@@ -225,7 +225,7 @@ def kappa_slope(ds: Any, arch: str, *, detail_weight: float, noise: float,
     recovered_only : bool
         Fit only models whose median detail error is ≤ :data:`RECOVERED`.
     draws, seed : int
-        Bootstrap draws and their seed.
+        Bootstrap draws and their seed (``draws=0``: no interval, NaN).
 
     Returns
     -------
@@ -260,6 +260,8 @@ def kappa_slope(ds: Any, arch: str, *, detail_weight: float, noise: float,
         return float(np.polyfit(logk, np.log(meds), 1)[0])
 
     out["slope"] = fit(np.array([r["amplification"] for _, r in used]))
+    if draws < 1:  # the slope alone (the interval stays NaN)
+        return out
     rng = np.random.default_rng(seed)
     n_pair = amp.shape[1]
     boots = np.empty(draws)

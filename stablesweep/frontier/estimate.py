@@ -103,6 +103,8 @@ def estimate(cfg: FrontierConfig, out_dir: str | os.PathLike,
              calib: dict[str, Any] | None = None) -> dict[str, Any]:
     """The jobs of ``cfg`` and their estimated CPU core-seconds (see the module
     docstring); ``NaN`` where the calibration lacks a cost."""
+    from stablesweep.tradeoff.models import matching_model
+
     from .models import training_hash
 
     calib = calib if calib is not None else calibration()
@@ -112,18 +114,10 @@ def estimate(cfg: FrontierConfig, out_dir: str | os.PathLike,
     step_scale = steps / calib["steps"]
     to_train, train_s = [], 0.0
     for spec in model_specs(cfg):
-        have = False
-        for folder in (Path(out_dir) / "models", Path(cfg.models) if cfg.models else None):
-            if folder is not None and (folder / f"{spec.id}.pt").is_file():
-                from stablesweep.modelfile import load_model_file
-
-                try:
-                    have = (load_model_file(folder / f"{spec.id}.pt").get("training_hash")
-                            == training_hash(cfg, spec))
-                except (ValueError, OSError):
-                    have = False
-            if have:
-                break
+        expected = training_hash(cfg, spec)
+        folders = [Path(out_dir) / "models", *([Path(cfg.models)] if cfg.models else [])]
+        have = any(matching_model(f / f"{spec.id}.pt", expected)[0] is not None
+                   for f in folders)
         if not have:
             to_train.append(spec.id)
             rate = calib["train"].get(spec.arch, math.nan)

@@ -179,11 +179,14 @@ def kappa_figure(ds: Any, path: str | os.PathLike, visibility: dict[str, Any]) -
     fig, ax = plt.subplots(figsize=(6.6, 4.8), layout="constrained")
     archs = [a for a in _ARCH_MARKERS if a in set(map(str, ds["arch"].values))]
     palette = {"unet": "tab:blue", "learned-pd": "tab:orange"}
+    kw = {"detail_weight": float(visibility["detail_weight"]),
+          "noise": float(visibility["noise"])}
+    # the points of every model (no fit needed: no bootstrap draws)
+    points = {a: kappa_slope(ds, a, recovered_only=False, draws=0, **kw)["points"]
+              for a in archs}
     kmin, kmax = np.inf, 0.0
     for arch in archs:
-        fit = kappa_slope(ds, arch, detail_weight=float(visibility["detail_weight"]),
-                          noise=float(visibility["noise"]), recovered_only=False)
-        pts = fit["points"]
+        pts = points[arch]
         if not pts:
             continue
         k = np.array([p["kappa"] for p in pts])
@@ -195,8 +198,7 @@ def kappa_figure(ds: Any, path: str | os.PathLike, visibility: dict[str, Any]) -
                    label=f"{_ARCH_LABEL[arch]}: recovers (D ≤ {RECOVERED:g})")
         ax.scatter(1 / k[~rec], a[~rec], facecolors="none", edgecolors=c,
                    marker=_ARCH_MARKERS[arch], s=36, label=f"{_ARCH_LABEL[arch]}: does not")
-        slope = kappa_slope(ds, arch, detail_weight=float(visibility["detail_weight"]),
-                            noise=float(visibility["noise"]))
+        slope = kappa_slope(ds, arch, **kw)
         if np.isfinite(slope["slope"]):
             kk = np.array(slope["kappas"])
             used = np.array([p["amplification"] for p in slope["points"]])
@@ -214,10 +216,7 @@ def kappa_figure(ds: Any, path: str | os.PathLike, visibility: dict[str, Any]) -
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     if np.isfinite(kmin):
-        ax.set_xticks(sorted({1 / k for k in (kmin, kmax)} | {1 / p["kappa"] for arch in archs
-                      for p in kappa_slope(ds, arch, detail_weight=float(
-                          visibility["detail_weight"]), noise=float(visibility["noise"]),
-                          recovered_only=False)["points"]}))
+        ax.set_xticks(sorted({1 / p["kappa"] for pts in points.values() for p in pts}))
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("1/κ = ‖δ‖ / ‖Aδ‖")
